@@ -1,0 +1,4 @@
+package main
+
+// keyCommands lists the "key" subcommands. Not written yet.
+func keyCommands() []command { return nil }

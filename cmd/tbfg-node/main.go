@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// command is one subcommand of tbfg-node, named by one or two words
+// ("store dump").
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, s *stdio, args []string) error
+}
+
+// stdio is the process's standard streams, replaced by buffers in tests.
+type stdio struct {
+	in       io.Reader
+	out, err io.Writer
+}
+
+// exitCode is returned by a command that has already told the user what went
+// wrong and only needs the process to exit with code.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// commands lists every subcommand. Each group lives in its own file.
+func commands() []command {
+	var all []command
+	all = append(all, storeCommands()...)
+	all = append(all, drvCommands()...)
+	all = append(all, keyCommands()...)
+	all = append(all, narinfoCommands()...)
+	all = append(all, meshCommands()...)
+	sort.Slice(all, func(i, j int) bool { return all[i].name < all[j].name })
+	return all
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, &stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr}, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches args to a subcommand and turns its error into an exit code.
+func run(ctx context.Context, s *stdio, args []string) int {
+	cmd, rest := lookup(args)
+	if cmd == nil {
+		usage(s.err)
+		if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+			return 0
+		}
+		fmt.Fprintf(s.err, "tbfg-node: unknown command %q\n", strings.Join(args, " "))
+		return 2
+	}
+	err := cmd.run(ctx, s, rest)
+	var code exitCode
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &code):
+		return int(code)
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	default:
+		fmt.Fprintf(s.err, "tbfg-node %s: %v\n", cmd.name, err)
+		return 1
+	}
+}
+
+// lookup finds the longest command name that prefixes args.
+func lookup(args []string) (*command, []string) {
+	all := commands()
+	for n := 2; n >= 1; n-- {
+		if len(args) < n {
+			continue
+		}
+		name := strings.Join(args[:n], " ")
+		for i := range all {
+			if all[i].name == name {
+				return &all[i], args[n:]
+			}
+		}
+	}
+	return nil, nil
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: tbfg-node COMMAND [ARGS...]")
+	fmt.Fprintln(w)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-18s %s\n", c.name, c.summary)
+	}
+}
+
+// newFlags returns a flag set for a subcommand whose errors and usage go to s.err.
+func newFlags(s *stdio, name, args string) *flag.FlagSet {
+	fs := flag.NewFlagSet("tbfg-node "+name, flag.ContinueOnError)
+	fs.SetOutput(s.err)
+	fs.Usage = func() {
+		fmt.Fprintf(s.err, "usage: tbfg-node %s [FLAGS] %s\n", name, args)
+		fs.PrintDefaults()
+	}
+	return fs
+}

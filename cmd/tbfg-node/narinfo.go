@@ -1,0 +1,4 @@
+package main
+
+// narinfoCommands lists the "narinfo" subcommands. Not written yet.
+func narinfoCommands() []command { return nil }

@@ -1,0 +1,4 @@
+package main
+
+// storeCommands lists the "store" subcommands. Not written yet.
+func storeCommands() []command { return nil }

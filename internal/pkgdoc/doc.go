@@ -1,0 +1,3 @@
+// Package pkgdoc holds a test that keeps every package of the module documented
+// by a doc.go file.
+package pkgdoc
