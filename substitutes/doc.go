@@ -7,4 +7,6 @@
 // Raft or scheduling. The formats live in subpackages: sexp (libgcrypt
 // s-expressions), pki (Guix keys, ACLs and signatures), nixkey (Nix keys and
 // signatures) and narinfo (the narinfo file in Guix's and Nix's layouts).
+// dnssd advertises the substitute server as _guix_publish._tcp, and narcache
+// keeps compressed NARs on disk under a size limit.
 package substitutes

@@ -1,0 +1,11 @@
+// Package netns builds throwaway multi-host networks on one Linux machine for
+// tests: a bridge in the root network namespace with no uplink, and one network
+// namespace per host joined to it by a veth pair, with IPv4 addresses in
+// 198.18.0.0/15 (the benchmarking range, never routed on real networks).
+//
+// Every name it creates starts with a prefix that encodes the creating process's
+// PID, so parallel runs never clash and RemoveStale can delete what an aborted
+// run left behind. It drives the ip(8) command from iproute2 and needs root.
+//
+// It does not start the programs under test; Host.Command prepares them.
+package netns

@@ -1,0 +1,183 @@
+package netns
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// requireRoot skips a test that needs namespaces, or fails it under CI.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if err := Available(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("network namespaces unavailable under CI: %v", err)
+		}
+		t.Skipf("skipping: %v (run as root, with Debian package iproute2)", err)
+	}
+}
+
+func TestRunIDDecodes(t *testing.T) {
+	for _, tc := range []struct {
+		pid int
+		seq uint32
+	}{{2, 1}, {4242, 35}, {4194304, 36}, {99999, 7}} {
+		id := runID(tc.pid, tc.seq)
+		if len(id) != len(Prefix)+6 {
+			t.Errorf("runID(%d, %d) = %q: want %d characters", tc.pid, tc.seq, id, len(Prefix)+6)
+		}
+		for _, name := range []string{id + "br", id + "h12", id + "v250"} {
+			if got, ok := ownerPID(name); !ok || got != tc.pid {
+				t.Errorf("ownerPID(%q) = %d, %v; want %d", name, got, ok, tc.pid)
+			}
+			if len(name) > 15 && name != id+"h12" {
+				t.Errorf("link name %q longer than IFNAMSIZ-1", name)
+			}
+		}
+	}
+	for _, name := range []string{"eth0", "tbfg", "tbfg!!!!!!br", "tbfg00001xbr", "docker0"} {
+		if pid, ok := ownerPID(name); ok {
+			t.Errorf("ownerPID(%q) = %d, want not ours", name, pid)
+		}
+	}
+}
+
+// ping reports whether from reaches to's address with one echo request.
+func ping(from, to *Host) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := from.Command(ctx, "busybox", "ping", "-c1", "-W1", to.Addr.String()).CombinedOutput()
+	if err != nil {
+		return errors.New(string(out))
+	}
+	return nil
+}
+
+func waitFor(t *testing.T, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+func TestNetworkConnectsHostsAndCutsLinks(t *testing.T) {
+	requireRoot(t)
+	if _, err := exec.LookPath("busybox"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("busybox missing (Debian package busybox-static)")
+		}
+		t.Skip("skipping: busybox missing (Debian package busybox-static)")
+	}
+	n, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := n.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	a, err := n.AddHost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := n.AddHost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Addr.String() != "198.18.0.1" || b.Addr.String() != "198.18.0.2" {
+		t.Fatalf("addresses %s, %s; want 198.18.0.1, 198.18.0.2", a.Addr, b.Addr)
+	}
+	waitFor(t, "ping a→b", func() error { return ping(a, b) })
+	if err := b.SetLink(false); err != nil {
+		t.Fatal(err)
+	}
+	if err := ping(a, b); err == nil {
+		t.Fatal("ping a→b succeeded with b's link down")
+	}
+	if err := b.SetLink(true); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "ping a→b after link up", func() error { return ping(a, b) })
+}
+
+func TestCloseRemovesEverything(t *testing.T) {
+	requireRoot(t)
+	n, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := n.AddHost()
+	if err != nil {
+		n.Close()
+		t.Fatal(err)
+	}
+	sleeper := h.Command(context.Background(), "sleep", "600")
+	if err := sleeper.Start(); err != nil {
+		n.Close()
+		t.Fatal(err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sleeper.Wait(); err == nil {
+		t.Error("process in the namespace survived Close")
+	}
+	assertGone(t, n.Bridge(), h)
+}
+
+func TestRemoveStaleDeletesDeadRunsOnly(t *testing.T) {
+	requireRoot(t)
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	old, err := newNetwork(runID(dead.Process.Pid, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { old.Close() })
+	oldHost, err := old.AddHost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { live.Close() })
+	liveHost, err := live.AddHost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := RemoveStale(); err != nil {
+		t.Fatal(err)
+	}
+	assertGone(t, old.Bridge(), oldHost)
+	for _, p := range []string{"/sys/class/net/" + live.Bridge(), "/sys/class/net/" + liveHost.Link, "/run/netns/" + liveHost.Name} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("live network's %s removed: %v", filepath.Base(p), err)
+		}
+	}
+}
+
+func assertGone(t *testing.T, bridge string, h *Host) {
+	t.Helper()
+	for _, p := range []string{"/sys/class/net/" + bridge, "/sys/class/net/" + h.Link, "/run/netns/" + h.Name} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s still exists", p)
+		}
+	}
+}
