@@ -2,6 +2,7 @@ package pki
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/subtle"
 	"fmt"
 	"io"
@@ -31,10 +32,14 @@ type SecretKey struct {
 
 // GenerateKey makes a new key pair the way libgcrypt's
 // `(genkey (ecdsa (curve Ed25519) (flags rfc6979)))` does: d is 256 random
-// bits with the three low bits and the top bit cleared and bit 254 set.
-func GenerateKey(rand io.Reader) (*SecretKey, error) {
+// bits with the three low bits and the top bit cleared and bit 254 set. A nil
+// random reads from crypto/rand.
+func GenerateKey(random io.Reader) (*SecretKey, error) {
+	if random == nil {
+		random = rand.Reader
+	}
 	var d [32]byte
-	if _, err := io.ReadFull(rand, d[:]); err != nil {
+	if _, err := io.ReadFull(random, d[:]); err != nil {
 		return nil, fmt.Errorf("generate key: read random bytes: %w", err)
 	}
 	d[0] = d[0]&0x7f | 0x40
