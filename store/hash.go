@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"hash"
 )
@@ -24,15 +23,6 @@ const (
 )
 
 // Errors wrapped by hash parsing and path computation.
-var (
-	// ErrBadHash is returned for an unknown hash algorithm or a digest of the
-	// wrong length or encoding.
-	ErrBadHash = errors.New("invalid hash")
-	// ErrBadReference is returned for a reference that is not a store path of
-	// the store directory being computed in, or that a path type cannot have.
-	ErrBadReference = errors.New("invalid reference")
-)
-
 // ParseHashAlgo checks that s names a supported hash algorithm.
 func ParseHashAlgo(s string) (HashAlgo, error) {
 	a := HashAlgo(s)

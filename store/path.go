@@ -26,7 +26,7 @@ const HashLen = 32
 // MaxNameLen is the longest name a store path may have.
 const MaxNameLen = 211
 
-// Errors wrapped by path validation.
+// Errors wrapped by the errors of this package.
 var (
 	// ErrBadDir is returned for a store directory that is not absolute and clean.
 	ErrBadDir = errors.New("invalid store directory")
@@ -35,6 +35,12 @@ var (
 	ErrBadPath = errors.New("invalid store path")
 	// ErrBadName is returned for a store item name that breaks the name rules.
 	ErrBadName = errors.New("invalid store path name")
+	// ErrBadHash is returned for an unknown hash algorithm or a digest of the
+	// wrong length or encoding.
+	ErrBadHash = errors.New("invalid hash")
+	// ErrBadReference is returned for a reference that is not a store path of
+	// the store directory being computed in, or that a path type cannot have.
+	ErrBadReference = errors.New("invalid reference")
 )
 
 // Validate checks that d is an absolute, clean directory other than "/".
