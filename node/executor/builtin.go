@@ -1,0 +1,233 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tbfg/tbfg-node/store"
+	"github.com/tbfg/tbfg-node/store/derivation"
+	"github.com/tbfg/tbfg-node/store/local"
+)
+
+// BuiltinConfig configures a Builtin executor.
+type BuiltinConfig struct {
+	// Store is the node's store: inputs come from it, outputs go into it.
+	Store *local.Store
+	// BuildDir is the directory under which each build gets a fresh
+	// directory; it defaults to the system's temporary directory.
+	BuildDir string
+	// Cores is NIX_BUILD_CORES; it defaults to the number of CPUs.
+	Cores int
+	// SandboxPaths are host paths shown to builders, like Nix's
+	// sandbox-paths: each key is the path inside the build namespace, its
+	// value the host path, e.g. "/bin/sh": "/bin/busybox". They are
+	// read-only.
+	SandboxPaths map[string]string
+	// Logger receives one line per build; nil discards.
+	Logger *slog.Logger
+}
+
+// Builtin is the executor that runs builders itself, without a daemon.
+type Builtin struct {
+	cfg    BuiltinConfig
+	system string
+	hasher *derivation.Hasher // checks output paths; remembers input hashes
+}
+
+// NewBuiltin returns a Builtin executor for cfg.
+func NewBuiltin(cfg BuiltinConfig) (*Builtin, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("builtin executor: no store")
+	}
+	if cfg.BuildDir == "" {
+		cfg.BuildDir = os.TempDir()
+	}
+	if cfg.Cores <= 0 {
+		cfg.Cores = runtime.NumCPU()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	for inside, host := range cfg.SandboxPaths {
+		if !filepath.IsAbs(inside) || !filepath.IsAbs(host) {
+			return nil, fmt.Errorf("builtin executor: sandbox path %s=%s: both must be absolute", inside, host)
+		}
+	}
+	if err := os.MkdirAll(cfg.BuildDir, 0o700); err != nil {
+		return nil, fmt.Errorf("builtin executor: %w", err)
+	}
+	loader := derivation.DirLoader{Root: cfg.Store.RealDir(), Dir: cfg.Store.Dir()}
+	return &Builtin{cfg: cfg, system: hostSystem(), hasher: derivation.NewHasher(cfg.Store.Dir(), loader)}, nil
+}
+
+// hostSystem is this machine's system type in Guix and Nix notation.
+func hostSystem() string {
+	arch := map[string]string{"amd64": "x86_64", "386": "i686", "arm64": "aarch64", "riscv64": "riscv64", "ppc64le": "powerpc64le"}[runtime.GOARCH]
+	return arch + "-" + runtime.GOOS
+}
+
+// Build runs req's builder and registers its outputs; see the package
+// documentation.
+func (b *Builtin) Build(ctx context.Context, req Request) (*Result, error) {
+	if err := b.check(req); err != nil {
+		return nil, fmt.Errorf("build %s: %w", req.DrvPath, err)
+	}
+	outputs := outputPaths(req.Drv)
+	st := b.cfg.Store
+	unlock, err := st.Lock(ctx, slices.Collect(mapValues(outputs))...)
+	if err != nil {
+		return nil, fmt.Errorf("build %s: %w", req.DrvPath, err)
+	}
+	defer unlock()
+	if res, err := b.validOutputs(outputs); err != nil || res != nil {
+		return res, err
+	}
+	closure, err := b.inputClosure(req.Drv)
+	if err != nil {
+		return nil, fmt.Errorf("build %s: %w", req.DrvPath, err)
+	}
+	if err := b.checkOutputPaths(req); err != nil {
+		return nil, fmt.Errorf("build %s: %w", req.DrvPath, err)
+	}
+	start := time.Now()
+	res, err := b.buildLocked(ctx, req, outputs, closure)
+	if err != nil {
+		b.removeOutputs(outputs)
+		b.cfg.Logger.Info("build failed", "drv", req.DrvPath, "err", err)
+		return nil, fmt.Errorf("build %s: %w", req.DrvPath, err)
+	}
+	b.cfg.Logger.Info("build succeeded", "drv", req.DrvPath, "took", time.Since(start))
+	return res, nil
+}
+
+// check refuses derivations this executor cannot build.
+func (b *Builtin) check(req Request) error {
+	d := req.Drv
+	switch {
+	case d == nil:
+		return errors.New("no derivation given")
+	case req.DrvPath.Dir() != b.cfg.Store.Dir():
+		return fmt.Errorf("%w %q: not in store directory %s", store.ErrBadPath, req.DrvPath, b.cfg.Store.Dir())
+	case d.System != b.system:
+		return fmt.Errorf("%w: system %s, this node builds %s", ErrUnsupported, d.System, b.system)
+	case strings.HasPrefix(d.Builder, "builtin:"):
+		return fmt.Errorf("%w: built-in builder %s", ErrUnsupported, d.Builder)
+	case d.Env["__json"] != "":
+		return fmt.Errorf("%w: structured attributes", ErrUnsupported)
+	}
+	for id, o := range d.Outputs {
+		if _, err := b.cfg.Store.RealPath(o.Path); err != nil {
+			return fmt.Errorf("output %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// checkOutputPaths recomputes the derivation's output paths from its
+// contents and its input derivations (in the store by now): building a
+// derivation whose recorded paths are wrong would put contents at a path
+// that does not name them.
+func (b *Builtin) checkOutputPaths(req Request) error {
+	name, err := derivation.NameFromPath(req.DrvPath)
+	if err != nil {
+		return err
+	}
+	if err := b.hasher.Check(req.Drv, name); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidDerivation, err)
+	}
+	p, err := derivation.StorePath(b.cfg.Store.Dir(), req.Drv, name)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidDerivation, err)
+	}
+	if p != req.DrvPath {
+		return fmt.Errorf("%w: its contents belong at %s", ErrInvalidDerivation, p)
+	}
+	return nil
+}
+
+func outputPaths(d *derivation.Derivation) map[string]store.Path {
+	out := make(map[string]store.Path, len(d.Outputs))
+	for id, o := range d.Outputs {
+		out[id] = o.Path
+	}
+	return out
+}
+
+// validOutputs returns the outputs' records if all are valid already.
+func (b *Builtin) validOutputs(outputs map[string]store.Path) (*Result, error) {
+	res := &Result{Outputs: make(map[string]*local.Info, len(outputs))}
+	for id, p := range outputs {
+		info, err := b.cfg.Store.Query(p)
+		if errors.Is(err, local.ErrNotValid) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		res.Outputs[id] = info
+	}
+	return res, nil
+}
+
+// inputClosure returns the closure of the derivation's inputs: its sources
+// and the outputs it uses of its input derivations, which must all be valid.
+func (b *Builtin) inputClosure(d *derivation.Derivation) ([]store.Path, error) {
+	st := b.cfg.Store
+	inputs := slices.Clone(d.InputSrcs)
+	loader := derivation.DirLoader{Root: st.RealDir(), Dir: st.Dir()}
+	var missing []string
+	for drvPath, ids := range d.InputDrvs {
+		if ok, err := st.IsValid(drvPath); err != nil || !ok {
+			missing = append(missing, string(drvPath))
+			continue
+		}
+		in, err := loader.Load(drvPath)
+		if err != nil {
+			return nil, fmt.Errorf("input derivation: %w", err)
+		}
+		for _, id := range ids {
+			o, ok := in.Outputs[id]
+			if !ok {
+				return nil, fmt.Errorf("input derivation %s has no output %q", drvPath, id)
+			}
+			inputs = append(inputs, o.Path)
+		}
+	}
+	for _, p := range inputs {
+		if ok, err := st.IsValid(p); err != nil || !ok {
+			missing = append(missing, string(p))
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return nil, fmt.Errorf("%w: %s", ErrMissingInputs, strings.Join(missing, ", "))
+	}
+	return st.Closure(inputs...)
+}
+
+// removeOutputs removes whatever a failed build left at its output paths.
+func (b *Builtin) removeOutputs(outputs map[string]store.Path) {
+	for _, p := range outputs {
+		if err := b.cfg.Store.RemoveInvalid(p); err != nil {
+			b.cfg.Logger.Warn("cannot remove output of failed build", "path", p, "err", err)
+		}
+	}
+}
+
+func mapValues[K comparable, V any](m map[K]V) func(func(V) bool) {
+	return func(yield func(V) bool) {
+		for _, v := range m {
+			if !yield(v) {
+				return
+			}
+		}
+	}
+}

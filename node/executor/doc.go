@@ -1,0 +1,31 @@
+// Package executor runs the builds a node is allocated: one interface,
+// Executor, and its implementations.
+//
+// Builtin needs no daemon. It checks that every input of the derivation is
+// valid in the node's own store (store/local), makes a fresh build directory,
+// and runs the builder with exactly the derivation's environment plus the
+// variables Nix and Guix set (NIX_BUILD_TOP, TMPDIR, HOME=/homeless-shelter,
+// NIX_STORE, NIX_BUILD_CORES, …). The builder runs in private mount and PID
+// namespaces whose root is a tmpfs that shows the host's file system, a fresh
+// /tmp, and the store's real directory at its logical path (e.g. /gnu/store):
+// the host's own /gnu/store is never touched, and two nodes on one machine
+// keep separate stores. Timeout and max-silent-time kill the whole namespace.
+// On success the outputs are canonicalised, scanned for references to the
+// input closure and to each other, and registered; on failure they are
+// removed.
+//
+// Nix has Nix build instead (nix-store --realise against any Nix store URI,
+// e.g. a chroot store with a /gnu/store layout): it imports the missing .drv
+// closure from the local store with nix-store --import, passes timeout and
+// max-silent-time on, and reads outputs, NarHash, references and deriver
+// from `nix path-info --json`. Both map failures to the same errors, and
+// IsBuildFailure tells failures of the derivation from failures of the node.
+//
+// The namespace is set up by the node's own binary, run again with a
+// specification in its environment: the init function of this package
+// recognises that and never returns, so any program linking the package (the
+// node, its tests) can serve as the helper. DESIGN.md explains why.
+//
+// The package knows nothing about the scheduler or the mesh: the agent loop in
+// package node calls Build and publishes the results.
+package executor
