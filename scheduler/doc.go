@@ -1,6 +1,20 @@
 // Package scheduler owns the replicated build queue: the state machine that Raft
-// replicates (raft.FSM), its commands and snapshots, and the allocation policy
-// that the leader runs over a read-only view of that state.
+// replicates (FSM, a raft.FSM over State), its commands and snapshots, and the
+// allocation policy that the leader runs over a read-only view of that state.
 //
-// It knows nothing about libp2p, HTTP or how builds are executed.
+// The state holds every build (one per derivation, with its graph edges,
+// priority, attempt and allocated node), which nodes hold which store items
+// (with the narinfo fields and signed narinfo every node serves), the member
+// nodes with their signing keys, systems and features, and the memory of
+// failed outputs. It changes only through encoded Commands applied in log
+// order; Apply is deterministic and rejects invalid commands without changing
+// anything.
+//
+// The leader runs a Leader loop: State.Plan turns the state and the nodes'
+// gossiped NodeViews into Allocations, committed as one Allocate command that
+// Apply re-checks. Every node reads the state through FSM.Read and learns of
+// changes through FSM.WatchNode, FSM.WatchPaths and FSM.Changes.
+//
+// It knows nothing about libp2p, HTTP or how builds are executed; store paths
+// are plain strings. See DESIGN.md for the reasons behind the design.
 package scheduler

@@ -1,0 +1,124 @@
+package scheduler
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+)
+
+// sampleCommands has one command of every type with every field set.
+func sampleCommands() []Command {
+	full := item(outPath("hello"))
+	full.References = []string{outPath("glibc"), outPath("hello")}
+	full.Deriver, full.System = drvPath("hello"), "x86_64-linux"
+	d := drv("hello", "x86_64-linux", "glibc")
+	d.Sources, d.Features, d.Force = []string{outPath("src")}, []string{"kvm"}, true
+	return []Command{
+		&Submit{Time: at(1), Submitter: "alice", Node: "n1", Priority: -3,
+			Tags: []Tag{{"job", "hello"}}, Derivations: []Derivation{drv("glibc", "x86_64-linux"), d},
+			Items: []Item{full}},
+		&Allocate{Time: at(2), Allocations: []Allocation{{1, "n1"}, {2, "n2"}}},
+		&Started{Time: at(3), Build: 7, Node: "n1"},
+		&Succeeded{Time: at(4), Build: 7, Node: "n1", Outputs: []Item{full}},
+		&Failed{Time: at(5), Build: 7, Node: "n1", Reason: ReasonTimeout, Message: "silent for 3600s"},
+		&Cancel{Time: at(6), Builds: []BuildID{1, 2, 300}},
+		&Retry{Time: at(7), Builds: []BuildID{5}},
+		&NodeLost{Time: at(8), Node: "n2"},
+		&HolderAdded{Time: at(9), Node: "n2", Items: []Item{full, item(outPath("x"))}},
+		&HolderRemoved{Time: at(10), Node: "n2", Paths: []string{outPath("x")}},
+		&NodeJoined{Time: at(11), Node: "n3", Key: "(public-key ...)", Systems: []string{"x86_64-linux", "i686-linux"},
+			Features: []string{"kvm"}, MaxBuilds: 4},
+		&NodeLeft{Time: at(12), Node: "n3"},
+	}
+}
+
+func TestCommandRoundTrip(t *testing.T) {
+	for _, c := range sampleCommands() {
+		t.Run(reflect.TypeOf(c).Elem().Name(), func(t *testing.T) {
+			b := Encode(c)
+			if CommandType(b[0]) != c.Type() || b[1] != commandVersion {
+				t.Fatalf("header %x", b[:2])
+			}
+			got, err := Decode(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, c) {
+				t.Fatalf("round trip:\n got %+v\nwant %+v", got, c)
+			}
+		})
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	valid := Encode(&NodeLost{Time: at(1), Node: "n1"})
+	tests := []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"empty", nil, ErrMalformed},
+		{"header only", []byte{byte(TypeNodeLost)}, ErrMalformed},
+		{"unknown type", []byte{0x7f, 1}, ErrUnknownCommand},
+		{"unknown ignorable type", []byte{0x7f | byte(IgnoreUnknown), 1}, ErrUnknownCommand},
+		{"future version", []byte{byte(TypeNodeLost), 2}, ErrVersion},
+		{"truncated", valid[:len(valid)-1], ErrMalformed},
+		{"trailing bytes", append(append([]byte{}, valid...), 0), ErrMalformed},
+		{"huge length", []byte{byte(TypeCancel), 1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}, ErrMalformed},
+		{"bad boolean", badBool(), ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := Decode(tt.in); !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+// badBool is a Submit whose Force byte is 2.
+func badBool() []byte {
+	b := Encode(&Submit{Derivations: []Derivation{drv("a", "s")}})
+	// Layout ends with: Force byte, then the item count 0.
+	b[len(b)-2] = 2
+	return b
+}
+
+func TestApplyUnknownCommand(t *testing.T) {
+	s := NewState()
+	if resp, err := s.Apply([]byte{0x7f | byte(IgnoreUnknown), 1, 42}); err != nil || resp != nil {
+		t.Fatalf("ignorable unknown command: %v %v, want skipped", resp, err)
+	}
+	mustRejectBytes(t, s, []byte{0x7f, 1, 42}, ErrUnknownCommand)
+}
+
+func mustRejectBytes(t *testing.T, s *State, b []byte, want error) {
+	t.Helper()
+	before := encodeState(t, s)
+	if _, err := s.Apply(b); !errors.Is(err, want) {
+		t.Fatalf("got %v, want %v", err, want)
+	}
+	if string(before) != string(encodeState(t, s)) {
+		t.Fatal("rejected command changed the state")
+	}
+}
+
+// FuzzDecode checks that no input makes Decode panic and that whatever it
+// accepts re-encodes to the same bytes.
+func FuzzDecode(f *testing.F) {
+	for _, c := range sampleCommands() {
+		f.Add(Encode(c))
+	}
+	f.Add([]byte{0x7f | byte(IgnoreUnknown), 1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := Decode(b)
+		if err != nil {
+			return
+		}
+		again := Encode(c)
+		c2, err := Decode(again)
+		if err != nil || !reflect.DeepEqual(c, c2) {
+			t.Fatalf("re-encoding changed the command: %v", err)
+		}
+	})
+}

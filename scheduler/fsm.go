@@ -1,0 +1,126 @@
+package scheduler
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/hashicorp/raft"
+)
+
+// FSM is the build queue as a raft.FSM, with locking for local readers and
+// notifications for subscribers.
+//
+// Its contract, as for any raft.FSM: Apply is called once per committed log
+// entry, in log order, on every node, and must give the same result on all of
+// them, so it reads no clock, no randomness and iterates no map in an order
+// that matters. Apply returns nil, a []byte (the Submit response) or an error
+// (the command was rejected and changed nothing); these travel back to the
+// node that proposed the command. Snapshot and Apply are never called
+// concurrently by Raft; readers (status pages, the allocation loop, the
+// agent) may call Read at any time.
+type FSM struct {
+	mu     sync.RWMutex
+	state  *State
+	index  uint64 // Raft index of the last applied entry
+	logger *slog.Logger
+	subs   notifier
+}
+
+// NewFSM returns an FSM over an empty state.
+func NewFSM(logger *slog.Logger) *FSM {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &FSM{state: NewState(), logger: logger}
+}
+
+var _ raft.FSM = (*FSM)(nil)
+
+// Apply implements raft.FSM.
+func (f *FSM) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	f.mu.Lock()
+	resp, err := f.state.Apply(l.Data)
+	f.index = l.Index
+	var ev event
+	if err == nil {
+		ev = f.state.event()
+	}
+	f.mu.Unlock()
+	if err != nil {
+		f.logger.Debug("command rejected", "index", l.Index, "err", err)
+		return err
+	}
+	f.subs.publish(ev)
+	if resp == nil {
+		return nil
+	}
+	return resp
+}
+
+// Read calls fn with the state under a read lock. fn must not keep the state
+// or anything reached through it after returning, nor call Apply.
+func (f *FSM) Read(fn func(s *State)) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	fn(f.state)
+}
+
+// Index is the Raft index of the last command entry this FSM applied. Raft
+// does not tell an FSM the index of a snapshot it restores, so after a
+// restore it stays where it was until the next entry.
+func (f *FSM) Index() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.index
+}
+
+// Snapshot implements raft.FSM: it encodes the state while holding the read
+// lock, so Persist can write it while Apply carries on.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	data, err := f.state.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("encode snapshot: %w", err)
+	}
+	return &fsmSnapshot{data: data}, nil
+}
+
+// Restore implements raft.FSM: it replaces the state with a snapshot's and
+// wakes every subscriber.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return fmt.Errorf("read snapshot: %w", err)
+	}
+	s, err := UnmarshalState(data)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.state = s
+	f.mu.Unlock()
+	f.subs.publishAll()
+	return nil
+}
+
+// fsmSnapshot is an encoded state waiting to be persisted.
+type fsmSnapshot struct{ data []byte }
+
+// Persist implements raft.FSMSnapshot.
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := sink.Write(s.data); err != nil {
+		_ = sink.Cancel()
+		return fmt.Errorf("write snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+// Release implements raft.FSMSnapshot.
+func (s *fsmSnapshot) Release() {}

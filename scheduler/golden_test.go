@@ -1,0 +1,62 @@
+package scheduler
+
+import (
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// The encodings of commands and snapshots are stored in Raft logs and
+// snapshots on disk, so they must not change by accident. Regenerate the
+// golden files after a deliberate format change (with a version bump) with
+//
+//	go test ./scheduler -run Golden -update
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Fatalf("%s changed: the encoding is a stored format; bump its version and run with -update", path)
+	}
+}
+
+func TestGoldenCommands(t *testing.T) {
+	var b strings.Builder
+	for _, c := range sampleCommands() {
+		fmt.Fprintf(&b, "%s %s\n", reflect.TypeOf(c).Elem().Name(), hex.EncodeToString(Encode(c)))
+	}
+	golden(t, "commands.golden", b.String())
+}
+
+func TestGoldenSnapshot(t *testing.T) {
+	s := fuzzState(t)
+	mustApply(t, s, &Failed{Time: at(5), Build: 1, Node: "n1", Reason: ReasonBuildError, Message: "exit 1"})
+	mustApply(t, s, joined("pi", 1, aarch))
+	mustApply(t, s, &Submit{Time: at(6), Submitter: "bob", Tags: []Tag{{"k", "v"}}, Derivations: []Derivation{drv("arm", aarch)}})
+	data := encodeState(t, s)
+	var b strings.Builder
+	for len(data) > 0 {
+		n := min(len(data), 64)
+		b.WriteString(hex.EncodeToString(data[:n]) + "\n")
+		data = data[n:]
+	}
+	golden(t, "snapshot.golden", b.String())
+}
