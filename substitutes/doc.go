@@ -1,12 +1,12 @@
 // Package substitutes owns what crosses the wire between a build farm node and a
 // substitute client: narinfo files, signing keys and signatures (Guix's libgcrypt
-// s-expressions and Nix's ed25519 Sig lines), and, in later work, the HTTP
-// substitute server and its DNS-SD advertisement.
+// s-expressions and Nix's ed25519 Sig lines), the HTTP substitute server (the
+// `guix publish` protocol) and its DNS-SD advertisement.
 //
 // It depends on store for store paths and NAR hashes, and knows nothing about
-// Raft or scheduling. The formats live in subpackages: sexp (libgcrypt
+// Raft or scheduling. The work lives in subpackages: sexp (libgcrypt
 // s-expressions), pki (Guix keys, ACLs and signatures), nixkey (Nix keys and
-// signatures) and narinfo (the narinfo file in Guix's and Nix's layouts).
-// dnssd advertises the substitute server as _guix_publish._tcp, and narcache
-// keeps compressed NARs on disk under a size limit.
+// signatures), narinfo (the narinfo file in Guix's and Nix's layouts), publish
+// (the HTTP server), narcache (compressed NARs on disk under a size limit) and
+// dnssd (the _guix_publish._tcp advertisement).
 package substitutes
