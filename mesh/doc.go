@@ -1,8 +1,10 @@
 // Package mesh connects the nodes of a farm: the libp2p host (identity, private
 // network secret, TCP), discovery (mDNS and explicit peers), gossip of node
-// status, Raft over libp2p streams, membership, and forwarding of commands to the
-// leader.
+// status, Raft over libp2p streams, membership (bootstrap, join, voters and
+// non-voters, removal of silent members, leave), and forwarding of commands to
+// the leader.
 //
 // It takes the replicated state machine as a raft.FSM and never knows what the
-// commands mean.
+// commands mean. DESIGN.md explains the join protocol and why a node with
+// another cluster's Raft history is wiped rather than added.
 package mesh

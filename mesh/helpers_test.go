@@ -1,0 +1,314 @@
+package mesh
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	manet "github.com/multiformats/go-multiaddr/net"
+)
+
+var testSecret = bytes.Repeat([]byte{7}, 32)
+
+// scale stretches waits on slow CI machines.
+func scale(d time.Duration) time.Duration {
+	if os.Getenv("CI") != "" {
+		return 3 * d
+	}
+	return d
+}
+
+// tlog routes a node's logs to t.Log with a prefix, and stops once the test
+// ended (libp2p and Raft may log from their own goroutines a moment after).
+type tlog struct {
+	t      testing.TB
+	prefix string
+	mu     *sync.Mutex
+	done   *bool
+}
+
+func (w tlog) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !*w.done {
+		w.t.Log(w.prefix + strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+func testLogger(t testing.TB, prefix string) *slog.Logger {
+	var mu sync.Mutex
+	done := false
+	t.Cleanup(func() { mu.Lock(); done = true; mu.Unlock() })
+	level := slog.LevelWarn
+	if os.Getenv("MESH_TEST_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(tlog{t, prefix, &mu, &done}, &slog.HandlerOptions{Level: level}))
+}
+
+// testNode is one in-process node with its data dir and state machine.
+type testNode struct {
+	*Mesh
+	dir    string
+	fsm    *logFSM
+	cfg    Config
+	listen string // the address it listened on, to restart on the same port
+}
+
+// testConfig is a node config on loopback with test timings.
+func testConfig(t testing.TB, dir string) Config {
+	return Config{
+		DataDir:        dir,
+		Secret:         testSecret,
+		ListenAddrs:    []string{"/ip4/127.0.0.1/tcp/0"},
+		Voter:          true,
+		Timing:         TestTiming,
+		RemoveAfter:    time.Hour,
+		GossipInterval: 500 * time.Millisecond,
+		LocalStatus: func() NodeStatus {
+			return NodeStatus{Systems: []string{"x86_64-linux"}, MaxBuilds: 2, Cores: 4, Version: "test"}
+		},
+	}
+}
+
+// startNode starts a node and registers its Close with the test.
+func startNode(t testing.TB, cfg Config) *testNode {
+	t.Helper()
+	n, err := tryStart(t, cfg, scale(20*time.Second))
+	if err != nil {
+		t.Fatalf("start node in %s: %v", cfg.DataDir, err)
+	}
+	return n
+}
+
+func tryStart(t testing.TB, cfg Config, timeout time.Duration) (*testNode, error) {
+	fsm := &logFSM{}
+	cfg.FSM = fsm
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger(t, filepath.Base(cfg.DataDir)+": ")
+	}
+	m, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { m.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := m.Start(ctx); err != nil {
+		return nil, err
+	}
+	n := &testNode{Mesh: m, dir: cfg.DataDir, fsm: fsm, cfg: cfg}
+	n.listen = n.listenAddr()
+	return n, nil
+}
+
+// restart closes n and starts it again on the same data dir and port.
+func (n *testNode) restart(t testing.TB) *testNode {
+	t.Helper()
+	cfg := n.cfg
+	cfg.FSM = nil
+	cfg.ListenAddrs = []string{n.listen}
+	if err := n.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	return startNode(t, cfg)
+}
+
+func (n *testNode) listenAddr() string {
+	for _, a := range n.host.Network().ListenAddresses() {
+		if _, err := manet.ToIP(a); err == nil {
+			return a.String()
+		}
+	}
+	return ""
+}
+
+// cluster is a set of test nodes; node 0 bootstrapped the mesh.
+type cluster struct {
+	t     testing.TB
+	nodes []*testNode
+	mod   func(*Config)
+}
+
+func newCluster(t testing.TB, n int, mod func(*Config)) *cluster {
+	c := &cluster{t: t, mod: mod}
+	for range n {
+		c.add()
+	}
+	return c
+}
+
+// add starts one more node: the first bootstraps, the others join through it.
+func (c *cluster) add() *testNode {
+	c.t.Helper()
+	cfg := testConfig(c.t, filepath.Join(c.t.TempDir(), fmt.Sprintf("n%d", len(c.nodes))))
+	if len(c.nodes) == 0 {
+		cfg.Bootstrap = true
+	} else {
+		cfg.Peers = c.live()[0].Addrs()
+	}
+	if c.mod != nil {
+		c.mod(&cfg)
+	}
+	n := startNode(c.t, cfg)
+	c.nodes = append(c.nodes, n)
+	return n
+}
+
+// live lists the nodes not closed.
+func (c *cluster) live() []*testNode {
+	var out []*testNode
+	for _, n := range c.nodes {
+		if n.ctx.Err() == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// waitFor polls cond until it returns nil or the deadline passes.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(scale(timeout))
+	var err error
+	for time.Now().Before(deadline) {
+		if err = cond(); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s: not reached after %v: %v", what, scale(timeout), err)
+}
+
+// agreed checks that every live node sees the same leader and a
+// configuration of want members with wantVoters voters.
+func (c *cluster) agreed(want, wantVoters int) error {
+	var leader string
+	for i, n := range c.live() {
+		l := n.Leader()
+		if l == "" {
+			return fmt.Errorf("%s has no leader", n.dir)
+		}
+		if i > 0 && l != leader {
+			return fmt.Errorf("leaders differ: %s vs %s", l, leader)
+		}
+		leader = l
+		ms := n.Members()
+		voters := 0
+		for _, m := range ms {
+			if m.Suffrage == "voter" {
+				voters++
+			}
+		}
+		if len(ms) != want || voters != wantVoters {
+			return fmt.Errorf("%s sees %d members, %d voters; want %d, %d", filepath.Base(n.dir), len(ms), voters, want, wantVoters)
+		}
+	}
+	return nil
+}
+
+func (c *cluster) leader() *testNode {
+	for _, n := range c.live() {
+		if n.Leader() == n.ID() {
+			return n
+		}
+	}
+	return nil
+}
+
+func (c *cluster) follower() *testNode {
+	for _, n := range c.live() {
+		if l := n.Leader(); l != "" && l != n.ID() {
+			return n
+		}
+	}
+	return nil
+}
+
+// sameLogs checks that every live node's state machine holds the same log,
+// and that it is want once repeated entries are collapsed: Apply is
+// at-least-once, and retries after an ambiguous leader change may commit a
+// command twice in a row.
+func (c *cluster) sameLogs(want []string) error {
+	var first []string
+	for i, n := range c.live() {
+		got := n.fsm.entries()
+		if i == 0 {
+			first = got
+		}
+		if !slices.Equal(got, first) {
+			return fmt.Errorf("%s holds %d entries %v, another node %d", filepath.Base(n.dir), len(got), tail(got), len(first))
+		}
+		if got = slices.Compact(slices.Clone(got)); !slices.Equal(got, want) {
+			return fmt.Errorf("%s holds %d distinct entries %v, want %d", filepath.Base(n.dir), len(got), tail(got), len(want))
+		}
+	}
+	return nil
+}
+
+func tail(s []string) []string { return s[max(0, len(s)-3):] }
+
+// apply commits cmd through n and fails the test on error.
+func apply(t testing.TB, n *testNode, cmd string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), scale(10*time.Second))
+	defer cancel()
+	if _, err := n.Apply(ctx, []byte(cmd)); err != nil {
+		t.Fatalf("apply %q on %s: %v", cmd, filepath.Base(n.dir), err)
+	}
+}
+
+// partition blocks all traffic between the nodes in a and those in b.
+func partition(a, b []*testNode) {
+	block := func(from *testNode, to []*testNode) {
+		var ids []peer.ID
+		for _, n := range to {
+			ids = append(ids, n.host.ID())
+		}
+		from.gater.setBlocked(ids)
+		for _, id := range ids {
+			from.host.Network().ClosePeer(id)
+		}
+	}
+	for _, n := range a {
+		block(n, b)
+	}
+	for _, n := range b {
+		block(n, a)
+	}
+}
+
+// heal lifts every partition.
+func heal(nodes []*testNode) {
+	for _, n := range nodes {
+		n.gater.setBlocked(nil)
+	}
+}
+
+// meshGoroutines lists the goroutines running code of this package or of
+// hashicorp/raft, other than the caller's.
+func meshGoroutines() []string {
+	buf := make([]byte, 1<<22)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "meshGoroutines") || strings.Contains(g, "testing.tRunner") && !strings.Contains(g, "tbfg-node/mesh.(") {
+			continue
+		}
+		if strings.Contains(g, "tbfg-node/mesh.(") || strings.Contains(g, "hashicorp/raft.") || strings.Contains(g, "go-libp2p-pubsub.") {
+			out = append(out, g)
+		}
+	}
+	return out
+}
