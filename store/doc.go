@@ -4,8 +4,9 @@
 // compute them.
 //
 // The store directory (/gnu/store for Guix, /nix/store for Nix) is always a
-// parameter; nothing here hard-codes it. Subpackages hold the derivation format
-// (store/derivation) and the NAR archive format (store/nar).
+// parameter; nothing here hard-codes it. Subpackages hold the nix-base32
+// encoding (store/nixbase32), the derivation format (store/derivation), the NAR
+// archive format (store/nar) and the built-in local store (store/local).
 //
 // It knows nothing about networking, Raft or signatures.
 package store

@@ -22,7 +22,6 @@ const (
 	SHA512 HashAlgo = "sha512"
 )
 
-// Errors wrapped by hash parsing and path computation.
 // ParseHashAlgo checks that s names a supported hash algorithm.
 func ParseHashAlgo(s string) (HashAlgo, error) {
 	a := HashAlgo(s)
@@ -64,7 +63,9 @@ func (a HashAlgo) New() hash.Hash {
 
 // Hash is a digest together with the algorithm that made it.
 type Hash struct {
-	Algo   HashAlgo
+	// Algo is the hash function that made Digest.
+	Algo HashAlgo
+	// Digest is the raw digest, Algo.Size() bytes long in a valid Hash.
 	Digest []byte
 }
 

@@ -28,7 +28,7 @@ func drvCommands() []command {
 func drvFlags(s *stdio, name string, args []string) (store.Dir, []string, error) {
 	flags := newFlags(s, name, "FILE...")
 	dir := flags.String("store-dir", string(store.GuixDir), "logical store directory the derivations belong to")
-	if err := flags.Parse(args); err != nil {
+	if err := parseFlags(flags, args); err != nil {
 		return "", nil, err
 	}
 	if flags.NArg() == 0 {

@@ -37,7 +37,7 @@ func keyGenerate(_ context.Context, s *stdio, args []string) error {
 	flags := newFlags(s, "key generate", "DIR")
 	nixName := flags.String("nix", "", "write a Nix key pair named `NAME` (e.g. cache.example.org-1) to "+
 		nixSecretFile+" and "+nixPublicFile+" instead of a Guix pair to "+guixSecretFile+" and "+guixPublicFile)
-	if err := flags.Parse(args); err != nil {
+	if err := parseFlags(flags, args); err != nil {
 		return err
 	}
 	if flags.NArg() != 1 {

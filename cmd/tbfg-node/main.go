@@ -113,3 +113,16 @@ func newFlags(s *stdio, name, args string) *flag.FlagSet {
 	}
 	return fs
 }
+
+// parseFlags parses args into fs. A usage error, which fs has already printed
+// with the usage text, becomes exit code 2 so that run does not print it a
+// second time; -h returns flag.ErrHelp (exit 0).
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return exitCode(2)
+	}
+	return nil
+}

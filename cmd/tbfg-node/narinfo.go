@@ -118,7 +118,7 @@ func verifyNarinfo(n *narinfo.Narinfo, keys []byte) (pki.Status, error) {
 // parseNarinfoFlags parses args and checks that the flag named required was
 // given and at most one file was named.
 func parseNarinfoFlags(fs *flag.FlagSet, args []string, required string, value *string) error {
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 1 {

@@ -235,6 +235,7 @@ func TestNarinfoErrors(t *testing.T) {
 		{"no key", "", []string{"narinfo", "sign"}, 1, "--key is required"},
 		{"no acl", "", []string{"narinfo", "verify"}, 1, "--acl is required"},
 		{"two files", "", []string{"narinfo", "verify", "--acl", "x", "a", "b"}, 2, "usage:"},
+		{"unknown flag", "", []string{"narinfo", "sign", "--bogus"}, 2, "flag provided but not defined: -bogus"},
 		{"bad narinfo", "StorePath: /gnu/store/x\n", []string{"narinfo", "verify", "--acl", filepath.Join(dir, "signing-key.pub")}, 1, "standard input: invalid narinfo: line 1: StorePath"},
 		{"bad key", string(unsignedBordeaux(t)), []string{"narinfo", "sign", "--key", filepath.Join(dir, "signing-key.pub")}, 1, "--key"},
 		{"missing key file", "", []string{"narinfo", "sign", "--key", filepath.Join(dir, "nope")}, 1, "no such file"},

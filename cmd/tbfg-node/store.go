@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 
@@ -18,15 +17,11 @@ func storeCommands() []command {
 	}
 }
 
-// storeArg parses fs from args and returns its single positional argument.
-// On a usage error, which fs has already printed, it returns exit code 2;
-// -h returns flag.ErrHelp (exit 0).
+// storeArg parses fs from args (see parseFlags) and returns its single
+// positional argument.
 func storeArg(fs *flag.FlagSet, args []string) (string, error) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return "", err
-		}
-		return "", exitCode(2)
+	if err := parseFlags(fs, args); err != nil {
+		return "", err
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -82,7 +83,7 @@ func (b *Builtin) Build(ctx context.Context, req Request) (*Result, error) {
 	}
 	outputs := outputPaths(req.Drv)
 	st := b.cfg.Store
-	unlock, err := st.Lock(ctx, slices.Collect(mapValues(outputs))...)
+	unlock, err := st.Lock(ctx, slices.Collect(maps.Values(outputs))...)
 	if err != nil {
 		return nil, fmt.Errorf("build %s: %w", req.DrvPath, err)
 	}
@@ -218,16 +219,6 @@ func (b *Builtin) removeOutputs(outputs map[string]store.Path) {
 	for _, p := range outputs {
 		if err := b.cfg.Store.RemoveInvalid(p); err != nil {
 			b.cfg.Logger.Warn("cannot remove output of failed build", "path", p, "err", err)
-		}
-	}
-}
-
-func mapValues[K comparable, V any](m map[K]V) func(func(V) bool) {
-	return func(yield func(V) bool) {
-		for _, v := range m {
-			if !yield(v) {
-				return
-			}
 		}
 	}
 }

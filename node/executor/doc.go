@@ -14,7 +14,7 @@
 // input closure and to each other, and registered; on failure they are
 // removed.
 //
-// Nix has Nix build instead (nix-store --realise against any Nix store URI,
+// Nix has Nix itself build instead (nix-store --realise against any Nix store URI,
 // e.g. a chroot store with a /gnu/store layout): it imports the missing .drv
 // closure from the local store with nix-store --import, passes timeout and
 // max-silent-time on, and reads outputs, NarHash, references and deriver

@@ -140,9 +140,14 @@ func (n *Nix) importDrvs(ctx context.Context, drv store.Path) error {
 		return err
 	}
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(writeExport(pw, n.cfg.Source, items)) }()
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		pw.CloseWithError(writeExport(pw, n.cfg.Source, items))
+	}()
 	_, err = run(n.command(ctx, "nix-store", "--import"), pr)
 	pr.CloseWithError(errors.New("import ended")) // unblocks the writer if Nix stopped reading
+	<-written                                     // the writer reads the store: it must be done before Build returns
 	return err
 }
 

@@ -130,10 +130,11 @@ func NameFromPath(p store.Path) (string, error) {
 
 // SyntaxError says where a .drv file breaks the ATerm derivation format.
 type SyntaxError struct {
-	Line, Column int // 1-based; the column counts bytes
-	Msg          string
+	Line, Column int    // 1-based; the column counts bytes
+	Msg          string // what was wrong, e.g. `expected '"', found 'x'`
 }
 
+// Error returns "derivation line L, column C: " followed by Msg.
 func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("derivation line %d, column %d: %s", e.Line, e.Column, e.Msg)
 }
@@ -151,6 +152,7 @@ type OutputError struct {
 	Want   store.Path // what it should record
 }
 
+// Error names the output, what the derivation records and what it should.
 func (e *OutputError) Error() string {
 	if e.Var {
 		return fmt.Sprintf("output %q: environment variable %s is %s, want %s", e.Output, e.Output, shown(e.Got), e.Want)

@@ -13,8 +13,10 @@ import (
 // items of the store directory Dir by their base names: a store itself, the
 // real directory of a chroot store, or a copy of some of a store's .drv files.
 type DirLoader struct {
+	// Root is the directory on this machine that holds the .drv files.
 	Root string
-	Dir  store.Dir
+	// Dir is the logical store directory their paths belong to.
+	Dir store.Dir
 }
 
 // Load reads and parses the .drv file of p from l.Root.

@@ -13,8 +13,8 @@ import (
 //	Derive([outputs],[inputDrvs],[inputSrcs],"system","builder",[args],[env])
 //
 // whose store paths must lie in dir. It accepts exactly the text Guix and Nix
-// write, except that lists may come in any order; Print writes them back in
-// canonical order, so Print(Parse(b)) == b for every file Guix or Nix made.
+// write, except that lists may come in any order; Bytes writes them back in
+// canonical order, so Parse(b).Bytes() == b for every file Guix or Nix made.
 // Duplicate keys, escapes other than \" \\ \n \r \t, trailing data and input
 // over MaxSize are rejected.
 func Parse(data []byte, dir store.Dir) (*Derivation, error) {

@@ -118,6 +118,7 @@ type FormatError struct {
 	Err error
 }
 
+// Error returns "nar offset N, entry P: " followed by what was wrong.
 func (e *FormatError) Error() string {
 	if e.Path == "" {
 		return fmt.Sprintf("nar offset %d: %v", e.Offset, e.Err)
@@ -125,6 +126,7 @@ func (e *FormatError) Error() string {
 	return fmt.Sprintf("nar offset %d, entry %q: %v", e.Offset, e.Path, e.Err)
 }
 
+// Unwrap returns Err, so that errors.Is finds the sentinel error.
 func (e *FormatError) Unwrap() error { return e.Err }
 
 // checkName returns an error wrapping ErrBadName if name cannot be a directory

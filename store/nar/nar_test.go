@@ -1,6 +1,7 @@
 package nar
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -131,12 +132,14 @@ func dumpBytes(t testing.TB, path string) []byte {
 }
 
 // rewrite reads archive a with a Reader and writes every entry back with a
-// Writer, returning the new archive or the first error.
+// Writer, returning the new archive or the first error. Both get small
+// buffers instead of NewReader's 64 KiB and NewWriter's 1 MiB (the Writer the
+// smallest its flush rule allows): that exercises refills and flushes on small
+// archives, and makes each fuzzing input cheap (NewWriter clears 1 MiB).
 func rewrite(a []byte, maxFile int64, maxDepth int) ([]byte, error) {
-	nr := NewReader(bytes.NewReader(a))
-	nr.MaxFileSize, nr.MaxDepth = maxFile, maxDepth
+	nr := &Reader{MaxFileSize: maxFile, MaxDepth: maxDepth, r: bufio.NewReaderSize(bytes.NewReader(a), 512)}
 	var out bytes.Buffer
-	nw := NewWriter(&out)
+	nw := &Writer{w: &out, buf: make([]byte, 0, 4*maxTokenLen+2*MaxTargetLen+64)}
 	for {
 		h, err := nr.Next()
 		if err == io.EOF {

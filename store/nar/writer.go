@@ -190,8 +190,11 @@ func (w *Writer) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if !w.inFile || int64(len(p)) > w.remaining {
-		return 0, w.fail(fmt.Errorf("%w: %d bytes of contents beyond the file's size", ErrContentsSize, len(p)-int(w.remaining)))
+	if !w.inFile {
+		return 0, w.fail(fmt.Errorf("%w: contents written when no regular file is open; call WriteHeader first", ErrContentsSize))
+	}
+	if int64(len(p)) > w.remaining {
+		return 0, w.fail(fmt.Errorf("%w: %d bytes of contents beyond the file's size", ErrContentsSize, int64(len(p))-w.remaining))
 	}
 	w.remaining -= int64(len(p))
 	if len(w.buf)+len(p) <= cap(w.buf) {

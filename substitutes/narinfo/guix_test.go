@@ -4,34 +4,16 @@ import (
 	"crypto/rand"
 	"fmt"
 	mrand "math/rand/v2"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/tbfg/tbfg-node/internal/guiletest"
 	"github.com/tbfg/tbfg-node/store"
 	"github.com/tbfg/tbfg-node/store/nixbase32"
 	"github.com/tbfg/tbfg-node/substitutes/pki"
 )
-
-// requireGuile returns the guile program when guile-gcrypt is usable; it
-// skips the test otherwise, or fails it under CI=true.
-func requireGuile(t *testing.T) string {
-	t.Helper()
-	guile, err := exec.LookPath("guile")
-	if err == nil {
-		err = exec.Command(guile, "--no-auto-compile", "-c", "(use-modules (gcrypt pk-crypto))").Run()
-	}
-	if err != nil {
-		msg := fmt.Sprintf("libgcrypt through guile is not available (%v): apt-get install guile-3.0 guile-gcrypt", err)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return guile
-}
 
 // randomNarinfo makes a narinfo with random store paths and fields.
 func randomNarinfo(r *mrand.Rand, layout Layout) *Narinfo {
@@ -71,7 +53,7 @@ func randomNarinfo(r *mrand.Rand, layout Layout) *Narinfo {
 // (testdata/guix-narinfo.scm) reaches the same verdict as VerifyGuix, and the
 // expected one.
 func TestGuixAgrees(t *testing.T) {
-	guile := requireGuile(t)
+	guile := guiletest.Require(t)
 	r := mrand.New(mrand.NewPCG(1, 2))
 	var keys []*pki.SecretKey
 	acl := &pki.ACL{}
@@ -137,7 +119,7 @@ func TestGuixAgrees(t *testing.T) {
 // TestGuixAgreesOnGolden checks the golden files and the real narinfo with
 // Guix's code path.
 func TestGuixAgreesOnGolden(t *testing.T) {
-	guile := requireGuile(t)
+	guile := guiletest.Require(t)
 	tests := []struct{ acl, file, want string }{
 		{"testdata/bordeaux.guix.gnu.org.pub", bordeaux, "valid-signature"},
 		{"testdata/guix-test-key.pub", "testdata/built-guix.narinfo", "valid-signature"},

@@ -70,7 +70,7 @@ func (l Layout) String() string {
 // substitute server, e.g. nar/zstd/<hash>-<name>) and what the client finds
 // there.
 type File struct {
-	URL         string
+	URL         string // where to download the NAR, usually relative
 	Compression string // "none", "gzip", "lzip", "zstd", "xz", …; "" when absent
 	FileHash    string // hash of the compressed file (Nix), "" when absent
 	FileSize    uint64 // size of the compressed file, 0 when unknown
@@ -85,14 +85,14 @@ type File struct {
 // Signed is set, the fields it covers are printed from it and changes to them
 // are not printed: set Signed to nil to print and sign changed fields.
 type Narinfo struct {
-	StorePath  store.Path
-	NarHash    string   // sha256:<nix-base32> of the NAR
-	NarSize    uint64   // size of the NAR in bytes
-	References []string // base names (<hash>-<name>) of the referenced items
-	Deriver    string   // base name of the .drv, "" when unknown
-	System     string   // e.g. x86_64-linux, "" when absent
-	CA         string   // Nix's content address, "" when absent
-	Files      []File   // one block per compression
+	StorePath  store.Path // the item described
+	NarHash    string     // sha256:<nix-base32> of the NAR
+	NarSize    uint64     // size of the NAR in bytes
+	References []string   // base names (<hash>-<name>) of the referenced items
+	Deriver    string     // base name of the .drv, "" when unknown
+	System     string     // e.g. x86_64-linux, "" when absent
+	CA         string     // Nix's content address, "" when absent
+	Files      []File     // one block per compression
 
 	// Signatures are the values of Guix's Signature lines, "1;<host>;<base64>".
 	// Guix checks only the first.

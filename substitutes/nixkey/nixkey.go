@@ -25,15 +25,19 @@ var (
 // PublicKey is a Nix public key: a name (usually the cache's host name plus a
 // number, e.g. cache.example.org-1) and a 32-byte ed25519 key.
 type PublicKey struct {
+	// Name is the key's name; a signature names the key that made it.
 	Name string
-	Key  ed25519.PublicKey
+	// Key is the 32-byte ed25519 public key.
+	Key ed25519.PublicKey
 }
 
 // SecretKey is a Nix secret key: a name and a 64-byte ed25519 private key
 // (seed followed by public key, libsodium's layout).
 type SecretKey struct {
+	// Name is the key's name, written into every signature it makes.
 	Name string
-	Key  ed25519.PrivateKey
+	// Key is the 64-byte ed25519 private key.
+	Key ed25519.PrivateKey
 }
 
 // Generate makes a new key pair named name, reading randomness from rand (nil

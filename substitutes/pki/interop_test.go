@@ -10,11 +10,11 @@ import (
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 
+	"github.com/tbfg/tbfg-node/internal/guiletest"
 	"github.com/tbfg/tbfg-node/substitutes/sexp"
 )
 
@@ -32,20 +32,10 @@ type libgcrypt struct {
 }
 
 // startLibgcrypt starts the Scheme helper, or skips the test (fails it under
-// CI=true) when guile or guile-gcrypt is missing.
+// CI) when guile or guile-gcrypt is missing.
 func startLibgcrypt(t *testing.T) *libgcrypt {
 	t.Helper()
-	guile, err := exec.LookPath("guile")
-	if err == nil {
-		err = exec.Command(guile, "--no-auto-compile", "-c", "(use-modules (gcrypt pk-crypto))").Run()
-	}
-	if err != nil {
-		msg := fmt.Sprintf("libgcrypt through guile is not available (%v): apt-get install guile-3.0 guile-gcrypt", err)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	guile := guiletest.Require(t)
 	cmd := exec.Command(guile, "--no-auto-compile", "testdata/guix-pki.scm")
 	in, err := cmd.StdinPipe()
 	if err != nil {

@@ -6,35 +6,18 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
 	"os/exec"
 	"strconv"
 	"testing"
-)
 
-// requireGuile returns the path of guile with guile-gcrypt, or skips the test
-// (fails it under CI=true) when they are missing.
-func requireGuile(t *testing.T) string {
-	t.Helper()
-	path, err := exec.LookPath("guile")
-	if err == nil {
-		err = exec.Command(path, "--no-auto-compile", "-c", "(use-modules (gcrypt pk-crypto))").Run()
-	}
-	if err != nil {
-		msg := fmt.Sprintf("libgcrypt through guile is not available (%v): apt-get install guile-3.0 guile-gcrypt", err)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return path
-}
+	"github.com/tbfg/tbfg-node/internal/guiletest"
+)
 
 // TestAdvancedMatchesLibgcrypt prints random s-expressions with libgcrypt's
 // gcry_sexp_sprint and with Advanced, compares the bytes, and reads
 // libgcrypt's text back with Parse.
 func TestAdvancedMatchesLibgcrypt(t *testing.T) {
-	guile := requireGuile(t)
+	guile := guiletest.Require(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	var samples []List
 	for range 400 {

@@ -111,12 +111,24 @@ func appendQuoted(dst []byte, a Atom) []byte {
 	return append(dst, '"')
 }
 
-// quoteLetter returns the escape letter for c, if it has one.
+// quoteLetter returns the escape letter for c, if it has one: the inverse
+// of escapes, as a switch because the printer asks for every byte it writes.
 func quoteLetter(c byte) (byte, bool) {
-	for letter, b := range escapes {
-		if b == c {
-			return letter, true
-		}
+	switch c {
+	case '\b':
+		return 'b', true
+	case '\t':
+		return 't', true
+	case '\v':
+		return 'v', true
+	case '\n':
+		return 'n', true
+	case '\f':
+		return 'f', true
+	case '\r':
+		return 'r', true
+	case '"', '\'', '\\':
+		return c, true
 	}
 	return 0, false
 }

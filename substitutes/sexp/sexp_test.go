@@ -187,3 +187,22 @@ func TestFind(t *testing.T) {
 		t.Errorf("Find(sha256) found an atom's list: %q", Canonical(got))
 	}
 }
+
+// TestQuoteLetterInvertsEscapes checks that the printer's escape letters are
+// exactly the reader's: every named escape prints back with its letter, and
+// no other byte gets one.
+func TestQuoteLetterInvertsEscapes(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		letter, ok := quoteLetter(byte(c))
+		var want byte
+		found := false
+		for l, b := range escapes {
+			if b == byte(c) {
+				want, found = l, true
+			}
+		}
+		if ok != found || letter != want {
+			t.Errorf("quoteLetter(%q) = %q, %v; escapes say %q, %v", byte(c), letter, ok, want, found)
+		}
+	}
+}
