@@ -1,4 +1,272 @@
 package main
 
-// meshCommands lists the "mesh" subcommands. Not written yet.
-func meshCommands() []command { return nil }
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tbfg/tbfg-node/node"
+)
+
+// meshCommands lists the commands that run a node or talk to a running one.
+func meshCommands() []command {
+	return []command{
+		{name: "init", summary: "create a new mesh and run its first node", run: cmdInit},
+		{name: "join", summary: "join a mesh with its secret and run", run: cmdJoin},
+		{name: "run", summary: "run a node set up by init or join", run: cmdRun},
+		{name: "status", summary: "show the local node's status", run: cmdStatus},
+		{name: "nodes", summary: "list the mesh's nodes as the local node sees them", run: cmdNodes},
+		{name: "leave", summary: "remove the local node from its mesh and stop it", run: cmdLeave},
+	}
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
+
+// daemonFlags are the flags of init, join and run, bound to a node.Config.
+type daemonFlags struct {
+	fs         *flag.FlagSet
+	cfg        node.Config
+	configFile string
+	listen     stringList
+	noMDNS     bool
+	logLevel   slog.Level
+}
+
+func newDaemonFlags(fs *flag.FlagSet) *daemonFlags {
+	d := &daemonFlags{fs: fs, cfg: node.DefaultConfig()}
+	c := &d.cfg
+	fs.StringVar(&d.configFile, "config", "", "read settings from JSON `FILE` (keys are flag names; flags win)")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "node state `DIR`")
+	fs.Var(&d.listen, "listen", "libp2p listen `ADDR`, multiaddr or IP:PORT, repeatable (default "+c.Listen[0]+")")
+	fs.Var((*stringList)(&c.Interfaces), "interface", "announce addresses of network interface `NAME` only, repeatable")
+	fs.Var((*stringList)(&c.Peers), "peer", "dial member `MULTIADDR` (…/p2p/ID) at start, repeatable")
+	fs.BoolVar(&c.Voter, "voter", c.Voter, "may become a Raft voter (false for machines that come and go)")
+	fs.IntVar(&c.BootstrapExpect, "bootstrap-expect", 0, "bootstrap a new mesh once `N` fresh nodes started with it see each other")
+	fs.StringVar(&c.RaftProfile, "raft-profile", c.RaftProfile, "Raft timing: default, lan or test")
+	fs.DurationVar(&c.RemoveAfter, "remove-after", c.RemoveAfter, "remove members silent for `DURATION`")
+	fs.DurationVar(&c.GossipInterval, "gossip-interval", c.GossipInterval, "publish this node's status every `INTERVAL`")
+	fs.BoolVar(&d.noMDNS, "no-mdns", false, "do not discover nodes by mDNS")
+	fs.IntVar(&c.MaxBuilds, "max-builds", 0, "builds run at once (default the number of cores)")
+	fs.Var((*stringList)(&c.Systems), "system", "system type built for, repeatable (default from the machine)")
+	fs.StringVar(&c.StoreDir, "store-dir", c.StoreDir, "store `DIR` whose free space is reported")
+	fs.TextVar(&d.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn or error")
+	return d
+}
+
+// config returns the flags as a node.Config for mode, logging to w.
+func (d *daemonFlags) config(mode node.Mode, w io.Writer) node.Config {
+	c := d.cfg
+	c.Mode = mode
+	if len(d.listen) > 0 {
+		c.Listen = d.listen
+	}
+	c.MDNS = !d.noMDNS
+	c.Logger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: d.logLevel}))
+	return c
+}
+
+// parse parses the command line, then the --config file if given.
+func (d *daemonFlags) parse(args []string) error {
+	if err := parseNoArgs(d.fs, args); err != nil {
+		return err
+	}
+	if d.configFile == "" {
+		return nil
+	}
+	return applyConfigFile(d.fs, d.configFile)
+}
+
+// parseNoArgs parses args into fs and rejects positional arguments.
+func parseNoArgs(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+// cmdInit creates a mesh and, unless --no-run, keeps running as its first
+// node. With --no-run it stops once the one-node cluster is bootstrapped;
+// tbfg-node run starts it again later (e.g. from a service manager).
+func cmdInit(ctx context.Context, s *stdio, args []string) error {
+	fs := newFlags(s, "init", "")
+	d := newDaemonFlags(fs)
+	noRun := fs.Bool("no-run", false, "stop once the mesh is created instead of running")
+	if err := d.parse(args); err != nil {
+		return err
+	}
+	n, err := node.New(d.config(node.ModeInit, s.err))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(s.out, "Creating a new mesh in %s.\n", n.DataDir())
+	fmt.Fprintf(s.out, "Mesh secret (also in %s/%s, keep it private):\n  %s\n", n.DataDir(), node.SecretFile, n.Secret())
+	fmt.Fprintf(s.out, "To add a machine on this LAN, run on it:\n  tbfg-node join --secret %s\n", n.Secret())
+	fmt.Fprintln(s.out, "From another network, add --peer with one of the addresses below.")
+	return runNode(ctx, s, n, *noRun)
+}
+
+// cmdJoin joins a mesh, or runs a node that joined it before.
+func cmdJoin(ctx context.Context, s *stdio, args []string) error {
+	fs := newFlags(s, "join", "")
+	d := newDaemonFlags(fs)
+	fs.StringVar(&d.cfg.Secret, "secret", "", "mesh secret `HEX` printed by tbfg-node init")
+	fs.StringVar(&d.cfg.SecretFile, "secret-file", "", "read the mesh secret from `FILE`")
+	if err := d.parse(args); err != nil {
+		return err
+	}
+	n, err := node.New(d.config(node.ModeJoin, s.err))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(s.out, "Joining the mesh from %s.\n", n.DataDir())
+	return runNode(ctx, s, n, false)
+}
+
+// cmdRun runs a node whose data dir init or join set up.
+func cmdRun(ctx context.Context, s *stdio, args []string) error {
+	fs := newFlags(s, "run", "")
+	d := newDaemonFlags(fs)
+	if err := d.parse(args); err != nil {
+		return err
+	}
+	n, err := node.New(d.config(node.ModeRun, s.err))
+	if err != nil {
+		return err
+	}
+	return runNode(ctx, s, n, false)
+}
+
+// runNode runs n until ctx ends (SIGINT, SIGTERM) or it leaves the mesh,
+// printing its addresses once it is a member. With stopWhenReady it stops
+// there.
+func runNode(ctx context.Context, s *stdio, n *node.Node, stopWhenReady bool) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-n.Ready():
+		case <-ctx.Done():
+			return
+		}
+		fmt.Fprintf(s.out, "Node %s is a member of the mesh, reachable at:\n", n.ID())
+		for _, a := range n.Addrs() {
+			fmt.Fprintf(s.out, "  %s\n", a)
+		}
+		if stopWhenReady {
+			cancel()
+		}
+	}()
+	err := n.Run(ctx)
+	cancel()
+	wg.Wait()
+	return err
+}
+
+// clientFlags are the flags of the commands that talk to a running node.
+type clientFlags struct {
+	dataDir string
+	json    bool
+	timeout time.Duration
+}
+
+func newClientFlags(fs *flag.FlagSet, withJSON bool) *clientFlags {
+	c := &clientFlags{}
+	fs.StringVar(&c.dataDir, "data-dir", node.DefaultDataDir(), "data `DIR` of the local node")
+	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "give up after `DURATION`")
+	if withJSON {
+		fs.BoolVar(&c.json, "json", false, "print JSON for scripts")
+	}
+	return c
+}
+
+func (c *clientFlags) client(ctx context.Context) (*node.Client, context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	return node.NewClient(c.dataDir), ctx, cancel
+}
+
+func cmdStatus(ctx context.Context, s *stdio, args []string) error {
+	fs := newFlags(s, "status", "")
+	cf := newClientFlags(fs, true)
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	cl, ctx, cancel := cf.client(ctx)
+	defer cancel()
+	defer cl.Close()
+	st, err := cl.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if cf.json {
+		return printJSON(s.out, st)
+	}
+	formatStatus(s.out, st)
+	return nil
+}
+
+func cmdNodes(ctx context.Context, s *stdio, args []string) error {
+	fs := newFlags(s, "nodes", "")
+	cf := newClientFlags(fs, true)
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	cl, ctx, cancel := cf.client(ctx)
+	defer cancel()
+	defer cl.Close()
+	nodes, err := cl.Nodes(ctx)
+	if err != nil {
+		return err
+	}
+	if cf.json {
+		return printJSON(s.out, nodes)
+	}
+	return formatNodes(s.out, nodes, time.Now())
+}
+
+func cmdLeave(ctx context.Context, s *stdio, args []string) error {
+	fs := newFlags(s, "leave", "")
+	cf := newClientFlags(fs, false)
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	cl, ctx, cancel := cf.client(ctx)
+	defer cancel()
+	defer cl.Close()
+	res, err := cl.Leave(ctx)
+	if errors.Is(err, node.ErrUnavailable) {
+		return fmt.Errorf("%w (wait until it runs, or stop it with SIGTERM)", err)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(s.out, "Node %s left the mesh and stops.\n", res.ID)
+	return nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

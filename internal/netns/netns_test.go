@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -101,6 +102,11 @@ func TestNetworkConnectsHostsAndCutsLinks(t *testing.T) {
 		t.Fatalf("addresses %s, %s; want 198.18.0.1, 198.18.0.2", a.Addr, b.Addr)
 	}
 	waitFor(t, "ping a→b", func() error { return ping(a, b) })
+	for _, link := range []string{n.Bridge(), a.Link, b.Link} {
+		if addrs := rootAddrs(t, link); addrs != "" {
+			t.Errorf("root namespace has addresses on %s (%s): it could talk on the test network", link, addrs)
+		}
+	}
 	if err := b.SetLink(false); err != nil {
 		t.Fatal(err)
 	}
@@ -180,4 +186,14 @@ func assertGone(t *testing.T, bridge string, h *Host) {
 			t.Errorf("%s still exists", p)
 		}
 	}
+}
+
+// rootAddrs lists the addresses link has in the root namespace.
+func rootAddrs(t *testing.T, link string) string {
+	t.Helper()
+	out, err := exec.Command("ip", "-o", "addr", "show", "dev", link).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip addr show %s: %v: %s", link, err, out)
+	}
+	return strings.TrimSpace(string(out))
 }

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tbfg/tbfg-node/node"
+)
+
+// formatStatus prints a node's status for people.
+func formatStatus(w io.Writer, st node.Status) {
+	leader := orDash(st.Leader)
+	if st.Leader != "" && st.Leader == st.ID {
+		leader += " (this node)"
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "Node:\t%s\n", orDash(st.ID))
+	fmt.Fprintf(tw, "State:\t%s\n", st.State)
+	fmt.Fprintf(tw, "Leader:\t%s\n", leader)
+	fmt.Fprintf(tw, "Members:\t%d (%d voters)\n", st.Members, st.Voters)
+	fmt.Fprintf(tw, "Systems:\t%s\n", orDash(strings.Join(st.Systems, ", ")))
+	fmt.Fprintf(tw, "Builds:\t%d running of %d\n", st.RunningBuilds, st.MaxBuilds)
+	fmt.Fprintf(tw, "Load:\t%.2f on %d cores\n", st.Load1, st.Cores)
+	fmt.Fprintf(tw, "Free disk:\tstore %s, data %s\n", bytesIEC(st.StoreFreeBytes), bytesIEC(st.DataFreeBytes))
+	fmt.Fprintf(tw, "Version:\t%s\n", st.Version)
+	fmt.Fprintf(tw, "Data dir:\t%s\n", st.DataDir)
+	for i, a := range st.Addresses {
+		label := ""
+		if i == 0 {
+			label = "Addresses:"
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", label, a)
+	}
+	tw.Flush()
+}
+
+// formatNodes prints the members as a table, the leader marked with "*" and
+// this node with "(self)"; last-seen times are relative to now.
+func formatNodes(w io.Writer, nodes []node.NodeView, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSUFFRAGE\tLEADER\tSYSTEMS\tBUILDS\tLOAD\tSTORE FREE\tLAST SEEN")
+	for _, n := range nodes {
+		id := n.ID
+		if n.Self {
+			id += " (self)"
+		}
+		leader := ""
+		if n.Leader {
+			leader = "*"
+		}
+		systems, builds, load, free := "-", "-", "-", "-"
+		if st := n.NodeStatus; st != nil {
+			systems = orDash(strings.Join(st.Systems, ","))
+			builds = fmt.Sprintf("%d/%d", st.RunningBuilds, st.MaxBuilds)
+			load = fmt.Sprintf("%.2f/%d", st.Load1, st.Cores)
+			free = bytesIEC(st.StoreFreeBytes)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, n.Suffrage, leader, systems, builds, load, free, ago(n.LastSeen, now))
+	}
+	return tw.Flush()
+}
+
+// ago says how long before now t was, "never" for nil.
+func ago(t *time.Time, now time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	d := now.Sub(*t)
+	switch {
+	case d < time.Second:
+		return "just now"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d/time.Minute))
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// bytesIEC prints a byte count with a binary unit.
+func bytesIEC(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

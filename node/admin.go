@@ -1,0 +1,124 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+)
+
+// AdminSocket is the name of the admin API's unix socket in the data dir.
+const AdminSocket = "admin.sock"
+
+// adminBackend is what the admin API serves; Node implements it, tests use
+// an in-memory one.
+type adminBackend interface {
+	Status() Status
+	Nodes() ([]NodeView, error)
+	Leave(ctx context.Context) error
+}
+
+// adminServer is the admin API: HTTP with JSON bodies on a 0600 unix socket.
+// Every route lives under /v1/; new ones (submit, builds) are added to routes.
+type adminServer struct {
+	backend adminBackend
+	log     *slog.Logger
+	srv     *http.Server
+	done    chan error
+}
+
+func newAdminServer(b adminBackend, log *slog.Logger) *adminServer {
+	a := &adminServer{backend: b, log: log}
+	a.srv = &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second}
+	return a
+}
+
+// routes maps each admin API call to its handler.
+func (a *adminServer) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", a.status)
+	mux.HandleFunc("GET /v1/nodes", a.nodes)
+	mux.HandleFunc("POST /v1/leave", a.leave)
+	return mux
+}
+
+// listen binds the socket at path, replacing a stale one (the caller holds
+// the data dir lock, so no live node owns it), and serves in the background.
+func (a *adminServer) listen(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove stale admin socket: %w", err)
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("admin socket: %w", err)
+	}
+	// The data dir is 0700, so nobody else can reach the socket before this.
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return fmt.Errorf("admin socket: %w", err)
+	}
+	a.done = make(chan error, 1)
+	go func() { a.done <- a.srv.Serve(l) }()
+	return nil
+}
+
+// shutdown stops accepting requests and waits for those in flight, at most
+// until ctx ends; then it closes what remains.
+func (a *adminServer) shutdown(ctx context.Context) error {
+	if a.done == nil {
+		return nil
+	}
+	err := a.srv.Shutdown(ctx)
+	if err != nil {
+		a.srv.Close()
+	}
+	if serr := <-a.done; !errors.Is(serr, http.ErrServerClosed) {
+		return errors.Join(err, serr)
+	}
+	return err
+}
+
+func (a *adminServer) status(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, a.backend.Status())
+}
+
+func (a *adminServer) nodes(w http.ResponseWriter, r *http.Request) {
+	nodes, err := a.backend.Nodes()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, nodes)
+}
+
+func (a *adminServer) leave(w http.ResponseWriter, r *http.Request) {
+	id := a.backend.Status().ID // before leaving: a stopping node has none
+	if err := a.backend.Leave(r.Context()); err != nil {
+		a.log.Warn("leave failed", "err", err)
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, LeaveResult{ID: id})
+}
+
+// writeError answers with err's text, 503 when the node is not ready.
+func writeError(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	if errors.Is(err, ErrUnavailable) {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, apiError{Error: err.Error()})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // the client went away; nothing to do
+}

@@ -1,0 +1,132 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tbfg/tbfg-node/mesh"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// fakeBackend is an in-memory adminBackend.
+type fakeBackend struct {
+	status Status
+	nodes  []NodeView
+	err    error
+	left   atomic.Bool
+}
+
+func (f *fakeBackend) Status() Status             { return f.status }
+func (f *fakeBackend) Nodes() ([]NodeView, error) { return f.nodes, f.err }
+func (f *fakeBackend) Leave(context.Context) error {
+	if f.err != nil {
+		return f.err
+	}
+	f.left.Store(true)
+	return nil
+}
+
+// serveAdmin runs the admin API for b on a socket in a new data dir.
+func serveAdmin(t *testing.T, b adminBackend) *Client {
+	t.Helper()
+	dir := t.TempDir()
+	a := newAdminServer(b, discard())
+	if err := a.listen(filepath.Join(dir, AdminSocket)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := a.shutdown(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	fi, err := os.Stat(filepath.Join(dir, AdminSocket))
+	if err != nil || fi.Mode().Perm() != 0o600 || fi.Mode().Type() != os.ModeSocket {
+		t.Fatalf("admin socket: %v, %v; want a socket with mode 0600", fi.Mode(), err)
+	}
+	c := NewClient(dir)
+	t.Cleanup(c.Close)
+	return c
+}
+
+func sampleMembers() []mesh.Member {
+	seen := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	return []mesh.Member{
+		{ID: "12D3KooWA", Addresses: []string{"/ip4/198.18.0.1/tcp/8760/p2p/12D3KooWA"}, Suffrage: "voter", Leader: true, LastSeen: seen,
+			Status: &mesh.NodeStatus{Systems: []string{"x86_64-linux", "i686-linux"}, Features: []string{}, MaxBuilds: 2, Load1: 0.5, Cores: 2,
+				StoreFreeBytes: 1 << 30, DataFreeBytes: 2 << 30, Version: "v0.1.0"}},
+		{ID: "12D3KooWB", Suffrage: "nonvoter"},
+	}
+}
+
+func TestAdminAPINodesJSON(t *testing.T) {
+	var views []NodeView
+	for _, m := range sampleMembers() {
+		views = append(views, nodeView(m, "12D3KooWB"))
+	}
+	c := serveAdmin(t, &fakeBackend{nodes: views})
+	got, err := c.Nodes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.MarshalIndent(got, "", "  ")
+	golden(t, "nodes.json", append(b, '\n'))
+}
+
+func TestAdminAPIStatusJSON(t *testing.T) {
+	st := Status{ID: "12D3KooWA", Leader: "12D3KooWA", State: StateRunning, Addresses: []string{"/ip4/198.18.0.1/tcp/8760/p2p/12D3KooWA"},
+		Members: 2, Voters: 1, DataDir: "/var/lib/tbfg", NodeStatus: *sampleMembers()[0].Status}
+	c := serveAdmin(t, &fakeBackend{status: st})
+	got, err := c.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.MarshalIndent(got, "", "  ")
+	golden(t, "status.json", append(b, '\n'))
+}
+
+func TestAdminAPIErrors(t *testing.T) {
+	f := &fakeBackend{err: ErrUnavailable}
+	c := serveAdmin(t, f)
+	if _, err := c.Nodes(context.Background()); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Nodes while starting: %v, want ErrUnavailable", err)
+	}
+	if _, err := c.Leave(context.Background()); !errors.Is(err, ErrUnavailable) || f.left.Load() {
+		t.Errorf("Leave while starting: %v, left %v", err, f.left.Load())
+	}
+	f.err = nil
+	if _, err := c.Leave(context.Background()); err != nil || !f.left.Load() {
+		t.Errorf("Leave: %v, left %v", err, f.left.Load())
+	}
+	none := NewClient(t.TempDir())
+	defer none.Close()
+	if _, err := none.Status(context.Background()); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("Status without a node: %v, want ErrNotRunning", err)
+	}
+}
+
+// golden compares got with testdata/name; go test ./node -run Admin -update
+// rewrites it.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("%s differs:\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
+}

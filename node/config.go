@@ -1,0 +1,284 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// Mode says how a node starts: on an existing data dir, as the first node of
+// a new mesh, or joining an existing one.
+type Mode int
+
+const (
+	// ModeRun runs a node whose data dir was set up by init or join.
+	ModeRun Mode = iota
+	// ModeInit creates a new mesh: a fresh secret and a one-node Raft cluster.
+	ModeInit
+	// ModeJoin joins the mesh whose secret is given; on a data dir that
+	// already joined with that secret it just runs.
+	ModeJoin
+)
+
+// DefaultPort is the TCP port of the libp2p host.
+const DefaultPort = 8760
+
+// Raft timing profiles accepted by Config.RaftProfile.
+const (
+	ProfileDefault = "default"
+	ProfileLAN     = "lan"
+	ProfileTest    = "test"
+)
+
+// Config is everything a node needs. It is filled from DefaultConfig, then
+// from a --config file, then from command-line flags (the command line does
+// both), then checked and normalised by Validate. The comment of each field
+// names its flag, which is also its key in a config file.
+type Config struct {
+	// DataDir holds mesh.secret, admin.sock, lock and the mesh's own state
+	// (--data-dir).
+	DataDir string
+	// Mode is set by the subcommand: run, init or join.
+	Mode Mode
+	// Secret is the mesh secret as 64 hexadecimal digits, join only (--secret).
+	Secret string
+	// SecretFile is a file holding the secret in the same form, join only
+	// (--secret-file).
+	SecretFile string
+	// Listen are the libp2p listen addresses, as multiaddrs or host:port
+	// (--listen, repeatable).
+	Listen []string
+	// Interfaces limits announced addresses and mDNS to these network
+	// interfaces; empty means all (--interface, repeatable).
+	Interfaces []string
+	// Peers are multiaddrs ending in /p2p/ID dialled at start (--peer,
+	// repeatable).
+	Peers []string
+	// MDNS enables discovery on the LAN (--no-mdns turns it off).
+	MDNS bool
+	// Voter is false for machines that come and go (--voter=false).
+	Voter bool
+	// BootstrapExpect bootstraps a new mesh once that many fresh nodes started
+	// with the same value see each other (--bootstrap-expect).
+	BootstrapExpect int
+	// RaftProfile is default, lan or test (--raft-profile).
+	RaftProfile string
+	// RemoveAfter is how long a member may be silent before the leader
+	// removes it (--remove-after).
+	RemoveAfter time.Duration
+	// GossipInterval is how often the node publishes its status
+	// (--gossip-interval).
+	GossipInterval time.Duration
+	// MaxBuilds is the number of builds run at once, default the number of
+	// cores (--max-builds).
+	MaxBuilds int
+	// Systems are the system types built for, default from the machine
+	// (--system, repeatable).
+	Systems []string
+	// StoreDir is the store whose free space is reported (--store-dir).
+	StoreDir string
+	// Version is gossiped to the other nodes.
+	Version string
+	// FSM is the replicated state machine; nil means a CommandLog.
+	FSM raft.FSM
+	// Logger receives the node's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the defaults a user sees without flags.
+func DefaultConfig() Config {
+	return Config{
+		DataDir:        DefaultDataDir(),
+		Listen:         []string{fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", DefaultPort)},
+		MDNS:           true,
+		Voter:          true,
+		RaftProfile:    ProfileDefault,
+		RemoveAfter:    time.Minute,
+		GossipInterval: 3 * time.Second,
+		StoreDir:       "/gnu/store",
+		Version:        version(),
+	}
+}
+
+// DefaultDataDir is /var/lib/tbfg for root, else $XDG_STATE_HOME/tbfg
+// (~/.local/state/tbfg when XDG_STATE_HOME is unset).
+func DefaultDataDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/tbfg"
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "tbfg")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "tbfg")
+	}
+	return ""
+}
+
+// Validate normalises c (absolute data dir, multiaddr listen addresses,
+// default systems and max builds) and rejects bad values and combinations
+// with an error naming the flags involved.
+func (c *Config) Validate() error {
+	checks := []func() error{c.validateDataDir, c.validateSecret, c.validateMembership,
+		c.validateTiming, c.validateListen, c.validatePeers, c.validateInterfaces, c.validateBuilds}
+	for _, check := range checks {
+		if err := check(); err != nil {
+			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+	}
+	return nil
+}
+
+func (c *Config) validateDataDir() error {
+	if c.DataDir == "" {
+		return errors.New("--data-dir: empty (and no default: set HOME or XDG_STATE_HOME)")
+	}
+	abs, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		return fmt.Errorf("--data-dir %s: %w", c.DataDir, err)
+	}
+	c.DataDir = abs
+	return nil
+}
+
+func (c *Config) validateSecret() error {
+	given := c.Secret != "" || c.SecretFile != ""
+	switch {
+	case c.Secret != "" && c.SecretFile != "":
+		return errors.New("--secret and --secret-file: give only one")
+	case given && c.Mode != ModeJoin:
+		return errors.New("--secret and --secret-file only apply to join (init makes a new secret, run reads mesh.secret)")
+	case !given && c.Mode == ModeJoin:
+		return errors.New("join needs the mesh secret: --secret HEX or --secret-file FILE (printed by tbfg-node init)")
+	case c.Secret != "":
+		if _, err := ParseSecret([]byte(c.Secret)); err != nil {
+			return fmt.Errorf("--secret: %w", err)
+		}
+	}
+	return nil
+}
+
+func (c *Config) validateMembership() error {
+	switch {
+	case c.BootstrapExpect < 0:
+		return fmt.Errorf("--bootstrap-expect %d: must not be negative", c.BootstrapExpect)
+	case c.BootstrapExpect > 0 && c.Mode == ModeInit:
+		return errors.New("--bootstrap-expect does not apply to init, which bootstraps a mesh alone; use it with join or run")
+	case c.BootstrapExpect > 0 && !c.Voter:
+		return errors.New("--bootstrap-expect with --voter=false: only voters can bootstrap")
+	case c.Mode == ModeInit && !c.Voter:
+		return errors.New("init with --voter=false: the first node of a mesh must be a voter")
+	}
+	return nil
+}
+
+func (c *Config) validateTiming() error {
+	if _, ok := timings()[c.RaftProfile]; !ok {
+		return fmt.Errorf("--raft-profile %q: want %s, %s or %s", c.RaftProfile, ProfileDefault, ProfileLAN, ProfileTest)
+	}
+	if c.GossipInterval <= 0 {
+		return fmt.Errorf("--gossip-interval %s: must be positive", c.GossipInterval)
+	}
+	if c.RemoveAfter < 3*c.GossipInterval {
+		return fmt.Errorf("--remove-after %s: must be at least three --gossip-interval (%s), or live nodes get removed",
+			c.RemoveAfter, 3*c.GossipInterval)
+	}
+	return nil
+}
+
+func (c *Config) validateListen() error {
+	if len(c.Listen) == 0 {
+		return errors.New("--listen: at least one address needed")
+	}
+	for i, a := range c.Listen {
+		norm, err := normaliseListen(a)
+		if err != nil {
+			return fmt.Errorf("--listen %s: %w", a, err)
+		}
+		c.Listen[i] = norm
+	}
+	return nil
+}
+
+// normaliseListen turns host:port or :port into a TCP multiaddr and checks
+// multiaddrs.
+func normaliseListen(a string) (string, error) {
+	if !strings.HasPrefix(a, "/") {
+		if strings.HasPrefix(a, ":") {
+			a = "0.0.0.0" + a
+		}
+		ap, err := netip.ParseAddrPort(a)
+		if err != nil {
+			return "", fmt.Errorf("want a multiaddr (/ip4/0.0.0.0/tcp/%d) or IP:PORT: %w", DefaultPort, err)
+		}
+		proto := "ip4"
+		if ap.Addr().Is6() {
+			proto = "ip6"
+		}
+		a = fmt.Sprintf("/%s/%s/tcp/%d", proto, ap.Addr().Unmap(), ap.Port())
+	}
+	m, err := ma.NewMultiaddr(a)
+	if err != nil {
+		return "", err
+	}
+	if _, err := m.ValueForProtocol(ma.P_TCP); err != nil {
+		return "", errors.New("not a TCP address")
+	}
+	return m.String(), nil
+}
+
+func (c *Config) validatePeers() error {
+	for _, p := range c.Peers {
+		if _, err := peer.AddrInfoFromString(p); err != nil {
+			return fmt.Errorf("--peer %s: want a multiaddr ending in /p2p/PEER-ID: %w", p, err)
+		}
+	}
+	return nil
+}
+
+func (c *Config) validateInterfaces() error {
+	for _, name := range c.Interfaces {
+		if _, err := net.InterfaceByName(name); err != nil {
+			return fmt.Errorf("--interface %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (c *Config) validateBuilds() error {
+	if c.MaxBuilds < 0 {
+		return fmt.Errorf("--max-builds %d: must not be negative", c.MaxBuilds)
+	}
+	if c.MaxBuilds == 0 {
+		c.MaxBuilds = runtime.NumCPU()
+	}
+	if len(c.Systems) == 0 {
+		c.Systems = nativeSystems(runtime.GOARCH)
+	}
+	if len(c.Systems) == 0 {
+		return fmt.Errorf("--system: no default for %s, name the systems this machine builds for", runtime.GOARCH)
+	}
+	for _, s := range c.Systems {
+		if !validSystem(s) {
+			return fmt.Errorf("--system %q: want ARCH-KERNEL such as x86_64-linux", s)
+		}
+	}
+	return nil
+}
+
+// validSystem reports whether s looks like a Nix system type.
+func validSystem(s string) bool {
+	arch, kernel, ok := strings.Cut(s, "-")
+	return ok && arch != "" && kernel != "" && !strings.ContainsAny(s, " \t\n/")
+}

@@ -1,0 +1,30 @@
+package node
+
+import "errors"
+
+// Errors returned by this package.
+var (
+	// ErrConfig wraps every error of Config.Validate.
+	ErrConfig = errors.New("bad configuration")
+	// ErrInitialised is returned by init on a data dir that already holds a
+	// mesh secret.
+	ErrInitialised = errors.New("data dir already initialised")
+	// ErrNotInitialised is returned by run on a data dir without a mesh secret.
+	ErrNotInitialised = errors.New("data dir not initialised")
+	// ErrSecretMismatch is returned by join when the data dir already belongs
+	// to a mesh with another secret.
+	ErrSecretMismatch = errors.New("data dir belongs to a mesh with another secret")
+	// ErrBadSecret is returned for a secret that is not 64 hexadecimal digits.
+	ErrBadSecret = errors.New("bad mesh secret")
+	// ErrLocked is returned when another process runs a node on the data dir.
+	ErrLocked = errors.New("data dir in use by another tbfg-node")
+	// ErrNotRunning is returned by Client when no node answers on the socket.
+	ErrNotRunning = errors.New("no node running")
+	// ErrUnavailable is returned by Client when the node is starting or
+	// stopping and cannot answer yet.
+	ErrUnavailable = errors.New("node not ready")
+	// ErrRunTwice is returned by a second call of Node.Run: a node runs once.
+	ErrRunTwice = errors.New("node already ran")
+	// ErrBadSnapshot is returned by CommandLog.Restore for a malformed snapshot.
+	ErrBadSnapshot = errors.New("bad command log snapshot")
+)

@@ -1,0 +1,256 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/tbfg/tbfg-node/mesh"
+)
+
+// shutdownTimeout bounds how long the admin API waits for requests in flight
+// when the node stops.
+const shutdownTimeout = 5 * time.Second
+
+// Node is one running tbfg-node. Build it with New, run it with Run.
+type Node struct {
+	cfg          Config
+	log          *slog.Logger
+	secret       []byte
+	secretStored bool // the data dir already holds secret
+	fsm          raft.FSM
+	mesh         *mesh.Mesh
+	admin        *adminServer
+
+	ran       atomic.Bool
+	state     atomic.Value // string: StateStarting, StateRunning, StateStopping
+	ready     chan struct{}
+	left      chan struct{}
+	leaveOnce sync.Once
+}
+
+// New validates cfg and builds every component of the node without starting
+// any: the data dir and its secret, the state machine, the mesh and the admin
+// API. Tests build nodes through New too.
+func New(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger, fsm: cfg.FSM, ready: make(chan struct{}), left: make(chan struct{})}
+	if n.log == nil {
+		n.log = slog.New(slog.DiscardHandler)
+	}
+	if n.fsm == nil {
+		n.fsm = NewCommandLog()
+	}
+	n.state.Store(StateStarting)
+	var err error
+	if n.secret, n.secretStored, err = resolveSecret(cfg); err != nil {
+		return nil, err
+	}
+	n.mesh, err = mesh.New(n.meshConfig())
+	if err != nil {
+		return nil, fmt.Errorf("mesh: %w", err)
+	}
+	n.admin = newAdminServer(n, n.log.With("component", "admin"))
+	return n, nil
+}
+
+// meshConfig translates the node's config for the mesh.
+func (n *Node) meshConfig() mesh.Config {
+	c := n.cfg
+	return mesh.Config{
+		DataDir:         c.DataDir,
+		Secret:          n.secret,
+		ListenAddrs:     c.Listen,
+		Interfaces:      c.Interfaces,
+		MDNS:            c.MDNS,
+		Peers:           c.Peers,
+		Voter:           c.Voter,
+		Bootstrap:       c.Mode == ModeInit,
+		BootstrapExpect: c.BootstrapExpect,
+		Timing:          timings()[c.RaftProfile],
+		RemoveAfter:     c.RemoveAfter,
+		GossipInterval:  c.GossipInterval,
+		FSM:             n.fsm,
+		LocalStatus:     n.localStatus,
+		Logger:          n.log.With("component", "mesh"),
+	}
+}
+
+// Run starts the components in order and blocks until ctx ends or the node
+// leaves the mesh, then stops them in reverse order. It returns nil after a
+// requested stop.
+func (n *Node) Run(ctx context.Context) error {
+	if n.ran.Swap(true) {
+		return ErrRunTwice
+	}
+	// The lock comes first and goes last: a second process on this data dir
+	// would open the same Raft log.
+	unlock, err := lockDataDir(n.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if !n.secretStored {
+		if err := writeSecret(n.cfg.DataDir, n.secret); err != nil {
+			return err
+		}
+	}
+	// The admin API starts before the mesh so that status answers "starting"
+	// while the node looks for its mesh; the other calls wait for running.
+	if err := n.admin.listen(n.socket()); err != nil {
+		return err
+	}
+	n.log.Info("starting", "data_dir", n.cfg.DataDir, "mode", n.cfg.Mode.String())
+	if err := n.mesh.Start(ctx); err != nil {
+		return n.failStart(ctx, err)
+	}
+	n.state.Store(StateRunning)
+	close(n.ready)
+	n.log.Info("running", "id", n.mesh.ID(), "addrs", n.mesh.Addrs())
+	select {
+	case <-ctx.Done():
+	case <-n.left:
+	}
+	return n.stop()
+}
+
+// failStart stops what Run started after the mesh failed to start. A start
+// cut short by ctx is a requested stop, but what kept the node from joining
+// (say, a wrong secret) is still worth telling; a failed init forgets its
+// secret so that init can be run again.
+func (n *Node) failStart(ctx context.Context, err error) error {
+	stopErr := n.stop()
+	if ctx.Err() != nil {
+		n.log.Warn("stopped before becoming a member", "err", err)
+		return stopErr
+	}
+	if n.cfg.Mode == ModeInit {
+		_ = os.Remove(filepath.Join(n.cfg.DataDir, SecretFile))
+	}
+	return errors.Join(fmt.Errorf("start mesh: %w", err), stopErr)
+}
+
+// stop shuts the components down in the reverse of their start order.
+func (n *Node) stop() error {
+	n.state.Store(StateStopping)
+	n.log.Info("stopping")
+	var errs []error
+	// The admin API first: its handlers call into the mesh, which must not
+	// close under them. Bounded, so a stuck client cannot hold the shutdown.
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	errs = append(errs, n.admin.shutdown(ctx))
+	if err := os.Remove(n.socket()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	// Then the mesh: closing Raft ends the FSM's Apply calls, and closing
+	// gossip ends the calls to localStatus.
+	errs = append(errs, n.mesh.Close())
+	// The state machine last, since Raft applies entries until it closes.
+	if c, ok := n.fsm.(io.Closer); ok {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (n *Node) socket() string { return filepath.Join(n.cfg.DataDir, AdminSocket) }
+
+// Secret is the mesh secret in its text form, as join --secret takes it.
+func (n *Node) Secret() string { return FormatSecret(n.secret) }
+
+// DataDir is the node's data directory.
+func (n *Node) DataDir() string { return n.cfg.DataDir }
+
+// Ready is closed once the node is a member of its mesh.
+func (n *Node) Ready() <-chan struct{} { return n.ready }
+
+// ID is the node's peer ID; valid once Ready is closed.
+func (n *Node) ID() string { return n.mesh.ID() }
+
+// Addrs are the multiaddrs the node announces; valid once Ready is closed.
+func (n *Node) Addrs() []string { return n.mesh.Addrs() }
+
+// Apply commits cmd to the replicated state through the leader and returns
+// the state machine's response.
+func (n *Node) Apply(ctx context.Context, cmd []byte) ([]byte, error) {
+	if !n.running() {
+		return nil, n.notReady()
+	}
+	return n.mesh.Apply(ctx, cmd)
+}
+
+func (n *Node) running() bool { return n.state.Load() == StateRunning }
+
+func (n *Node) notReady() error {
+	return fmt.Errorf("%w: node is %s", ErrUnavailable, n.state.Load())
+}
+
+// Status reports the node's own view for the admin API.
+func (n *Node) Status() Status {
+	st := Status{State: n.state.Load().(string), DataDir: n.cfg.DataDir, Addresses: []string{}, NodeStatus: n.localStatus()}
+	if !n.running() {
+		return st
+	}
+	st.ID, st.Leader = n.mesh.ID(), n.mesh.Leader()
+	if a := n.mesh.Addrs(); a != nil {
+		st.Addresses = a
+	}
+	for _, m := range n.mesh.Members() {
+		st.Members++
+		if m.Suffrage == "voter" {
+			st.Voters++
+		}
+	}
+	return st
+}
+
+// Nodes lists the members of the mesh for the admin API.
+func (n *Node) Nodes() ([]NodeView, error) {
+	if !n.running() {
+		return nil, n.notReady()
+	}
+	self := n.mesh.ID()
+	members := n.mesh.Members()
+	views := make([]NodeView, 0, len(members))
+	for _, m := range members {
+		views = append(views, nodeView(m, self))
+	}
+	return views, nil
+}
+
+// Leave removes the node from the mesh and then makes Run return.
+func (n *Node) Leave(ctx context.Context) error {
+	if !n.running() {
+		return n.notReady()
+	}
+	if err := n.mesh.Leave(ctx); err != nil {
+		return fmt.Errorf("leave: %w", err)
+	}
+	n.leaveOnce.Do(func() { close(n.left) })
+	return nil
+}
+
+// String names the mode as its subcommand.
+func (m Mode) String() string {
+	switch m {
+	case ModeInit:
+		return "init"
+	case ModeJoin:
+		return "join"
+	default:
+		return "run"
+	}
+}
