@@ -1,0 +1,333 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tbfg/tbfg-node/node/executor"
+	"github.com/tbfg/tbfg-node/node/meshsource"
+	"github.com/tbfg/tbfg-node/scheduler"
+	"github.com/tbfg/tbfg-node/store"
+	"github.com/tbfg/tbfg-node/substitutes/narinfo"
+	"github.com/tbfg/tbfg-node/substitutes/nixkey"
+	"github.com/tbfg/tbfg-node/substitutes/pki"
+)
+
+// TestOrphansRequeuedOnStart starts an agent on a state that shows one build
+// running on its node (left over from an earlier run) and one allocated: the
+// first is reported failed (infrastructure) and re-queued without being run,
+// the second is run.
+func TestOrphansRequeuedOnStart(t *testing.T) {
+	c := newCluster(t)
+	n := c.join(t, "A", 2)
+	orphan, _ := c.fakeDrv(t, n, "orphan")
+	fresh, _ := c.fakeDrv(t, n, "fresh")
+	c.allocate(t, orphan, "A")
+	c.allocate(t, fresh, "A")
+	c.apply(t, &scheduler.Started{Time: t0, Build: orphan, Node: "A"})
+	var ran sync.Map
+	start(t, c.config(t, n, executor.Func(func(_ context.Context, req executor.Request) (*executor.Result, error) {
+		ran.Store(req.DrvPath, true)
+		return builtOutputs(n.store, req)
+	}), 2))
+	c.waitFor(t, "both builds handled", func(s *scheduler.State) bool {
+		o, _ := s.Build(orphan)
+		f, _ := s.Build(fresh)
+		return o.State == scheduler.BuildQueued && f.State == scheduler.BuildSucceeded
+	})
+	o := c.build(t, orphan)
+	if o.Reason != scheduler.ReasonInfrastructure || o.NotBefore.IsZero() {
+		t.Errorf("orphan re-queued with reason %s, not before %v", o.Reason, o.NotBefore)
+	}
+	if _, ok := ran.Load(store.Path(o.Drv)); ok {
+		t.Error("the orphaned build was run")
+	}
+}
+
+// TestFailureReasons maps executor errors to the failure reasons committed.
+func TestFailureReasons(t *testing.T) {
+	cases := []struct {
+		err    error
+		state  scheduler.BuildState
+		reason scheduler.Reason
+	}{
+		{fmt.Errorf("build x: %w: exit status 1", executor.ErrBuilderFailed), scheduler.BuildFailed, scheduler.ReasonBuildError},
+		{fmt.Errorf("build x: %w", executor.ErrTimedOut), scheduler.BuildFailed, scheduler.ReasonTimeout},
+		{fmt.Errorf("build x: %w", executor.ErrSilent), scheduler.BuildFailed, scheduler.ReasonTimeout},
+		{fmt.Errorf("build x: %w", executor.ErrOutputHash), scheduler.BuildFailed, scheduler.ReasonBuildError},
+		{fmt.Errorf("build x: %w", executor.ErrMissingInputs), scheduler.BuildQueued, scheduler.ReasonMissingInput},
+		{fmt.Errorf("build x: %w", executor.ErrSandbox), scheduler.BuildQueued, scheduler.ReasonInfrastructure},
+		{errors.New("disk full"), scheduler.BuildQueued, scheduler.ReasonInfrastructure},
+	}
+	for _, tc := range cases {
+		t.Run(tc.err.Error(), func(t *testing.T) {
+			c := newCluster(t)
+			n := c.join(t, "A", 1)
+			id, _ := c.fakeDrv(t, n, "x")
+			start(t, c.config(t, n, executor.Func(func(context.Context, executor.Request) (*executor.Result, error) {
+				return nil, tc.err
+			}), 1))
+			c.allocate(t, id, "A")
+			c.waitFor(t, "failure", func(s *scheduler.State) bool {
+				b, _ := s.Build(id)
+				return b.Reason != scheduler.ReasonNone
+			})
+			if b := c.build(t, id); b.State != tc.state || b.Reason != tc.reason {
+				t.Errorf("build %s (%s), want %s (%s)", b.State, b.Reason, tc.state, tc.reason)
+			}
+		})
+	}
+}
+
+// TestMissingInput checks that an input no member holds fails the build with
+// missing-input before the executor runs.
+func TestMissingInput(t *testing.T) {
+	c := newCluster(t)
+	n := c.join(t, "A", 1)
+	id, _ := c.fakeDrv(t, n, "x")
+	cfg := c.config(t, n, executor.Func(func(context.Context, executor.Request) (*executor.Result, error) {
+		t.Error("executor ran without its inputs")
+		return nil, errors.New("no")
+	}), 1)
+	cfg.Fetcher = fetchFunc(func(context.Context, ...store.Path) error { return meshsource.ErrNotHeld })
+	start(t, cfg)
+	c.allocate(t, id, "A")
+	c.waitFor(t, "failure", func(s *scheduler.State) bool {
+		b, _ := s.Build(id)
+		return b.Reason == scheduler.ReasonMissingInput && b.State == scheduler.BuildQueued
+	})
+}
+
+type fetchFunc func(context.Context, ...store.Path) error
+
+func (f fetchFunc) Fetch(ctx context.Context, paths ...store.Path) error { return f(ctx, paths...) }
+
+// TestSuccessPublishes checks what a success commits: a signed narinfo per
+// output that verifies with the node's Guix and Nix keys, and the build's log.
+func TestSuccessPublishes(t *testing.T) {
+	c := newCluster(t)
+	n := c.join(t, "A", 1)
+	id, out := c.fakeDrv(t, n, "x")
+	start(t, c.config(t, n, executor.Func(func(_ context.Context, req executor.Request) (*executor.Result, error) {
+		io.WriteString(req.Log, "building x\n")
+		return builtOutputs(n.store, req)
+	}), 1))
+	c.allocate(t, id, "A")
+	c.waitFor(t, "success", func(s *scheduler.State) bool {
+		b, _ := s.Build(id)
+		return b.State == scheduler.BuildSucceeded
+	})
+	ni, err := n.src.Narinfo(context.Background(), out.HashPart())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := narinfo.VerifyGuix(ni, &pki.ACL{Keys: []pki.PublicKey{n.signer.Guix.Public}}); st != pki.Valid {
+		t.Errorf("Guix signature: %s", st)
+	}
+	if !narinfo.VerifyNix(ni, []nixkey.PublicKey{n.signer.Nix.Public()}) {
+		t.Error("Nix signature does not verify")
+	}
+	if ni.System != "x86_64-linux" || ni.Deriver != store.Path(c.build(t, id).Drv).Base() {
+		t.Errorf("narinfo System %q Deriver %q", ni.System, ni.Deriver)
+	}
+	rc, err := n.src.Log(context.Background(), out.Base())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if text, err := io.ReadAll(rc); err != nil || string(text) != "building x\n" {
+		t.Errorf("log %q, %v", text, err)
+	}
+}
+
+// TestMaxBuildsAndTakeAway runs three allocations with room for two: never
+// more than two run at once; a build canceled while running is stopped and
+// nothing is committed for it; the others finish.
+func TestMaxBuildsAndTakeAway(t *testing.T) {
+	c := newCluster(t)
+	n := c.join(t, "A", 3)
+	var ids []scheduler.BuildID
+	for _, name := range []string{"x", "y", "z"} {
+		id, _ := c.fakeDrv(t, n, name)
+		ids = append(ids, id)
+	}
+	var runningNow, most atomic.Int32
+	started := make(chan store.Path, 3)
+	release := make(chan struct{})
+	stopped := make(chan store.Path, 3)
+	start(t, c.config(t, n, executor.Func(func(ctx context.Context, req executor.Request) (*executor.Result, error) {
+		cur := runningNow.Add(1)
+		defer runningNow.Add(-1)
+		for old := most.Load(); cur > old && !most.CompareAndSwap(old, cur); old = most.Load() {
+		}
+		started <- req.DrvPath
+		select {
+		case <-release:
+			return builtOutputs(n.store, req)
+		case <-ctx.Done():
+			stopped <- req.DrvPath
+			return nil, ctx.Err()
+		}
+	}), 2))
+	for _, id := range ids {
+		c.allocate(t, id, "A")
+	}
+	first := recv(t, started)
+	recv(t, started)
+	victim := c.buildByDrv(t, first)
+	c.apply(t, &scheduler.Cancel{Time: c.clock.Now(), Builds: []scheduler.BuildID{victim}})
+	if got := recv(t, stopped); got != first {
+		t.Errorf("stopped %s, want %s", got, first)
+	}
+	recv(t, started) // the freed slot takes the third build
+	close(release)
+	c.waitFor(t, "the other builds", func(s *scheduler.State) bool {
+		done := 0
+		for _, id := range ids {
+			if b, _ := s.Build(id); b.State == scheduler.BuildSucceeded {
+				done++
+			}
+		}
+		return done == 2
+	})
+	if b := c.build(t, victim); b.State != scheduler.BuildCanceled || b.Reason != scheduler.ReasonNone {
+		t.Errorf("canceled build is %s (%s)", b.State, b.Reason)
+	}
+	if m := most.Load(); m > 2 {
+		t.Errorf("%d builds ran at once, max 2", m)
+	}
+}
+
+// TestStopReportsRunning stops an agent during a build: the build is stopped
+// and reported failed (infrastructure), so it re-queues.
+func TestStopReportsRunning(t *testing.T) {
+	c := newCluster(t)
+	n := c.join(t, "A", 1)
+	id, _ := c.fakeDrv(t, n, "x")
+	started := make(chan store.Path, 1)
+	stop := start(t, c.config(t, n, executor.Func(func(ctx context.Context, req executor.Request) (*executor.Result, error) {
+		started <- req.DrvPath
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}), 1))
+	c.allocate(t, id, "A")
+	recv(t, started)
+	stop()
+	if b := c.build(t, id); b.State != scheduler.BuildQueued || b.Reason != scheduler.ReasonInfrastructure {
+		t.Errorf("build is %s (%s) after the agent stopped", b.State, b.Reason)
+	}
+}
+
+// TestLoadLimit checks that a build beyond the first waits while the load is
+// at its limit and starts on a tick once it drops.
+func TestLoadLimit(t *testing.T) {
+	c := newCluster(t)
+	n := c.join(t, "A", 2)
+	x, _ := c.fakeDrv(t, n, "x")
+	y, _ := c.fakeDrv(t, n, "y")
+	var load atomic.Int64
+	load.Store(10)
+	tick := make(chan time.Time)
+	started := make(chan store.Path, 2)
+	release := make(chan struct{})
+	cfg := c.config(t, n, executor.Func(func(ctx context.Context, req executor.Request) (*executor.Result, error) {
+		started <- req.DrvPath
+		<-release
+		return builtOutputs(n.store, req)
+	}), 2)
+	cfg.Load, cfg.LoadLimit, cfg.Tick = func() float64 { return float64(load.Load()) }, 4, tick
+	start(t, cfg)
+	c.allocate(t, x, "A")
+	c.allocate(t, y, "A")
+	recv(t, started)
+	tick <- time.Time{} // the agent has re-checked the load once it takes the next tick
+	tick <- time.Time{}
+	select {
+	case p := <-started:
+		t.Fatalf("%s started above the load limit", p)
+	default:
+	}
+	load.Store(1)
+	tick <- time.Time{}
+	recv(t, started)
+	close(release)
+	c.waitFor(t, "both builds", func(s *scheduler.State) bool {
+		bx, _ := s.Build(x)
+		by, _ := s.Build(y)
+		return bx.State == scheduler.BuildSucceeded && by.State == scheduler.BuildSucceeded
+	})
+}
+
+func recv[T any](t testing.TB, c <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-c:
+		return v
+	case <-time.After(waitTimeout):
+		t.Fatal("timed out")
+	}
+	panic("unreachable")
+}
+
+func (c *cluster) buildByDrv(t testing.TB, drv store.Path) scheduler.BuildID {
+	t.Helper()
+	var b scheduler.BuildInfo
+	c.fsm.Read(func(s *scheduler.State) { b, _ = s.BuildByDrv(string(drv)) })
+	return b.ID
+}
+
+// flakyApplier fails the first Started command, as a commit lost in a
+// leader change that the mesh gave up retrying.
+type flakyApplier struct {
+	scheduler.Applier
+	failed atomic.Bool
+}
+
+func (a *flakyApplier) Apply(ctx context.Context, cmd []byte) ([]byte, error) {
+	if c, err := scheduler.Decode(cmd); err == nil {
+		if _, ok := c.(*scheduler.Started); ok && a.failed.CompareAndSwap(false, true) {
+			return nil, errors.New("no leader")
+		}
+	}
+	return a.Applier.Apply(ctx, cmd)
+}
+
+// TestStartRetried checks that a build whose Started could not be committed
+// is not run, and is tried again on the next tick.
+func TestStartRetried(t *testing.T) {
+	c := newCluster(t)
+	n := c.join(t, "A", 1)
+	id, _ := c.fakeDrv(t, n, "x")
+	var runs atomic.Int32
+	tick := make(chan time.Time)
+	app := &flakyApplier{Applier: c.app}
+	cfg := c.config(t, n, executor.Func(func(_ context.Context, req executor.Request) (*executor.Result, error) {
+		runs.Add(1)
+		return builtOutputs(n.store, req)
+	}), 1)
+	cfg.Applier, cfg.Tick = app, tick
+	start(t, cfg)
+	c.allocate(t, id, "A")
+	deadline := time.Now().Add(waitTimeout)
+	for c.build(t, id).State != scheduler.BuildSucceeded {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out waiting for the build")
+		}
+		select {
+		case tick <- time.Time{}: // taken once the agent is back in its loop
+		case <-time.After(time.Second): // or the build is running: look again
+		}
+	}
+	if !app.failed.Load() {
+		t.Error("Started never failed")
+	}
+	if r := runs.Load(); r != 1 {
+		t.Errorf("executor ran %d times", r)
+	}
+}

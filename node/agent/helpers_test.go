@@ -1,0 +1,231 @@
+package agent
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tbfg/tbfg-node/node/executor"
+	"github.com/tbfg/tbfg-node/node/meshsource"
+	"github.com/tbfg/tbfg-node/scheduler"
+	"github.com/tbfg/tbfg-node/store"
+	"github.com/tbfg/tbfg-node/store/derivation"
+	"github.com/tbfg/tbfg-node/store/local"
+	"github.com/tbfg/tbfg-node/substitutes/nixkey"
+	"github.com/tbfg/tbfg-node/substitutes/pki"
+)
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// waitTimeout bounds every wait for the state to reach a condition.
+const waitTimeout = 2 * time.Minute
+
+// cluster is a replicated state shared through a LocalApplier.
+type cluster struct {
+	fsm    *scheduler.FSM
+	app    *scheduler.LocalApplier
+	remote *meshsource.StoreRemote
+	clock  *clock
+}
+
+// clock is a settable clock stamped into commands.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func newCluster(t testing.TB) *cluster {
+	fsm := scheduler.NewFSM(testLogger(t, "fsm"))
+	return &cluster{fsm: fsm, app: &scheduler.LocalApplier{FSM: fsm}, remote: meshsource.NewStoreRemote(),
+		clock: &clock{now: t0}}
+}
+
+// node is one member: its store, keys, Source and agent configuration.
+type node struct {
+	id     string
+	store  *local.Store
+	signer *meshsource.Signer
+	src    *meshsource.Source
+	logDir string
+}
+
+// join makes a member with a fresh store and keys and registers it.
+func (c *cluster) join(t testing.TB, id string, maxBuilds int) *node {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := local.Open(filepath.Join(dir, "store"), store.GuixDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	gk, err := pki.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nk, err := nixkey.Generate(id+"-1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.apply(t, &scheduler.NodeJoined{Time: c.clock.Now(), Node: id, Key: string(gk.Public.Marshal()),
+		Systems: []string{"x86_64-linux"}, MaxBuilds: maxBuilds})
+	logDir := filepath.Join(dir, "logs")
+	src, err := meshsource.New(meshsource.Config{Self: id, FSM: c.fsm, Store: st, Remote: c.remote,
+		LogDir: logDir, Logger: testLogger(t, id)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.remote.Add(id, st)
+	return &node{id: id, store: st, signer: &meshsource.Signer{Host: id, Guix: gk, Nix: nk}, src: src, logDir: logDir}
+}
+
+func (c *cluster) apply(t testing.TB, cmd scheduler.Command) []byte {
+	t.Helper()
+	resp, err := c.app.Apply(context.Background(), scheduler.Encode(cmd))
+	if err != nil {
+		t.Fatalf("apply %T: %v", cmd, err)
+	}
+	return resp
+}
+
+// config is an agent configuration for n with executor ex.
+func (c *cluster) config(t testing.TB, n *node, ex executor.Executor, maxBuilds int) Config {
+	return Config{Node: n.id, FSM: c.fsm, Applier: c.app, Executor: ex, Store: n.store, Fetcher: n.src,
+		Signer: n.signer, MaxBuilds: maxBuilds, Timeout: time.Minute, LogDir: n.logDir,
+		Now: c.clock.Now, Logger: testLogger(t, n.id+" agent")}
+}
+
+// start runs an agent until the test ends; stop cancels it and waits.
+func start(t testing.TB, cfg Config) (stop func()) {
+	t.Helper()
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(waitTimeout):
+				t.Error("agent did not stop")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// waitFor waits until cond holds for the state, failing t after waitTimeout.
+func (c *cluster) waitFor(t testing.TB, what string, cond func(s *scheduler.State) bool) {
+	t.Helper()
+	sub := c.fsm.Changes()
+	defer sub.Close()
+	deadline := time.NewTimer(waitTimeout)
+	defer deadline.Stop()
+	for {
+		ok := false
+		c.fsm.Read(func(s *scheduler.State) { ok = cond(s) })
+		if ok {
+			return
+		}
+		select {
+		case <-sub.C:
+		case <-deadline.C:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// build returns a build's record.
+func (c *cluster) build(t testing.TB, id scheduler.BuildID) scheduler.BuildInfo {
+	t.Helper()
+	var b scheduler.BuildInfo
+	var ok bool
+	c.fsm.Read(func(s *scheduler.State) { b, ok = s.Build(id) })
+	if !ok {
+		t.Fatalf("no build %d", id)
+	}
+	return b
+}
+
+// fakeDrv writes into n's store a derivation whose single output is a text
+// item made beforehand (so an executor.Func can "build" it by returning its
+// record), submits it and returns its build id and output.
+func (c *cluster) fakeDrv(t testing.TB, n *node, name string) (scheduler.BuildID, store.Path) {
+	t.Helper()
+	ctx := context.Background()
+	out, err := n.store.AddText(ctx, "out-"+name, []byte("output of "+name+"\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &derivation.Derivation{Outputs: map[string]derivation.Output{"out": {Path: out}},
+		System: "x86_64-linux", Builder: "/bin/sh", Env: map[string]string{"out": string(out)}}
+	drv, err := n.store.AddText(ctx, name+".drv", d.Bytes(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, err := n.signer.Items(n.store, drv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := c.apply(t, &scheduler.Submit{Time: c.clock.Now(), Submitter: "test", Node: n.id, Items: items,
+		Derivations: []scheduler.Derivation{{Path: string(drv), System: "x86_64-linux",
+			Outputs: []scheduler.Output{{Name: "out", Path: string(out)}}}}})
+	ids, err := scheduler.DecodeSubmitResponse(resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids[0], out
+}
+
+func (c *cluster) allocate(t testing.TB, id scheduler.BuildID, node string) {
+	t.Helper()
+	c.apply(t, &scheduler.Allocate{Time: c.clock.Now(), Allocations: []scheduler.Allocation{{Build: id, Node: node}}})
+}
+
+// builtOutputs is an executor.Func that returns the records of outputs
+// already in st, as if it had built them.
+func builtOutputs(st *local.Store, req executor.Request) (*executor.Result, error) {
+	res := &executor.Result{Outputs: map[string]*local.Info{}, Built: true}
+	for id, o := range req.Drv.Outputs {
+		info, err := st.Query(o.Path)
+		if err != nil {
+			return nil, err
+		}
+		res.Outputs[id] = info
+	}
+	return res, nil
+}
+
+func testLogger(t testing.TB, prefix string) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t, prefix}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct {
+	t      testing.TB
+	prefix string
+}
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(w.prefix + ": " + string(p))
+	return len(p), nil
+}
