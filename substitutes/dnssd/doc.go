@@ -10,8 +10,11 @@
 // entry group, so that one mDNS responder owns port 5353 and the host name;
 // Avahi's alternative name (e.g. "guix-publish-host #2") is taken on a name
 // collision. Otherwise the package answers mDNS itself with
-// github.com/grandcat/zeroconf on the configured interfaces, under this host's
-// own name.
+// github.com/libp2p/zeroconf/v2 on the configured interfaces, under this host's
+// own name, with a two-minute record TTL. That module is the maintained fork of
+// grandcat/zeroconf (same API) that go-libp2p's mDNS already uses; grandcat's
+// v1.0.0 can set a TTL only through a setter that races with its own
+// goroutines, so with it every record would keep a TTL of almost an hour.
 //
 // It knows nothing about the HTTP server it advertises.
 package dnssd

@@ -5,8 +5,12 @@ import (
 	"net"
 	"strings"
 
-	"github.com/grandcat/zeroconf"
+	"github.com/libp2p/zeroconf/v2"
 )
+
+// recordTTL is the TTL, in seconds, of every record the zeroconf responder
+// sends: short, as the service is only as alive as the node.
+const recordTTL = 120
 
 // zeroconfAd answers mDNS for the service itself.
 type zeroconfAd struct {
@@ -35,13 +39,11 @@ func startZeroconf(cfg Config) (*zeroconfAd, error) {
 		}
 	}
 	// An empty TXT string, as RFC 6763 section 6.1 asks when there is no data.
-	// The records keep zeroconf v1.0.0's TTLs (3200 s, 120 s for A records):
-	// its only TTL setter, Server.TTL, races with the goroutines RegisterProxy
-	// has already started. Close sends goodbyes, so browsers drop the service
-	// at once when the node stops.
+	// Every record carries recordTTL, so a node that dies without sending
+	// goodbyes drops out of browsers' caches within two minutes.
 	text := []string{""}
 	server, err := zeroconf.RegisterProxy(cfg.Instance, ServiceType, "local.", cfg.Port,
-		strings.TrimSuffix(host, "."), ips, text, ifaces)
+		strings.TrimSuffix(host, "."), ips, text, ifaces, zeroconf.TTL(recordTTL))
 	if err != nil {
 		return nil, fmt.Errorf("start mDNS responder: %w", err)
 	}
