@@ -11,6 +11,7 @@ import (
 // no Raft: the in-memory implementation for tests and single-process tools.
 // It numbers entries itself and returns the FSM's response as the mesh does.
 type LocalApplier struct {
+	// FSM is the state machine every command is applied to.
 	FSM *FSM
 
 	mu    sync.Mutex

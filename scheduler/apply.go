@@ -277,7 +277,11 @@ func (s *State) initialState(bi uint32, force bool, t int64) {
 	if !force {
 		for _, o := range b.outputs {
 			if fb, ok := s.failed[o.path]; ok {
-				b.state, b.reason, b.finished = BuildFailed, ReasonBuildError, t
+				// The same reason as the build that failed: build-error or timeout.
+				b.state, b.reason, b.finished = BuildFailed, s.builds[fb].reason, t
+				if b.reason == ReasonNone || b.reason.Transient() {
+					b.reason = ReasonBuildError
+				}
 				b.message = fmt.Sprintf("output %s failed in build %d", s.paths[o.path].path, fb+1)
 				return
 			}

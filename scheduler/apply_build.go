@@ -163,10 +163,19 @@ func (s *State) checkOutputs(b *build, items []Item) error {
 	if len(items) != len(b.outputs) {
 		return fmt.Errorf("%w: %d outputs reported, derivation has %d", ErrInvalid, len(items), len(b.outputs))
 	}
-	for _, it := range items {
-		p, ok := s.byPath[it.Path]
-		if !ok || !containsSorted(sortedCopy(outPaths(b)), p) {
-			return fmt.Errorf("%w: %s is not an output of %s", ErrInvalid, it.Path, b.drv)
+	// Each output must be reported exactly once: with a duplicate, another
+	// output would never become available and its dependents would wait
+	// forever.
+	for _, o := range b.outputs {
+		path := s.paths[o.path].path
+		n := 0
+		for _, it := range items {
+			if it.Path == path {
+				n++
+			}
+		}
+		if n != 1 {
+			return fmt.Errorf("%w: output %s of %s reported %d times, want exactly once", ErrInvalid, path, b.drv, n)
 		}
 	}
 	return nil
@@ -177,14 +186,6 @@ func outPaths(b *build) []uint32 {
 	out := make([]uint32, len(b.outputs))
 	for i, o := range b.outputs {
 		out[i] = o.path
-	}
-	return out
-}
-
-func sortedCopy(xs []uint32) []uint32 {
-	out := make([]uint32, 0, len(xs))
-	for _, x := range xs {
-		out = insertSorted(out, x)
 	}
 	return out
 }
@@ -259,48 +260,61 @@ func backoffFor(attempt uint8) time.Duration {
 // propagateFailure marks every waiting transitive dependent of bi that needs
 // an unavailable output of it as failed-dependency.
 func (s *State) propagateFailure(bi uint32, t int64) {
-	work := []uint32{bi}
-	for len(work) > 0 {
-		cur := work[len(work)-1]
-		work = work[:len(work)-1]
-		for _, di := range s.builds[cur].dependents {
-			d := s.builds[di]
-			if d.state != BuildQueued && d.state != BuildBlocked {
-				continue
-			}
-			if cause, ok := s.failedInput(d); ok {
-				d.state, d.cause, d.finished = BuildFailedDependency, int32(cause), t
-				work = append(work, di)
-			}
+	s.walkDependents(bi, func(di uint32, d *build) bool {
+		if d.state != BuildQueued && d.state != BuildBlocked {
+			return false
 		}
-	}
+		cause, ok := s.failedInput(d)
+		if ok {
+			d.state, d.cause, d.finished = BuildFailedDependency, int32(cause), t
+		}
+		return ok
+	})
 }
 
 // recover re-queues failed-dependency builds that bi's success unblocks.
 func (s *State) recover(bi uint32) {
+	s.walkDependents(bi, func(di uint32, d *build) bool {
+		if d.state != BuildFailedDependency {
+			return false
+		}
+		if _, failed := s.failedInput(d); failed {
+			return false
+		}
+		s.requeueFresh(di)
+		return true
+	})
+}
+
+// walkDependents calls visit on the dependents of bi, and on the dependents
+// of each dependent for which visit returns true, depth first.
+func (s *State) walkDependents(bi uint32, visit func(di uint32, d *build) bool) {
 	work := []uint32{bi}
 	for len(work) > 0 {
 		cur := work[len(work)-1]
 		work = work[:len(work)-1]
 		for _, di := range s.builds[cur].dependents {
-			d := s.builds[di]
-			if d.state != BuildFailedDependency {
-				continue
-			}
-			if _, failed := s.failedInput(d); !failed {
-				s.requeueFresh(di)
+			if visit(di, s.builds[di]) {
 				work = append(work, di)
 			}
 		}
 	}
 }
 
+// checkBuilds checks that every id names a build.
+func (s *State) checkBuilds(ids []BuildID) error {
+	for _, id := range ids {
+		if _, _, err := s.lookupBuild(id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // applyCancel cancels unfinished builds; finished ones are left alone.
 func (s *State) applyCancel(c *Cancel) error {
-	for _, id := range c.Builds {
-		if _, _, err := s.lookupBuild(id); err != nil {
-			return fmt.Errorf("cancel: %w", err)
-		}
+	if err := s.checkBuilds(c.Builds); err != nil {
+		return fmt.Errorf("cancel: %w", err)
 	}
 	t := s.now(c.Time)
 	for _, id := range c.Builds {
@@ -319,10 +333,8 @@ func (s *State) applyCancel(c *Cancel) error {
 // latter, the build that caused it is retried, and they follow when it
 // succeeds.
 func (s *State) applyRetry(c *Retry) error {
-	for _, id := range c.Builds {
-		if _, _, err := s.lookupBuild(id); err != nil {
-			return fmt.Errorf("retry: %w", err)
-		}
+	if err := s.checkBuilds(c.Builds); err != nil {
+		return fmt.Errorf("retry: %w", err)
 	}
 	s.now(c.Time)
 	for _, id := range c.Builds {

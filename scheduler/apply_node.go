@@ -11,12 +11,12 @@ func (s *State) applyNodeJoined(c *NodeJoined) error {
 	if c.Node == "" || len(c.Systems) == 0 {
 		return fmt.Errorf("node joined: %w: needs a node id and at least one system", ErrInvalid)
 	}
-	t := s.now(c.Time)
 	n, ok := s.nodeIndex(c.Node)
+	if !ok && len(s.nodes) >= 1<<16-1 {
+		return fmt.Errorf("node joined %s: %w: too many nodes", c.Node, ErrInvalid)
+	}
+	t := s.now(c.Time) // only once the command is known to be valid
 	if !ok {
-		if len(s.nodes) >= 1<<16-1 {
-			return fmt.Errorf("node joined %s: %w: too many nodes", c.Node, ErrInvalid)
-		}
 		n = uint16(len(s.nodes))
 		id := strings.Clone(c.Node)
 		s.nodes = append(s.nodes, &member{id: id})

@@ -102,8 +102,9 @@ func TestSubmitSemantics(t *testing.T) {
 			mustApply(t, s, &Failed{Build: id, Node: "n1", Reason: ReasonTimeout})
 			other := drv("a-other", x86)
 			other.Outputs[0].Path = outPath("a")
-			if st := stateOf(t, s, submit(t, s, other)[0]); st != BuildFailed {
-				t.Fatalf("derivation with a known-failed output is %s", st)
+			b, _ := s.Build(submit(t, s, other)[0])
+			if b.State != BuildFailed || b.Reason != ReasonTimeout {
+				t.Fatalf("derivation with a known-failed output is %s (%s), want failed (timeout)", b.State, b.Reason)
 			}
 		}},
 		{"transient failure backs off and is bounded", func(t *testing.T, s *State) {
@@ -252,6 +253,21 @@ func TestBuildLifecycle(t *testing.T) {
 	mustApply(t, s, &Allocate{Allocations: []Allocation{{ids[1], "n2"}}})
 	if got := s.NodeBuilds("n2"); len(got) != 1 || got[0].ID != ids[1] {
 		t.Fatalf("n2 builds: %+v", got)
+	}
+}
+
+func TestSucceededReportsEveryOutputOnce(t *testing.T) {
+	s := farm(t)
+	two := drv("two", x86)
+	two.Outputs = append(two.Outputs, Output{Name: "lib", Path: outPath("two-lib")})
+	id := submit(t, s, two)[0]
+	mustApply(t, s, &Allocate{Allocations: []Allocation{{id, "n1"}}})
+	out, lib := item(outPath("two")), item(outPath("two-lib"))
+	mustReject(t, s, &Succeeded{Build: id, Node: "n1", Outputs: []Item{out, out}}, ErrInvalid)
+	mustReject(t, s, &Succeeded{Build: id, Node: "n1", Outputs: []Item{out}}, ErrInvalid)
+	mustApply(t, s, &Succeeded{Build: id, Node: "n1", Outputs: []Item{lib, out}})
+	if it, ok := s.Item(outPath("two-lib")); !ok || !it.Available {
+		t.Fatalf("second output not available: %+v %v", it, ok)
 	}
 }
 

@@ -62,8 +62,9 @@ type Config struct {
 	// while Load() < LoadLimit. Nil means no limit.
 	Load      func() float64
 	LoadLimit float64
-	// Tick wakes the agent periodically to re-check the load (e.g. a
-	// time.Ticker's C); nil means only state changes and finished builds do.
+	// Tick wakes the agent periodically to re-check the load and retry
+	// commits that failed (e.g. a time.Ticker's C); nil means only state
+	// changes and finished builds do.
 	Tick <-chan time.Time
 	// Timeout and MaxSilent bound each build; 0 means no bound.
 	Timeout   time.Duration
@@ -89,6 +90,17 @@ type Agent struct {
 	mu       sync.Mutex
 	running  map[scheduler.BuildID]*job
 	finished map[scheduler.BuildID]int // attempt last finished here, until the state forgets the build
+	// unreported holds final commands (Succeeded, Failed) that could not be
+	// committed: while the state still gives that attempt to this node, the
+	// next wake-up commits them again instead of rebuilding. Without it the
+	// build would stay running on this node in the state for good.
+	unreported map[scheduler.BuildID]outcome
+}
+
+// outcome is the final command of one attempt of a build.
+type outcome struct {
+	attempt int
+	cmd     scheduler.Command
 }
 
 // job is one running build.
@@ -120,7 +132,8 @@ func New(cfg Config) (*Agent, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Agent{cfg: cfg, wake: make(chan struct{}, 1),
-		running: map[scheduler.BuildID]*job{}, finished: map[scheduler.BuildID]int{}}, nil
+		running: map[scheduler.BuildID]*job{}, finished: map[scheduler.BuildID]int{},
+		unreported: map[scheduler.BuildID]outcome{}}, nil
 }
 
 // Run reports orphaned builds, then runs allocations until ctx ends. It
@@ -162,17 +175,20 @@ func (a *Agent) Running() []scheduler.BuildID {
 }
 
 // requeueOrphans reports the builds the state shows running here as failed:
-// nothing runs here before this point, so they belong to an earlier run.
+// nothing runs here before this point, so they belong to an earlier run. A
+// report that cannot be committed is retried by schedule, never by running
+// the build.
 func (a *Agent) requeueOrphans(ctx context.Context) {
 	for _, b := range a.nodeBuilds() {
 		if b.State != scheduler.BuildRunning {
 			continue
 		}
-		a.mu.Lock()
-		a.finished[b.ID] = b.Attempt
-		a.mu.Unlock()
 		a.cfg.Logger.Info("re-queueing orphaned build", "build", b.ID, "drv", b.Drv)
-		a.commitFailed(ctx, b.ID, scheduler.ReasonInfrastructure, "node restarted during the build")
+		if a.commitFailed(ctx, b, scheduler.ReasonInfrastructure, "node restarted during the build") {
+			a.mu.Lock()
+			a.finished[b.ID] = b.Attempt
+			a.mu.Unlock()
+		}
 	}
 }
 
@@ -201,6 +217,11 @@ func (a *Agent) schedule(ctx context.Context, wg *sync.WaitGroup) {
 	for id := range a.finished {
 		if _, ok := mine[id]; !ok {
 			delete(a.finished, id) // the state moved on; a new attempt may come
+		}
+	}
+	for id, o := range a.unreported {
+		if att, ok := mine[id]; !ok || att != o.attempt {
+			delete(a.unreported, id) // the state moved on without this outcome
 		}
 	}
 	for _, b := range builds {

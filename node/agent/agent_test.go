@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/tbfg/tbfg-node/node/meshsource"
 	"github.com/tbfg/tbfg-node/scheduler"
 	"github.com/tbfg/tbfg-node/store"
+	"github.com/tbfg/tbfg-node/store/local"
 	"github.com/tbfg/tbfg-node/substitutes/narinfo"
 	"github.com/tbfg/tbfg-node/substitutes/nixkey"
 	"github.com/tbfg/tbfg-node/substitutes/pki"
@@ -102,6 +104,27 @@ func TestMissingInput(t *testing.T) {
 		b, _ := s.Build(id)
 		return b.Reason == scheduler.ReasonMissingInput && b.State == scheduler.BuildQueued
 	})
+}
+
+// TestIncompleteResultFails checks that an executor result lacking an output
+// of the derivation fails the build (infrastructure) instead of committing a
+// Succeeded the state would reject.
+func TestIncompleteResultFails(t *testing.T) {
+	c := newCluster(t)
+	n := c.join(t, "A", 1)
+	id, _ := c.fakeDrv(t, n, "x")
+	start(t, c.config(t, n, executor.Func(func(context.Context, executor.Request) (*executor.Result, error) {
+		return &executor.Result{Outputs: map[string]*local.Info{}, Built: true}, nil
+	}), 1))
+	c.allocate(t, id, "A")
+	c.waitFor(t, "failure", func(s *scheduler.State) bool {
+		b, _ := s.Build(id)
+		return b.Reason != scheduler.ReasonNone
+	})
+	if b := c.build(t, id); b.State != scheduler.BuildQueued || b.Reason != scheduler.ReasonInfrastructure ||
+		!strings.Contains(b.Message, `lacks output "out"`) {
+		t.Errorf("build %s (%s: %s), want queued after an infrastructure failure", b.State, b.Reason, b.Message)
+	}
 }
 
 type fetchFunc func(context.Context, ...store.Path) error
@@ -282,52 +305,77 @@ func (c *cluster) buildByDrv(t testing.TB, drv store.Path) scheduler.BuildID {
 	return b.ID
 }
 
-// flakyApplier fails the first Started command, as a commit lost in a
+// flakyApplier fails the first command of type fail, as a commit lost in a
 // leader change that the mesh gave up retrying.
 type flakyApplier struct {
 	scheduler.Applier
+	fail   scheduler.CommandType
 	failed atomic.Bool
 }
 
 func (a *flakyApplier) Apply(ctx context.Context, cmd []byte) ([]byte, error) {
-	if c, err := scheduler.Decode(cmd); err == nil {
-		if _, ok := c.(*scheduler.Started); ok && a.failed.CompareAndSwap(false, true) {
-			return nil, errors.New("no leader")
-		}
+	if c, err := scheduler.Decode(cmd); err == nil && c.Type() == a.fail && a.failed.CompareAndSwap(false, true) {
+		return nil, errors.New("no leader")
 	}
 	return a.Applier.Apply(ctx, cmd)
 }
 
-// TestStartRetried checks that a build whose Started could not be committed
-// is not run, and is tried again on the next tick.
-func TestStartRetried(t *testing.T) {
-	c := newCluster(t)
-	n := c.join(t, "A", 1)
-	id, _ := c.fakeDrv(t, n, "x")
-	var runs atomic.Int32
-	tick := make(chan time.Time)
-	app := &flakyApplier{Applier: c.app}
-	cfg := c.config(t, n, executor.Func(func(_ context.Context, req executor.Request) (*executor.Result, error) {
-		runs.Add(1)
-		return builtOutputs(n.store, req)
-	}), 1)
-	cfg.Applier, cfg.Tick = app, tick
-	start(t, cfg)
-	c.allocate(t, id, "A")
-	deadline := time.Now().Add(waitTimeout)
-	for c.build(t, id).State != scheduler.BuildSucceeded {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out waiting for the build")
-		}
-		select {
-		case tick <- time.Time{}: // taken once the agent is back in its loop
-		case <-time.After(time.Second): // or the build is running: look again
-		}
+// TestCommitRetried checks that a command that could not be committed is
+// tried again on a later tick, and that the build runs once all the same: a
+// lost Started before building, a lost Succeeded or Failed (also an orphan's)
+// without building again.
+func TestCommitRetried(t *testing.T) {
+	cases := []struct {
+		name   string
+		fail   scheduler.CommandType
+		orphan bool
+		err    error
+		want   scheduler.BuildState
+		runs   int32
+	}{
+		{"started", scheduler.TypeStarted, false, nil, scheduler.BuildSucceeded, 1},
+		{"succeeded", scheduler.TypeSucceeded, false, nil, scheduler.BuildSucceeded, 1},
+		{"failed", scheduler.TypeFailed, false, fmt.Errorf("%w: exit status 1", executor.ErrBuilderFailed),
+			scheduler.BuildFailed, 1},
+		{"orphan", scheduler.TypeFailed, true, nil, scheduler.BuildQueued, 0},
 	}
-	if !app.failed.Load() {
-		t.Error("Started never failed")
-	}
-	if r := runs.Load(); r != 1 {
-		t.Errorf("executor ran %d times", r)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t)
+			n := c.join(t, "A", 1)
+			id, _ := c.fakeDrv(t, n, "x")
+			c.allocate(t, id, "A")
+			if tc.orphan {
+				c.apply(t, &scheduler.Started{Time: t0, Build: id, Node: "A"})
+			}
+			var runs atomic.Int32
+			tick := make(chan time.Time)
+			app := &flakyApplier{Applier: c.app, fail: tc.fail}
+			cfg := c.config(t, n, executor.Func(func(_ context.Context, req executor.Request) (*executor.Result, error) {
+				runs.Add(1)
+				if tc.err != nil {
+					return nil, tc.err
+				}
+				return builtOutputs(n.store, req)
+			}), 1)
+			cfg.Applier, cfg.Tick = app, tick
+			start(t, cfg)
+			deadline := time.Now().Add(waitTimeout)
+			for c.build(t, id).State != tc.want {
+				if time.Now().After(deadline) {
+					t.Fatalf("timed out waiting for the build to be %s", tc.want)
+				}
+				select {
+				case tick <- time.Time{}: // taken once the agent is back in its loop
+				case <-time.After(100 * time.Millisecond): // or the build is running: look again
+				}
+			}
+			if !app.failed.Load() {
+				t.Errorf("%s never failed", tc.name)
+			}
+			if r := runs.Load(); r != tc.runs {
+				t.Errorf("executor ran %d times, want %d", r, tc.runs)
+			}
+		})
 	}
 }

@@ -26,11 +26,16 @@ type failure struct {
 	err    error
 }
 
-// run runs one build and commits its outcome. It returns false when the
-// build did not start because Started could not be committed, so a later
-// wake-up tries again.
+// run runs one build and commits its outcome. It returns false when a later
+// wake-up must try again: Started could not be committed, so the build did not
+// start, or the outcome could not be committed (then only the commit is tried
+// again).
 func (a *Agent) run(ctx context.Context, j *job, b scheduler.BuildInfo) bool {
 	log := a.cfg.Logger.With("build", b.ID, "drv", b.Drv)
+	if c, ok := a.takeUnreported(b); ok {
+		log.Info("committing the outcome of a build again")
+		return a.commit(ctx, b, c)
+	}
 	if b.State == scheduler.BuildAllocated {
 		if _, err := a.cfg.Applier.Apply(ctx, scheduler.Encode(&scheduler.Started{
 			Time: a.cfg.Now(), Build: b.ID, Node: a.cfg.Node})); err != nil {
@@ -49,12 +54,23 @@ func (a *Agent) run(ctx context.Context, j *job, b scheduler.BuildInfo) bool {
 			f = &failure{scheduler.ReasonInfrastructure, errors.New("node stopped during the build")}
 		}
 		log.Warn("build failed", "reason", f.reason, "err", f.err)
-		a.commitFailed(ctx, b.ID, f.reason, f.err.Error())
-		return true
+		return a.commitFailed(ctx, b, f.reason, f.err.Error())
 	}
 	log.Info("build succeeded", "outputs", len(outs))
-	a.commit(ctx, &scheduler.Succeeded{Time: a.cfg.Now(), Build: b.ID, Node: a.cfg.Node, Outputs: outs})
-	return true
+	return a.commit(ctx, b, &scheduler.Succeeded{Time: a.cfg.Now(), Build: b.ID, Node: a.cfg.Node, Outputs: outs})
+}
+
+// takeUnreported removes and returns the outcome of b's attempt that an
+// earlier commit failed to report.
+func (a *Agent) takeUnreported(b scheduler.BuildInfo) (scheduler.Command, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	o, ok := a.unreported[b.ID]
+	if !ok || o.attempt != b.Attempt {
+		return nil, false
+	}
+	delete(a.unreported, b.ID)
+	return o.cmd, true
 }
 
 func (a *Agent) isTakenAway(j *job) bool {
@@ -76,7 +92,7 @@ func (a *Agent) build(ctx context.Context, b scheduler.BuildInfo) ([]scheduler.I
 	}
 	drv, err := derivation.DirLoader{Root: a.cfg.Store.RealDir(), Dir: a.cfg.Store.Dir()}.Load(drvPath)
 	if err != nil {
-		return nil, &failure{scheduler.ReasonInfrastructure, err}
+		return nil, &failure{scheduler.ReasonInfrastructure, fmt.Errorf("load derivation: %w", err)}
 	}
 	res, err := a.buildLogged(ctx, drvPath, drv)
 	if err != nil {
@@ -155,11 +171,16 @@ func (w *logWriter) Close() error {
 
 // publish makes each output valid in the local store and returns the signed
 // records, in output-name order. An output without a recorded deriver (valid
-// before the build, e.g. added by content) gets drvPath.
+// before the build, e.g. added by content) gets drvPath. Every output of drv
+// must be in res at its path: the state would reject a Succeeded without it.
 func (a *Agent) publish(ctx context.Context, drvPath store.Path, drv *derivation.Derivation, res *executor.Result) ([]scheduler.Item, error) {
 	var outs []scheduler.Item
-	for _, id := range slices.Sorted(maps.Keys(res.Outputs)) {
-		info := *res.Outputs[id]
+	for _, id := range slices.Sorted(maps.Keys(drv.Outputs)) {
+		got, ok := res.Outputs[id]
+		if !ok || got == nil || got.Path != drv.Outputs[id].Path {
+			return nil, fmt.Errorf("executor result lacks output %q (%s) of %s", id, drv.Outputs[id].Path, drvPath)
+		}
+		info := *got
 		if info.Deriver == "" {
 			info.Deriver = drvPath
 		}
@@ -168,7 +189,7 @@ func (a *Agent) publish(ctx context.Context, drvPath store.Path, drv *derivation
 		}
 		it, err := a.cfg.Signer.Item(&info, drv.System)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("sign output %s: %w", info.Path, err)
 		}
 		outs = append(outs, it)
 	}
@@ -194,20 +215,27 @@ func (a *Agent) ensureLocal(ctx context.Context, info *local.Info) error {
 	return nil
 }
 
-// commitFailed commits a failure, its message cut to maxMessage bytes.
-func (a *Agent) commitFailed(ctx context.Context, id scheduler.BuildID, r scheduler.Reason, msg string) {
+// commitFailed commits a failure of b, its message cut to maxMessage bytes.
+func (a *Agent) commitFailed(ctx context.Context, b scheduler.BuildInfo, r scheduler.Reason, msg string) bool {
 	if len(msg) > maxMessage {
 		msg = strings.ToValidUTF8(msg[:maxMessage], "")
 	}
-	a.commit(ctx, &scheduler.Failed{Time: a.cfg.Now(), Build: id, Node: a.cfg.Node, Reason: r, Message: msg})
+	return a.commit(ctx, b, &scheduler.Failed{Time: a.cfg.Now(), Build: b.ID, Node: a.cfg.Node, Reason: r, Message: msg})
 }
 
-// commit applies a final command, bounded by CommitTimeout even after ctx
-// ended (a stopping node still reports what happened).
-func (a *Agent) commit(ctx context.Context, c scheduler.Command) {
+// commit applies the final command of b's attempt, bounded by CommitTimeout
+// even after ctx ended (a stopping node still reports what happened). If it
+// cannot, it keeps the command for the next wake-up and returns false.
+func (a *Agent) commit(ctx context.Context, b scheduler.BuildInfo, c scheduler.Command) bool {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.CommitTimeout)
 	defer cancel()
 	if _, err := a.cfg.Applier.Apply(cctx, scheduler.Encode(c)); err != nil {
-		a.cfg.Logger.Warn("cannot commit a build's outcome", "command", fmt.Sprintf("%T", c), "err", err)
+		a.cfg.Logger.Warn("cannot commit a build's outcome; will try again", "build", b.ID,
+			"command", fmt.Sprintf("%T", c), "err", err)
+		a.mu.Lock()
+		a.unreported[b.ID] = outcome{attempt: b.Attempt, cmd: c}
+		a.mu.Unlock()
+		return false
 	}
+	return true
 }

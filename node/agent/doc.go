@@ -18,6 +18,10 @@
 //     executor's error maps to (build-error, timeout, missing-input,
 //     infrastructure).
 //
+// A final command that cannot be committed is kept and committed again on
+// later wake-ups while the state still gives that attempt to the node; the
+// build is not run again for it.
+//
 // A build taken away from the node (canceled, re-queued, allocated again) is
 // stopped and nothing is committed for it. When the agent stops, running
 // builds are stopped and reported as failed (infrastructure) so they re-queue

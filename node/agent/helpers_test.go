@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tbfg/tbfg-node/internal/testlog"
 	"github.com/tbfg/tbfg-node/node/executor"
 	"github.com/tbfg/tbfg-node/node/meshsource"
 	"github.com/tbfg/tbfg-node/scheduler"
@@ -216,16 +217,5 @@ func builtOutputs(st *local.Store, req executor.Request) (*executor.Result, erro
 	return res, nil
 }
 
-func testLogger(t testing.TB, prefix string) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t, prefix}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct {
-	t      testing.TB
-	prefix string
-}
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(w.prefix + ": " + string(p))
-	return len(p), nil
-}
+// testLogger routes a component's logs to t.Log.
+func testLogger(t testing.TB, prefix string) *slog.Logger { return testlog.New(t, prefix) }

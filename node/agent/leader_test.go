@@ -35,21 +35,7 @@ func TestWithLeader(t *testing.T) {
 	for _, nd := range nodes {
 		start(t, c.config(t, nd, newBuiltin(t, nd), 1))
 	}
-	c.waitFor(t, "the graph", func(s *scheduler.State) bool {
-		for _, id := range ids {
-			if b, _ := s.Build(id); !b.State.Done() {
-				return false
-			}
-		}
-		return true
-	})
-	want := map[string]scheduler.BuildState{"a": scheduler.BuildSucceeded, "b": scheduler.BuildSucceeded,
-		"c": scheduler.BuildSucceeded, "bad": scheduler.BuildFailed, "after-bad": scheduler.BuildFailedDependency}
-	for name, st := range want {
-		if b := c.build(t, ids[name]); b.State != st {
-			t.Errorf("%s is %s (%s: %s), want %s", name, b.State, b.Reason, b.Message, st)
-		}
-	}
+	c.waitGraph(t, ids)
 	nixInfos := nixBuild(t, n, drvs["c"])
 	stores := map[string]*local.Store{"A": nodes[0].store, "B": nodes[1].store}
 	nixKeys := []nixkey.PublicKey{nodes[0].signer.Nix.Public(), nodes[1].signer.Nix.Public()}

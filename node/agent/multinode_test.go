@@ -54,28 +54,9 @@ func TestTwoNodesBuildGraph(t *testing.T) {
 	}
 	c.runAllocator(t, allocs)
 	for _, nd := range []*node{nodeA, nodeB} {
-		ex, err := executor.NewBuiltin(executor.BuiltinConfig{Store: nd.store, BuildDir: t.TempDir(),
-			SandboxPaths: map[string]string{"/bin/sh": "/bin/busybox"}, Logger: testLogger(t, nd.id+" exec")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		start(t, c.config(t, nd, ex, 2))
+		start(t, c.config(t, nd, newBuiltin(t, nd), 2))
 	}
-	c.waitFor(t, "the graph", func(s *scheduler.State) bool {
-		for _, id := range ids {
-			if b, _ := s.Build(id); !b.State.Done() {
-				return false
-			}
-		}
-		return true
-	})
-	want := map[string]scheduler.BuildState{"a": scheduler.BuildSucceeded, "b": scheduler.BuildSucceeded,
-		"c": scheduler.BuildSucceeded, "bad": scheduler.BuildFailed, "after-bad": scheduler.BuildFailedDependency}
-	for name, st := range want {
-		if b := c.build(t, ids[name]); b.State != st {
-			t.Errorf("%s is %s (%s: %s), want %s", name, b.State, b.Reason, b.Message, st)
-		}
-	}
+	c.waitGraph(t, ids)
 	if b := c.build(t, ids["bad"]); b.Reason != scheduler.ReasonBuildError {
 		t.Errorf("bad failed with %s", b.Reason)
 	}
@@ -99,6 +80,39 @@ func TestTwoNodesBuildGraph(t *testing.T) {
 	if readLog(t, nodeB.logDir, drvs["bad"]) != "failing on purpose\n" {
 		t.Error("log of bad lacks its output")
 	}
+}
+
+// waitGraph waits until every build of the graph of testdata/graph.nix is
+// done, and checks that each ended as it must: "bad" fails on purpose and its
+// dependent "after-bad" with it.
+func (c *cluster) waitGraph(t *testing.T, ids map[string]scheduler.BuildID) {
+	t.Helper()
+	c.waitFor(t, "the graph", func(s *scheduler.State) bool {
+		for _, id := range ids {
+			if b, _ := s.Build(id); !b.State.Done() {
+				return false
+			}
+		}
+		return true
+	})
+	want := map[string]scheduler.BuildState{"a": scheduler.BuildSucceeded, "b": scheduler.BuildSucceeded,
+		"c": scheduler.BuildSucceeded, "bad": scheduler.BuildFailed, "after-bad": scheduler.BuildFailedDependency}
+	for name, st := range want {
+		if b := c.build(t, ids[name]); b.State != st {
+			t.Errorf("%s is %s (%s: %s), want %s", name, b.State, b.Reason, b.Message, st)
+		}
+	}
+}
+
+// newBuiltin is the builtin executor over nd's store, with busybox as /bin/sh
+// in the sandbox.
+func newBuiltin(t *testing.T, nd *node) executor.Executor {
+	ex, err := executor.NewBuiltin(executor.BuiltinConfig{Store: nd.store, BuildDir: t.TempDir(),
+		SandboxPaths: map[string]string{"/bin/sh": "/bin/busybox"}, Logger: testLogger(t, nd.id+" exec")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ex
 }
 
 // instantiateGraph instantiates testdata/graph.nix with real Nix and returns

@@ -97,15 +97,6 @@ func TestRestartRequeuesOrphan(t *testing.T) {
 	}
 }
 
-func newBuiltin(t *testing.T, nd *node) executor.Executor {
-	ex, err := executor.NewBuiltin(executor.BuiltinConfig{Store: nd.store, BuildDir: t.TempDir(),
-		SandboxPaths: map[string]string{"/bin/sh": "/bin/busybox"}, Logger: testLogger(t, nd.id+" exec")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ex
-}
-
 // logTap closes seen once the build log contains want.
 type logTap struct {
 	want []byte

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tbfg/tbfg-node/internal/testlog"
 	"github.com/tbfg/tbfg-node/scheduler"
 	"github.com/tbfg/tbfg-node/store"
 	"github.com/tbfg/tbfg-node/store/local"
@@ -88,16 +89,5 @@ func addText(t testing.TB, st *local.Store, name, text string, refs ...store.Pat
 	return p
 }
 
-func testLogger(t testing.TB, prefix string) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t, prefix}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct {
-	t      testing.TB
-	prefix string
-}
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(w.prefix + ": " + string(p))
-	return len(p), nil
-}
+// testLogger routes a component's logs to t.Log.
+func testLogger(t testing.TB, prefix string) *slog.Logger { return testlog.New(t, prefix) }

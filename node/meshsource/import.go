@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/tbfg/tbfg-node/internal/pipe"
 	"github.com/tbfg/tbfg-node/store"
 	"github.com/tbfg/tbfg-node/store/derivation"
 	"github.com/tbfg/tbfg-node/store/local"
@@ -195,7 +196,8 @@ func (im *importer) importSource(ctx context.Context, p store.Path) error {
 			return err
 		}
 	}
-	rc := dumpFile(filepath.Join(im.root, p.Base()))
+	real := filepath.Join(im.root, p.Base())
+	rc := pipe.From(func(w io.Writer) error { return nar.Dump(w, real) })
 	defer rc.Close()
 	if err := im.st.AddFromNAR(ctx, info, rc); err != nil {
 		return fmt.Errorf("import source %s: %w", p, err)
@@ -237,18 +239,6 @@ func (im *importer) sourceInfo(p store.Path, real string) (*local.Info, error) {
 		}
 	}
 	return nil, fmt.Errorf("%w: its path does not recompute from its contents", ErrBadDerivation)
-}
-
-// dumpFile streams the NAR of a file tree from a goroutine that Close stops
-// and waits for.
-func dumpFile(real string) io.ReadCloser {
-	pr, pw := io.Pipe()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		pw.CloseWithError(nar.Dump(pw, real))
-	}()
-	return &pipeReader{PipeReader: pr, done: done}
 }
 
 // candidates lists the items in root, the paths a text source may refer to.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/tbfg/tbfg-node/internal/pipe"
 	"github.com/tbfg/tbfg-node/store"
 	"github.com/tbfg/tbfg-node/store/local"
 	"github.com/tbfg/tbfg-node/substitutes/publish"
@@ -41,13 +42,7 @@ func (r *StoreRemote) OpenNAR(_ context.Context, peer string, p store.Path) (io.
 	if valid, err := st.IsValid(p); err != nil || !valid {
 		return nil, fmt.Errorf("NAR of %s on %s: %w", p, peer, publish.ErrNotFound)
 	}
-	pr, pw := io.Pipe()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		pw.CloseWithError(st.Dump(p, pw))
-	}()
-	return &pipeReader{PipeReader: pr, done: done}, nil
+	return pipe.From(func(w io.Writer) error { return st.Dump(p, w) }), nil
 }
 
 // RemoteFunc adapts a function to a Remote.

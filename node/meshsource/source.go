@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/tbfg/tbfg-node/internal/pipe"
 	"github.com/tbfg/tbfg-node/scheduler"
 	"github.com/tbfg/tbfg-node/store"
 	"github.com/tbfg/tbfg-node/store/local"
@@ -178,26 +179,7 @@ func (s *Source) openRemote(ctx context.Context, p store.Path, holders []string)
 // dumpLocal streams the NAR of a valid local item from a goroutine that
 // Close stops and waits for.
 func (s *Source) dumpLocal(p store.Path) io.ReadCloser {
-	pr, pw := io.Pipe()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		pw.CloseWithError(s.cfg.Store.Dump(p, pw))
-	}()
-	return &pipeReader{PipeReader: pr, done: done}
-}
-
-// pipeReader is the reading end of a NAR written by a goroutine.
-type pipeReader struct {
-	*io.PipeReader
-	done chan struct{}
-}
-
-// Close stops the writer and waits for it.
-func (r *pipeReader) Close() error {
-	err := r.PipeReader.Close()
-	<-r.done
-	return err
+	return pipe.From(func(w io.Writer) error { return s.cfg.Store.Dump(p, w) })
 }
 
 // Log implements publish.Source: the log of the derivation whose base name is

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/tbfg/tbfg-node/internal/pipe"
 	"github.com/tbfg/tbfg-node/store"
 	"github.com/tbfg/tbfg-node/store/nar"
 	"github.com/tbfg/tbfg-node/substitutes/narinfo"
@@ -60,26 +61,7 @@ func (d *DirSource) OpenNAR(_ context.Context, p store.Path) (io.ReadCloser, err
 	if _, err := os.Lstat(real); err != nil {
 		return nil, fmt.Errorf("NAR of %s: %w", p, notFound(err))
 	}
-	pr, pw := io.Pipe()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		pw.CloseWithError(nar.Dump(pw, real))
-	}()
-	return &dumpReader{PipeReader: pr, done: done}, nil
-}
-
-// dumpReader is the reading end of a NAR being dumped by a goroutine.
-type dumpReader struct {
-	*io.PipeReader
-	done chan struct{}
-}
-
-// Close stops the dump and waits for its goroutine.
-func (r *dumpReader) Close() error {
-	err := r.PipeReader.Close()
-	<-r.done
-	return err
+	return pipe.From(func(w io.Writer) error { return nar.Dump(w, real) }), nil
 }
 
 // Log implements Source: the file <base> as it is, or <base>.gz

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tbfg/tbfg-node/internal/testlog"
 	"github.com/tbfg/tbfg-node/store"
 	"github.com/tbfg/tbfg-node/store/nar"
 	"github.com/tbfg/tbfg-node/substitutes/narcache"
@@ -134,16 +135,7 @@ func (c *countingSource) Log(ctx context.Context, base string) (io.ReadCloser, e
 func (c *countingSource) calls() int64 { return c.narinfos.Load() + c.nars.Load() + c.logs.Load() }
 
 // testLogger sends a component's log to t.Log.
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(bytes.TrimRight(p, "\n")))
-	return len(p), nil
-}
+func testLogger(t testing.TB) *slog.Logger { return testlog.New(t, "") }
 
 // newServer makes a Server over src with a fresh cache; change edits the
 // Config first.
