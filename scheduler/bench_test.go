@@ -13,7 +13,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb"
+	"github.com/tbfg/tbfg-node/internal/raftstore"
 )
 
 // The benchmarks print their figures with b.ReportMetric; each ratio compares
@@ -42,10 +42,11 @@ func (f *trivialFSM) Apply(*raft.Log) any                 { f.n++; return nil }
 func (f *trivialFSM) Snapshot() (raft.FSMSnapshot, error) { return &fsmSnapshot{}, nil }
 func (f *trivialFSM) Restore(rc io.ReadCloser) error      { return rc.Close() }
 
-// boltRaft starts a single-node Raft on raft-boltdb in a temporary directory.
+// boltRaft starts a single-node Raft on the mesh's on-disk log store
+// (internal/raftstore, bbolt) in a temporary directory.
 func boltRaft(b *testing.B, fsm raft.FSM) *raft.Raft {
 	dir := b.TempDir()
-	store, err := raftboltdb.NewBoltStore(filepath.Join(dir, "raft.db"))
+	store, err := raftstore.Open(filepath.Join(dir, "raft.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func applyAll(b *testing.B, r *raft.Raft, entries [][]byte) time.Duration {
 }
 
 // BenchmarkSubmit50k submits a 50,000-derivation graph through a real
-// single-node Raft on raft-boltdb, and the same number of same-size entries
+// single-node Raft on the on-disk log store, and the same number of same-size entries
 // into a trivial FSM on the same setup.
 func BenchmarkSubmit50k(b *testing.B) {
 	for _, batch := range []int{1000, 100} {
