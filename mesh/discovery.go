@@ -259,7 +259,7 @@ func (m *Mesh) dialMissing(wanted []peer.ID) {
 			err := m.connect(p)
 			m.disc.result(p, err == nil, m.cfg.Timing.HeartbeatTimeout)
 			if err != nil {
-				m.mem.noteDialError(p, err)
+				m.noteDialError(p, err)
 				m.log.Debug("dial peer", "peer", p, "error", err)
 			}
 		})

@@ -1,8 +1,9 @@
 // Package mesh connects the nodes of a farm: the libp2p host (identity, private
 // network secret, TCP), discovery (mDNS and explicit peers), gossip of node
 // status, Raft over libp2p streams, membership (bootstrap, join, voters and
-// non-voters, removal of silent members, leave), and forwarding of commands to
-// the leader.
+// non-voters, removal of silent members, leave), forwarding of commands to
+// the leader, leadership notifications, and byte streams between members for
+// the node's data (NARs, logs, derivations), whose content it does not know.
 //
 // It takes the replicated state machine as a raft.FSM and never knows what the
 // commands mean. DESIGN.md explains the join protocol and why a node with

@@ -32,6 +32,8 @@ type membership struct {
 	heard     map[string]time.Time // leader only: last time a member was healthy
 	dialErr   error                // last failed dial, to explain a failed join
 	rejected  error                // last dial that looked like a wrong secret
+	rejecters map[peer.ID]bool     // peers whose rejection was logged
+	joinErr   error                // why the last join attempt failed
 	joined    bool                 // this node belongs to a cluster
 	detached  time.Time            // last rejoin attempt
 	wasLeader bool
@@ -41,6 +43,7 @@ func newMembership() *membership {
 	return &membership{
 		servers: map[string]raft.ServerSuffrage{}, admitted: map[string]time.Time{},
 		eligible: map[string]bool{}, found: map[peer.ID]bool{}, heard: map[string]time.Time{},
+		rejecters: map[peer.ID]bool{},
 	}
 }
 
@@ -50,13 +53,63 @@ func (s *membership) noteFound(p peer.ID) {
 	s.mu.Unlock()
 }
 
-func (s *membership) noteDialError(_ peer.ID, err error) {
+// noteDialError records a failed dial; first tells whether it is the first
+// rejected secret seen from p.
+func (s *membership) noteDialError(p peer.ID, err error) (first bool) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.dialErr = err
-	if errors.Is(err, ErrSecretRejected) {
-		s.rejected = err
+	if !errors.Is(err, ErrSecretRejected) {
+		return false
 	}
+	s.rejected = err
+	first = !s.rejecters[p]
+	s.rejecters[p] = true
+	return first
+}
+
+// noteDialError records a failed dial to p and logs, once per peer, a
+// rejected secret: a node stuck joining a mesh with the wrong secret
+// would otherwise say nothing until it is stopped.
+func (m *Mesh) noteDialError(p peer.ID, err error) {
+	if m.mem.noteDialError(p, err) {
+		m.log.Warn(fmt.Sprintf("mesh secret rejected by peer %s: wrong secret?", p), "error", err)
+	}
+}
+
+func (s *membership) setJoinErr(err error) {
+	s.mu.Lock()
+	s.joinErr = err
 	s.mu.Unlock()
+}
+
+// joinProblem is the best explanation of why this node is not a member
+// yet: a rejected secret if any dial looked like one, else the last join
+// attempt's error, else the last failed dial.
+func (s *membership) joinProblem() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.rejected != nil:
+		return s.rejected
+	case s.joinErr != nil:
+		return s.joinErr
+	}
+	return s.dialErr
+}
+
+// JoinStatus tells whether this node is trying to become a member of its
+// mesh (Start was called and has not yet made it one, as for a fresh node
+// looking for a leader) and, if so, the latest problem in the way, such as
+// ErrSecretRejected (wrapped, naming the peer) or "no member found";
+// lastErr is nil while no attempt has failed yet, and both are zero once
+// the node is a member, before Start and after Close. It is safe to call at
+// any time, also while Start runs.
+func (m *Mesh) JoinStatus() (joining bool, lastErr error) {
+	if !m.begun.Load() || m.ctx.Err() != nil || m.mem.isJoined() {
+		return false, nil
+	}
+	return true, m.mem.joinProblem()
 }
 
 // lastDialError is the error that best explains why no peer could be
@@ -128,7 +181,9 @@ func (m *Mesh) startMembership(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m.swapRaft(rn)
+	if _, err := m.swapRaft(rn); err != nil {
+		return err
+	}
 	m.goLoop(func() { m.membershipLoop(explicit) })
 	m.goLoop(m.publishLoop)
 	switch {
@@ -178,7 +233,8 @@ func (m *Mesh) preflightForeign(ctx context.Context, explicit []peer.ID, own str
 	deadline := time.Now().Add(max(8*m.cfg.Timing.ElectionTimeout, 2*time.Second))
 	for time.Now().Before(deadline) {
 		for _, p := range m.candidates(explicit) {
-			if m.connect(p) != nil {
+			if err := m.connect(p); err != nil {
+				m.noteDialError(p, err)
 				continue
 			}
 			resp, err := m.call(ctx, p, &rpcRequest{Kind: kindHello})
@@ -260,6 +316,9 @@ func (m *Mesh) joinLoop(ctx context.Context, explicit []peer.ID) error {
 		}
 		if err != nil {
 			last = err
+			m.mem.setJoinErr(err)
+		} else if last == nil {
+			m.mem.setJoinErr(errors.New("no member found"))
 		}
 		if !sleepCtx(ctx, max(m.cfg.Timing.ElectionTimeout, 100*time.Millisecond)) || m.ctx.Err() != nil {
 			return m.joinFailure(ctx, last)
@@ -327,7 +386,10 @@ func (m *Mesh) joined(jr *joinResponse) error {
 // wipeForeign resets the state machine and wipes Raft history that the
 // leader refused as another cluster's.
 func (m *Mesh) wipeForeign() error {
-	rn := m.swapRaft(nil)
+	rn, err := m.swapRaft(nil)
+	if err != nil {
+		return err
+	}
 	if rn != nil {
 		rn.close()
 	}
@@ -339,8 +401,10 @@ func (m *Mesh) wipeForeign() error {
 
 // handleJoin runs on the leader: it admits a node as a non-voter, refusing
 // Raft history from another cluster.
-func (m *Mesh) handleJoin(ctx context.Context, jr *joinRequest) *rpcResponse {
-	rn := m.raftNode()
+func (m *Mesh) handleJoin(rn *raftNode, jr *joinRequest) *rpcResponse {
+	if f := m.hooks.join.Load(); f != nil {
+		(*f)()
+	}
 	own := rn.clusterID()
 	if jr.HasState && jr.ClusterID != own {
 		return &rpcResponse{Code: codeForeign, Err: fmt.Sprintf("node holds raft history of cluster %q, this is %q; it must wipe it", jr.ClusterID, own)}
@@ -380,8 +444,7 @@ func (m *Mesh) admit(rn *raftNode, jr *joinRequest) error {
 }
 
 // handleRemove runs on the leader for Leave.
-func (m *Mesh) handleRemove(id string) *rpcResponse {
-	rn := m.raftNode()
+func (m *Mesh) handleRemove(rn *raftNode, id string) *rpcResponse {
 	if err := rn.r.RemoveServer(raft.ServerID(id), 0, rpcTimeout).Error(); err != nil {
 		return &rpcResponse{Code: codeFailed, Err: fmt.Sprintf("remove %s: %v", id, err)}
 	}
@@ -480,7 +543,11 @@ func (m *Mesh) bootstrapExpected(ctx context.Context, explicit []peer.ID, fresh 
 // adoptCluster records the cluster that a bootstrap-expect peer created
 // with this node in it; Raft replicates the configuration by itself.
 func (m *Mesh) adoptCluster(cid string) error {
-	if err := m.raftNode().setClusterID(cid); err != nil {
+	rn := m.raftNode()
+	if rn == nil {
+		return ErrClosed
+	}
+	if err := rn.setClusterID(cid); err != nil {
 		return err
 	}
 	m.mem.setJoined(true)

@@ -112,6 +112,9 @@ var (
 	// ErrForeignCluster is returned when this node's Raft history belongs to
 	// another cluster and cannot be wiped.
 	ErrForeignCluster = errors.New("raft history belongs to another cluster")
+	// ErrNotMember is returned (wrapped, naming the peer) by OpenStream for
+	// a peer that is not in this node's Raft configuration.
+	ErrNotMember = errors.New("peer is not a mesh member")
 )
 
 // FSMError is the error the state machine returned for a command, on
@@ -130,9 +133,11 @@ type Mesh struct {
 	cfg Config
 	log *slog.Logger
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // the mesh's own loops
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup // the mesh's own loops
+	starting sync.WaitGroup // a Start in progress
+	begun    atomic.Bool    // Start was called
 
 	hmu     sync.Mutex
 	closing bool
@@ -148,12 +153,24 @@ type Mesh struct {
 	gsp     *gossip
 	disc    *discovery
 
-	rmu   sync.RWMutex
-	rn    *raftNode
-	layer *streamLayer
+	rmu        sync.RWMutex
+	rn         *raftNode
+	layer      *streamLayer
+	raftClosed bool // Close stopped Raft; no new incarnation may start
 
-	mem  *membership
-	pool streamPool // idle /tbfg/rpc/1 streams
+	mem     *membership
+	pool    streamPool // idle /tbfg/rpc/1 streams
+	lead    *leadership
+	streams *streamRegistry
+
+	stage atomic.Value // string: the shutdown step running, for a stuck Close
+	hooks testHooks
+}
+
+// testHooks let tests stop the mesh at chosen points; unset in production.
+type testHooks struct {
+	// join is called when this node, as leader, starts handling a join.
+	join atomic.Pointer[func()]
 }
 
 // New validates cfg and prepares a Mesh without starting anything.
@@ -164,6 +181,8 @@ func New(cfg Config) (*Mesh, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Mesh{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, gater: newGater()}
 	m.mem = newMembership()
+	m.lead = newLeadership()
+	m.streams = newStreamRegistry()
 	return m, nil
 }
 
@@ -220,14 +239,41 @@ func (c *Config) normalize() error {
 
 // Start opens the host, starts discovery and gossip, and starts Raft. A node
 // with no Raft state that is not bootstrapping finds members and asks the
-// leader to add it, returning once it is a member or ctx ends. After an
-// error Start has already released what it opened.
+// leader to add it, returning once it is a member or ctx ends (JoinStatus
+// tells meanwhile what keeps it from joining). Close ends a Start in
+// progress. After an error Start has already released what it opened.
 func (m *Mesh) Start(ctx context.Context) error {
-	if err := m.start(ctx); err != nil {
+	if !m.beginStart() {
+		return ErrClosed
+	}
+	// Close cancels m.ctx and then waits for Start: every wait inside
+	// Start must end with m.ctx too.
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(m.ctx, cancel)
+	err := m.start(ctx)
+	stop()
+	cancel()
+	m.starting.Done()
+	if err != nil {
+		if m.ctx.Err() != nil && !errors.Is(err, ErrClosed) {
+			err = fmt.Errorf("%w: %w", ErrClosed, err)
+		}
 		m.Close()
 		return err
 	}
 	return nil
+}
+
+// beginStart registers a Start with Close; false once Close began.
+func (m *Mesh) beginStart() bool {
+	m.hmu.Lock()
+	defer m.hmu.Unlock()
+	if m.closing {
+		return false
+	}
+	m.starting.Add(1)
+	m.begun.Store(true)
+	return true
 }
 
 func (m *Mesh) start(ctx context.Context) error {
@@ -256,6 +302,7 @@ func (m *Mesh) start(ctx context.Context) error {
 	// Handlers go in once everything they use is set.
 	m.host.SetStreamHandler(rpcProtocol, m.handleRPC)
 	m.host.SetStreamHandler(raftProtocol, m.handleRaft)
+	m.streams.attach(m)
 	m.disc = m.startDiscovery()
 	return m.startMembership(ctx)
 }
@@ -315,19 +362,39 @@ func (m *Mesh) raftNode() *raftNode {
 	return m.rn
 }
 
-// swapRaft installs rn and returns the previous one.
-func (m *Mesh) swapRaft(rn *raftNode) *raftNode {
+// swapRaft installs rn and returns the previous one. After Close stopped
+// Raft it installs nothing: rn is stopped at once and ErrClosed returned,
+// so that a wipe racing with Close cannot leave a Raft running.
+func (m *Mesh) swapRaft(rn *raftNode) (*raftNode, error) {
 	m.rmu.Lock()
-	defer m.rmu.Unlock()
+	if m.raftClosed && rn != nil {
+		m.rmu.Unlock()
+		rn.close()
+		return nil, ErrClosed
+	}
 	old := m.rn
 	m.rn = rn
+	m.rmu.Unlock()
+	return old, nil
+}
+
+// takeRaftForClose removes the running Raft for good.
+func (m *Mesh) takeRaftForClose() *raftNode {
+	m.rmu.Lock()
+	defer m.rmu.Unlock()
+	m.raftClosed = true
+	old := m.rn
+	m.rn = nil
 	return old
 }
 
 // closeTimeout bounds Close.
 const closeTimeout = 20 * time.Second
 
-// Close stops everything Start started. It is idempotent and bounded in time.
+// Close stops everything Start started, and ends a Start in progress. It is
+// idempotent and bounded in time: if some part has not stopped after
+// closeTimeout, Close returns an error naming the step and logs the stacks
+// of the mesh's goroutines.
 func (m *Mesh) Close() error {
 	m.closeOnce.Do(func() {
 		done := make(chan error, 1)
@@ -335,33 +402,59 @@ func (m *Mesh) Close() error {
 		select {
 		case m.closeErr = <-done:
 		case <-time.After(closeTimeout):
-			m.closeErr = fmt.Errorf("close mesh: still stopping after %v", closeTimeout)
+			step, _ := m.stage.Load().(string)
+			m.closeErr = fmt.Errorf("close mesh: still stopping (%s) after %v", step, closeTimeout)
+			m.log.Error("mesh did not stop in time", "step", step, "goroutines", stuckStacks())
 		}
 	})
 	return m.closeErr
 }
 
-// shutdown stops the parts in reverse order of start.
+// shutdown stops the parts so that nothing waits on a part already gone.
+// Every step below is bounded: a stuck step is named by Close.
 func (m *Mesh) shutdown() error {
-	// Cancelling first ends every loop and every outgoing request.
+	// Cancelling first ends every loop, every outgoing request, a Start in
+	// progress and (by resetting their streams) every incoming request
+	// waiting on the network.
+	m.stage.Store("cancel")
 	m.cancel()
 	m.hmu.Lock()
 	m.closing = true
 	m.hmu.Unlock()
+	m.stage.Store("start")
+	m.starting.Wait()
+	m.stage.Store("discovery")
 	if m.disc != nil {
 		m.disc.close()
 	}
+	// Raft is told to stop and its streams are reset before the loops are
+	// awaited: a loop may wait for a configuration change to commit, and a
+	// Raft goroutine may wait on a peer that no longer answers (a dial or
+	// a read with a 10s deadline each); neither must hold Close.
+	m.stage.Store("raft signal")
+	rn := m.takeRaftForClose()
+	var stopped func() error
+	if rn != nil {
+		stopped = rn.stop()
+	}
+	m.stage.Store("loops")
 	m.wg.Wait()
 	m.pool.close()
 	var errs []error
-	// Raft stops before the handlers are awaited: a handler may be waiting
-	// for a command to commit, which only shutdown ends.
-	if rn := m.swapRaft(nil); rn != nil {
-		if err := rn.close(); err != nil && !errors.Is(err, raft.ErrRaftShutdown) {
+	m.stage.Store("raft")
+	if stopped != nil {
+		if err := stopped(); err != nil && !errors.Is(err, raft.ErrRaftShutdown) {
 			errs = append(errs, fmt.Errorf("stop raft: %w", err))
 		}
 	}
+	m.lead.close()
+	// Handlers are awaited after Raft: one may wait for a command to
+	// commit, which only the shutdown ends. Peer streams were reset by the
+	// cancel.
+	m.stage.Store("handlers")
+	m.streams.closeAll()
 	m.hwg.Wait()
+	m.stage.Store("gossip")
 	if m.gsp != nil {
 		m.gsp.close()
 	}
@@ -370,11 +463,13 @@ func (m *Mesh) shutdown() error {
 			errs = append(errs, err)
 		}
 	}
+	m.stage.Store("host")
 	if m.host != nil {
 		if err := m.host.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close libp2p host: %w", err))
 		}
 	}
+	m.stage.Store("done")
 	return errors.Join(errs...)
 }
 
@@ -504,6 +599,11 @@ func (m *Mesh) applyLocal(cmd []byte) *rpcResponse {
 	if rn == nil {
 		return &rpcResponse{Code: codeNoLeader, Err: "raft not running"}
 	}
+	return applyOn(rn, cmd)
+}
+
+// applyOn commits cmd through rn, which must lead.
+func applyOn(rn *raftNode, cmd []byte) *rpcResponse {
 	f := rn.r.Apply(cmd, rpcTimeout)
 	if err := f.Error(); err != nil {
 		code := codeFailed

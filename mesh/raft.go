@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -54,6 +55,16 @@ type raftNode struct {
 	layer *streamLayer
 	// hadState tells whether the stores held Raft history when opened.
 	hadState bool
+	// notify is Raft's NotifyCh; watch forwards it to the mesh's
+	// leadership until quit closes, then closes watched.
+	notify  chan bool
+	quit    chan struct{}
+	watched chan struct{}
+
+	once     sync.Once
+	shutdown raft.Future
+	waitOnce sync.Once
+	err      error
 }
 
 func (m *Mesh) raftDir() string { return filepath.Join(m.cfg.DataDir, "raft") }
@@ -91,12 +102,34 @@ func (m *Mesh) startRaft(store *raftstore.Store) (*raftNode, error) {
 		Stream: layer, MaxPool: 3, Timeout: 10 * time.Second, Logger: hlog,
 	})
 	m.setLayer(layer)
-	r, err := raft.NewRaft(m.raftConfig(hlog), m.cfg.FSM, store, store, snaps, trans)
+	rn := &raftNode{store: store, layer: layer, hadState: has,
+		notify: make(chan bool, 1), quit: make(chan struct{}), watched: make(chan struct{})}
+	cfg := m.raftConfig(hlog)
+	cfg.NotifyCh = rn.notify
+	r, err := raft.NewRaft(cfg, m.cfg.FSM, store, store, snaps, trans)
 	if err != nil {
 		trans.Close()
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
-	return &raftNode{r: r, store: store, layer: layer, hadState: has}, nil
+	rn.r = r
+	go rn.watch(m.lead)
+	return rn, nil
+}
+
+// watch forwards Raft's leadership notifications until the node stops.
+// Raft blocks on NotifyCh until it is read (or it shuts down), so this
+// goroutine runs for as long as Raft does.
+func (rn *raftNode) watch(l *leadership) {
+	defer close(rn.watched)
+	for {
+		select {
+		case v := <-rn.notify:
+			l.set(rn, v)
+		case <-rn.quit:
+			l.set(rn, false)
+			return
+		}
+	}
 }
 
 func (m *Mesh) raftConfig(hlog hclog.Logger) *raft.Config {
@@ -114,13 +147,31 @@ func (m *Mesh) raftConfig(hlog hclog.Logger) *raft.Config {
 }
 
 // close stops Raft and closes its stores.
-func (rn *raftNode) close() error {
-	err := rn.r.Shutdown().Error()
-	rn.layer.Close()
-	if cerr := rn.store.Close(); err == nil {
-		err = cerr
-	}
-	return err
+func (rn *raftNode) close() error { return rn.stop()() }
+
+// stop tells Raft to stop and unblocks every Raft goroutine waiting on the
+// network: pending dials are cancelled and open Raft streams reset, so that
+// a peer that stopped answering cannot hold the shutdown for the
+// transport's 10s deadlines. The returned function waits until Raft has
+// stopped and closes the stores.
+func (rn *raftNode) stop() func() error {
+	rn.once.Do(func() { rn.shutdown = rn.r.Shutdown() })
+	rn.layer.abort()
+	return rn.wait
+}
+
+// wait waits until Raft stopped, then closes the stores; once.
+func (rn *raftNode) wait() error {
+	rn.waitOnce.Do(func() {
+		err := rn.shutdown.Error()
+		close(rn.quit)
+		<-rn.watched
+		if cerr := rn.store.Close(); err == nil {
+			err = cerr
+		}
+		rn.err = err
+	})
+	return rn.err
 }
 
 // clusterID returns the cluster ID recorded in the stable store, "" if none.
@@ -150,7 +201,10 @@ func newClusterID() string {
 // stores, so that this node can join a cluster whose history it does not
 // share.
 func (m *Mesh) wipeRaft() error {
-	old := m.swapRaft(nil)
+	old, err := m.swapRaft(nil)
+	if err != nil {
+		return err
+	}
 	if old != nil {
 		if err := old.close(); err != nil && !errors.Is(err, raft.ErrRaftShutdown) {
 			m.log.Warn("stop raft before wipe", "error", err)
@@ -164,8 +218,8 @@ func (m *Mesh) wipeRaft() error {
 	if err != nil {
 		return err
 	}
-	m.swapRaft(rn)
-	return nil
+	_, err = m.swapRaft(rn)
+	return err
 }
 
 // configuration returns the latest Raft configuration, or an empty one when

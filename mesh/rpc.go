@@ -212,16 +212,18 @@ func (m *Mesh) serve(ctx context.Context, from peer.ID, req *rpcRequest) *rpcRes
 	case kindHello:
 		return &rpcResponse{Hello: m.hello()}
 	case kindJoin:
-		return m.leaderOnly(ctx, req, func() *rpcResponse { return m.handleJoin(ctx, req.Join) })
+		return m.leaderOnly(ctx, req, func(rn *raftNode) *rpcResponse { return m.handleJoin(rn, req.Join) })
 	case kindRemove:
-		return m.leaderOnly(ctx, req, func() *rpcResponse { return m.handleRemove(req.ID) })
+		return m.leaderOnly(ctx, req, func(rn *raftNode) *rpcResponse { return m.handleRemove(rn, req.ID) })
 	default:
-		return m.leaderOnly(ctx, req, func() *rpcResponse { return m.applyLocal(req.Cmd) })
+		return m.leaderOnly(ctx, req, func(rn *raftNode) *rpcResponse { return applyOn(rn, req.Cmd) })
 	}
 }
 
-// leaderOnly runs f on the leader, or forwards req to the leader.
-func (m *Mesh) leaderOnly(ctx context.Context, req *rpcRequest, f func() *rpcResponse) *rpcResponse {
+// leaderOnly runs f on the leader, or forwards req to the leader. f gets
+// the Raft it was checked against: Close may take it from the mesh
+// meanwhile, and then f's calls fail with raft.ErrRaftShutdown.
+func (m *Mesh) leaderOnly(ctx context.Context, req *rpcRequest, f func(*raftNode) *rpcResponse) *rpcResponse {
 	rn := m.raftNode()
 	if rn == nil {
 		return &rpcResponse{Code: codeNoLeader, Err: "raft not running"}
@@ -231,7 +233,7 @@ func (m *Mesh) leaderOnly(ctx context.Context, req *rpcRequest, f func() *rpcRes
 	case leader == "":
 		return &rpcResponse{Code: codeNoLeader, Err: "no leader elected"}
 	case string(leader) == m.ID():
-		return f()
+		return f(rn)
 	case req.Hops >= maxHops:
 		return &rpcResponse{Code: codeNotLeader, Err: "too many forwards", Leader: string(leader)}
 	}

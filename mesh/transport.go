@@ -26,19 +26,60 @@ type streamLayer struct {
 	incoming chan net.Conn
 	done     chan struct{}
 	once     sync.Once
+
+	mu      sync.Mutex
+	open    map[*streamConn]struct{} // every stream handed to Raft, until closed
+	aborted bool
 }
 
 func newStreamLayer(h host.Host) *streamLayer {
-	return &streamLayer{h: h, incoming: make(chan net.Conn), done: make(chan struct{})}
+	return &streamLayer{h: h, incoming: make(chan net.Conn), done: make(chan struct{}), open: map[*streamConn]struct{}{}}
 }
 
 // handle is the libp2p stream handler feeding Accept. A stream that arrives
 // after Close is reset.
 func (l *streamLayer) handle(s network.Stream) {
+	c := l.adopt(s)
+	if c == nil {
+		return
+	}
 	select {
-	case l.incoming <- streamConn{s}:
+	case l.incoming <- c:
 	case <-l.done:
+		c.Reset()
+	}
+}
+
+// adopt tracks s so that abort can reset it; nil (and s reset) after abort.
+func (l *streamLayer) adopt(s network.Stream) *streamConn {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.aborted {
 		s.Reset()
+		return nil
+	}
+	c := &streamConn{Stream: s, l: l}
+	l.open[c] = struct{}{}
+	return c
+}
+
+func (l *streamLayer) forget(c *streamConn) {
+	l.mu.Lock()
+	delete(l.open, c)
+	l.mu.Unlock()
+}
+
+// abort closes the layer and resets every open Raft stream, which fails
+// at once the reads, writes and dials Raft's goroutines are blocked in.
+func (l *streamLayer) abort() {
+	l.Close()
+	l.mu.Lock()
+	l.aborted = true
+	open := l.open
+	l.open = map[*streamConn]struct{}{}
+	l.mu.Unlock()
+	for c := range open {
+		c.Stream.Reset()
 	}
 }
 
@@ -86,7 +127,11 @@ func (l *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 	if err != nil {
 		return nil, fmt.Errorf("open raft stream to %s: %w", id, err)
 	}
-	return streamConn{s}, nil
+	c := l.adopt(s)
+	if c == nil {
+		return nil, net.ErrClosed
+	}
+	return c, nil
 }
 
 // peerAddr is a net.Addr naming a peer.
@@ -95,8 +140,24 @@ type peerAddr peer.ID
 func (a peerAddr) Network() string { return "libp2p" }
 func (a peerAddr) String() string  { return peer.ID(a).String() }
 
-// streamConn adapts a libp2p stream to net.Conn.
-type streamConn struct{ network.Stream }
+// streamConn adapts a libp2p stream to net.Conn, and tells its layer when
+// it is closed.
+type streamConn struct {
+	network.Stream
+	l *streamLayer
+}
 
-func (c streamConn) LocalAddr() net.Addr  { return peerAddr(c.Conn().LocalPeer()) }
-func (c streamConn) RemoteAddr() net.Addr { return peerAddr(c.Conn().RemotePeer()) }
+func (c *streamConn) LocalAddr() net.Addr  { return peerAddr(c.Conn().LocalPeer()) }
+func (c *streamConn) RemoteAddr() net.Addr { return peerAddr(c.Conn().RemotePeer()) }
+
+// Close implements net.Conn.
+func (c *streamConn) Close() error {
+	c.l.forget(c)
+	return c.Stream.Close()
+}
+
+// Reset aborts the stream in both directions.
+func (c *streamConn) Reset() error {
+	c.l.forget(c)
+	return c.Stream.Reset()
+}

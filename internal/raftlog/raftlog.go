@@ -10,11 +10,13 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// New returns an hclog.Logger that writes every record to l. Raft's Trace level
-// maps to slog's Debug-4; hclog's level setting is kept only to answer IsX
-// queries, the slog handler decides what is printed.
+// New returns an hclog.Logger that writes Raft's records to l. Raft's Trace
+// level maps to slog's Debug-4; hclog's level setting is kept only to answer
+// IsX queries, the slog handler decides what is printed. The messages Raft
+// repeats while a peer is unreachable are downgraded and limited to one per
+// Window and peer (see rules).
 func New(l *slog.Logger, name string) hclog.Logger {
-	return &logger{l: l, name: name, level: hclog.Debug}
+	return &logger{l: l, name: name, level: hclog.Debug, lim: newLimiter()}
 }
 
 type logger struct {
@@ -22,6 +24,7 @@ type logger struct {
 	name  string
 	args  []any
 	level hclog.Level
+	lim   *limiter // shared with derived loggers
 }
 
 func slogLevel(level hclog.Level) slog.Level {
@@ -41,8 +44,21 @@ func slogLevel(level hclog.Level) slog.Level {
 
 // Log implements hclog.Logger.
 func (g *logger) Log(level hclog.Level, msg string, args ...any) {
+	r, noisy := rules[msg]
+	if noisy {
+		level = r.level
+	}
 	if level == hclog.Off || level < g.level && level != hclog.NoLevel {
 		return
+	}
+	if noisy && r.limited {
+		print, suppressed := g.lim.allow(limitKey(msg, args))
+		if !print {
+			return
+		}
+		if suppressed > 0 {
+			args = append(args[:len(args):len(args)], "suppressed_repeats", suppressed)
+		}
 	}
 	all := make([]any, 0, len(g.args)+len(args)+2)
 	if g.name != "" {
