@@ -241,9 +241,17 @@ func (h *host) running() bool {
 // cli runs a client command of tbfg-node against the host's node. The admin
 // socket is a file, so the client needs no namespace.
 func (h *host) cli(args ...string) ([]byte, error) {
+	return h.cliInput("", args...)
+}
+
+// cliInput is cli with stdin as the command's standard input. The data dir
+// flag comes first, before any positional arguments.
+func (h *host) cliInput(stdin string, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, h.c.client, append(args, "--data-dir", h.dataDir)...)
+	all := append([]string{args[0], "--data-dir", h.dataDir}, args[1:]...)
+	cmd := exec.CommandContext(ctx, h.c.client, all...)
+	cmd.Stdin = strings.NewReader(stdin)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -21,10 +21,15 @@ type adminBackend interface {
 	Status() Status
 	Nodes() ([]NodeView, error)
 	Leave(ctx context.Context) error
+	Submit(ctx context.Context, req SubmitRequest) (SubmitResult, error)
+	Builds(q BuildQuery) ([]BuildView, error)
 }
 
+// maxSubmitBody bounds the body of POST /v1/submit.
+const maxSubmitBody = 64 << 20
+
 // adminServer is the admin API: HTTP with JSON bodies on a 0600 unix socket.
-// Every route lives under /v1/; new ones (submit, builds) are added to routes.
+// Every route lives under /v1/; new ones are added to routes.
 type adminServer struct {
 	backend adminBackend
 	log     *slog.Logger
@@ -44,6 +49,8 @@ func (a *adminServer) routes() http.Handler {
 	mux.HandleFunc("GET /v1/status", a.status)
 	mux.HandleFunc("GET /v1/nodes", a.nodes)
 	mux.HandleFunc("POST /v1/leave", a.leave)
+	mux.HandleFunc("POST /v1/submit", a.submit)
+	mux.HandleFunc("GET /v1/builds", a.builds)
 	return mux
 }
 
@@ -106,11 +113,48 @@ func (a *adminServer) leave(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, LeaveResult{ID: id})
 }
 
-// writeError answers with err's text, 503 when the node is not ready.
+func (a *adminServer) submit(w http.ResponseWriter, r *http.Request) {
+	var req SubmitRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxSubmitBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, fmt.Errorf("%w: submit body: %w", ErrBadRequest, err))
+		return
+	}
+	res, err := a.backend.Submit(r.Context(), req)
+	if err != nil {
+		a.log.Warn("submit failed", "err", err)
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (a *adminServer) builds(w http.ResponseWriter, r *http.Request) {
+	q, err := ParseBuildQuery(r.URL.Query())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	builds, err := a.backend.Builds(q)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, builds)
+}
+
+// writeError answers with err's text: 503 when the node is not ready, 400
+// for a bad request, 404 for an unknown build.
 func writeError(w http.ResponseWriter, err error) {
 	code := http.StatusInternalServerError
-	if errors.Is(err, ErrUnavailable) {
+	switch {
+	case errors.Is(err, ErrUnavailable):
 		code = http.StatusServiceUnavailable
+	case errors.Is(err, ErrBadRequest):
+		code = http.StatusBadRequest
+	case errors.Is(err, ErrNoBuild):
+		code = http.StatusNotFound
 	}
 	writeJSON(w, code, apiError{Error: err.Error()})
 }

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,8 +21,32 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 type fakeBackend struct {
 	status Status
 	nodes  []NodeView
+	builds []BuildView
 	err    error
 	left   atomic.Bool
+
+	mu        sync.Mutex
+	submitted []SubmitRequest
+	queries   []BuildQuery
+}
+
+func (f *fakeBackend) Submit(_ context.Context, req SubmitRequest) (SubmitResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.submitted = append(f.submitted, req)
+	res := SubmitResult{}
+	for i, d := range req.Derivations {
+		res.Roots = append(res.Roots, SubmittedBuild{ID: uint64(i + 1), Derivation: d, State: "queued"})
+	}
+	res.Builds = res.Roots
+	return res, f.err
+}
+
+func (f *fakeBackend) Builds(q BuildQuery) ([]BuildView, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.queries = append(f.queries, q)
+	return f.builds, f.err
 }
 
 func (f *fakeBackend) Status() Status             { return f.status }

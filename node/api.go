@@ -75,3 +75,71 @@ func nodeView(m mesh.Member, self string) NodeView {
 	}
 	return v
 }
+
+// SubmitRequest is the body of POST /v1/submit.
+type SubmitRequest struct {
+	// Derivations are .drv store paths valid in the node's store, or
+	// absolute names of .drv files in a copy of a store: a directory that
+	// holds each file under its store base name, with the .drv files of its
+	// inputs beside it.
+	Derivations []string `json:"derivations"`
+	// Priority of the builds; a derivation already queued keeps the higher.
+	Priority int32 `json:"priority"`
+	// Force builds the requested derivations even if their outputs are
+	// available or known to fail.
+	Force bool `json:"force"`
+	// Submitter names who asked, for status pages.
+	Submitter string `json:"submitter"`
+}
+
+// SubmitResult is the answer to POST /v1/submit.
+type SubmitResult struct {
+	// Roots are the builds of the requested derivations, in request order.
+	Roots []SubmittedBuild `json:"roots"`
+	// Builds are all the builds of the submitted graph, inputs first.
+	Builds []SubmittedBuild `json:"builds"`
+}
+
+// SubmittedBuild is one build of a submission, with its state right after.
+type SubmittedBuild struct {
+	ID         uint64 `json:"id"`
+	Derivation string `json:"derivation"`
+	State      string `json:"state"`
+}
+
+// BuildQuery selects builds for GET /v1/builds. The zero value selects
+// every build.
+type BuildQuery struct {
+	// IDs selects these builds, in this order (?id=1&id=2 or ?id=1,2); an
+	// unknown id is an error.
+	IDs []uint64
+	// States keeps only builds in one of these states (?state=queued).
+	States []string
+	// After skips builds with ids up to this one (?after=N), for paging.
+	After uint64
+	// Limit returns at most this many builds (?limit=N); 0 means all.
+	Limit int
+}
+
+// BuildView is one build in the answer to GET /v1/builds. Scripts rely on
+// the JSON names; add fields, never rename them. Times are null until the
+// build gets there.
+type BuildView struct {
+	ID         uint64            `json:"id"`
+	Derivation string            `json:"derivation"`
+	System     string            `json:"system"`
+	State      string            `json:"state"`
+	Reason     string            `json:"reason,omitempty"` // why it last failed
+	Message    string            `json:"message,omitempty"`
+	Attempt    int               `json:"attempt"`
+	Node       string            `json:"node"` // allocated node, while allocated or running
+	Priority   int32             `json:"priority"`
+	Submitter  string            `json:"submitter"`
+	Outputs    map[string]string `json:"outputs"` // output name → store path
+	Inputs     []string          `json:"inputs"`  // store paths it needs
+	Submitted  *time.Time        `json:"submitted"`
+	Allocated  *time.Time        `json:"allocated"`
+	Started    *time.Time        `json:"started"`
+	Finished   *time.Time        `json:"finished"`
+	NotBefore  *time.Time        `json:"not_before"` // back-off after a transient failure
+}

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"syscall"
 )
@@ -54,13 +56,48 @@ func (c *Client) Leave(ctx context.Context) (LeaveResult, error) {
 	return res, err
 }
 
+// Submit submits derivations and their .drv closures for building.
+func (c *Client) Submit(ctx context.Context, req SubmitRequest) (SubmitResult, error) {
+	var res SubmitResult
+	err := c.do(ctx, http.MethodPost, "/v1/submit", req, &res)
+	return res, err
+}
+
+// Builds lists the builds q selects.
+func (c *Client) Builds(ctx context.Context, q BuildQuery) ([]BuildView, error) {
+	var builds []BuildView
+	path := "/v1/builds"
+	if v := url.Values(q.Values()).Encode(); v != "" {
+		path += "?" + v
+	}
+	err := c.call(ctx, http.MethodGet, path, &builds)
+	return builds, err
+}
+
 // Close releases idle connections.
 func (c *Client) Close() { c.hc.CloseIdleConnections() }
 
 func (c *Client) call(ctx context.Context, method, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, "http://node"+path, nil)
+	return c.do(ctx, method, path, nil, out)
+}
+
+// do sends in, if not nil, as the JSON body of a request and decodes the
+// answer into out.
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://node"+path, body)
 	if err != nil {
 		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -70,27 +107,43 @@ func (c *Client) call(ctx context.Context, method, path string, out any) error {
 		return fmt.Errorf("admin API %s: %w", path, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	respBody, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
 		return fmt.Errorf("admin API %s: %w", path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return answerError(resp.StatusCode, body)
+		return answerError(resp.StatusCode, respBody)
 	}
-	if err := json.Unmarshal(body, out); err != nil {
+	if err := json.Unmarshal(respBody, out); err != nil {
 		return fmt.Errorf("admin API %s: bad answer: %w", path, err)
 	}
 	return nil
 }
 
-// answerError turns an error answer into an error, ErrUnavailable for 503.
+// answerError turns an error answer into an error: ErrUnavailable for 503;
+// for 400 and 404 the node's own text, matching ErrBadRequest and ErrNoBuild.
 func answerError(code int, body []byte) error {
 	var e apiError
 	if json.Unmarshal(body, &e) != nil || e.Error == "" {
 		e.Error = http.StatusText(code)
 	}
-	if code == http.StatusServiceUnavailable {
+	switch code {
+	case http.StatusServiceUnavailable:
 		return fmt.Errorf("%w: %s", ErrUnavailable, e.Error)
+	case http.StatusBadRequest:
+		return &remoteError{msg: e.Error, kind: ErrBadRequest}
+	case http.StatusNotFound:
+		return &remoteError{msg: e.Error, kind: ErrNoBuild}
 	}
 	return errors.New(e.Error)
 }
+
+// remoteError is an error the node answered, whose text already names its
+// kind.
+type remoteError struct {
+	msg  string
+	kind error
+}
+
+func (e *remoteError) Error() string { return e.msg }
+func (e *remoteError) Unwrap() error { return e.kind }

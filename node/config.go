@@ -12,9 +12,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashicorp/raft"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/tbfg/tbfg-node/store"
 )
 
 // Mode says how a node starts: on an existing data dir, as the first node of
@@ -86,12 +87,14 @@ type Config struct {
 	// Systems are the system types built for, default from the machine
 	// (--system, repeatable).
 	Systems []string
-	// StoreDir is the store whose free space is reported (--store-dir).
+	// Features are the system features this machine offers to builds that
+	// require them, e.g. kvm (--feature, repeatable).
+	Features []string
+	// StoreDir is the logical directory of the node's built-in store, whose
+	// items live under the data dir in store/ (--store-dir).
 	StoreDir string
 	// Version is gossiped to the other nodes.
 	Version string
-	// FSM is the replicated state machine; nil means a CommandLog.
-	FSM raft.FSM
 	// Logger receives the node's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -131,7 +134,8 @@ func DefaultDataDir() string {
 // with an error naming the flags involved.
 func (c *Config) Validate() error {
 	checks := []func() error{c.validateDataDir, c.validateSecret, c.validateMembership,
-		c.validateTiming, c.validateListen, c.validatePeers, c.validateInterfaces, c.validateBuilds}
+		c.validateTiming, c.validateListen, c.validatePeers, c.validateInterfaces, c.validateBuilds,
+		c.validateStoreDir}
 	for _, check := range checks {
 		if err := check(); err != nil {
 			return fmt.Errorf("%w: %w", ErrConfig, err)
@@ -269,6 +273,11 @@ func (c *Config) validateBuilds() error {
 	if len(c.Systems) == 0 {
 		return fmt.Errorf("--system: no default for %s, name the systems this machine builds for", runtime.GOARCH)
 	}
+	for _, f := range c.Features {
+		if f == "" || strings.ContainsAny(f, " \t\n") {
+			return fmt.Errorf("--feature %q: want one word such as kvm", f)
+		}
+	}
 	for _, s := range c.Systems {
 		if !validSystem(s) {
 			return fmt.Errorf("--system %q: want ARCH-KERNEL such as x86_64-linux", s)
@@ -281,4 +290,11 @@ func (c *Config) validateBuilds() error {
 func validSystem(s string) bool {
 	arch, kernel, ok := strings.Cut(s, "-")
 	return ok && arch != "" && kernel != "" && !strings.ContainsAny(s, " \t\n/")
+}
+
+func (c *Config) validateStoreDir() error {
+	if err := store.Dir(c.StoreDir).Validate(); err != nil {
+		return fmt.Errorf("--store-dir %q: %w", c.StoreDir, err)
+	}
+	return nil
 }

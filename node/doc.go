@@ -1,31 +1,59 @@
 // Package node is the composition root of one running tbfg-node: configuration
 // (Config, Validate), the data directory, start and stop order of the
-// components (New, Run), the status this node gossips, and the local admin API
-// that the command-line interface uses (Client).
+// components (New, Run), the status this node gossips, its place in the
+// replicated build queue, and the local admin API that the command-line
+// interface uses (Client).
 //
 // The data directory (default /var/lib/tbfg for root, else
 // $XDG_STATE_HOME/tbfg) is mode 0700 and holds:
 //
-//	mesh.secret  the mesh secret: 64 hexadecimal digits and a newline, 0600;
-//	             the same text init prints and join --secret takes
-//	admin.sock   the admin API: HTTP with JSON bodies on a unix socket, 0600
-//	lock         flock(2)ed by the running node, so two never share a data dir
+//	mesh.secret          the mesh secret: 64 hexadecimal digits and a newline,
+//	                     0600; the same text init prints and join --secret takes
+//	signing-key.sec/.pub the node's Guix signing key pair, as `guix archive
+//	                     --generate-key` writes it (secret 0600); the public
+//	                     key is gossiped and registered in the build queue
+//	nix-signing-key.sec/.pub
+//	                     the node's Nix signing key pair, name:base64, named
+//	                     <hostname>-1 (secret 0600)
+//	store/, store.db     the built-in store: items of the logical store
+//	                     directory --store-dir (default /gnu/store) and their
+//	                     database; submitted .drv files are imported here
+//	admin.sock           the admin API: HTTP with JSON bodies on a unix socket, 0600
+//	lock                 flock(2)ed by the running node, so two never share a data dir
 //
-// and the mesh's own files (identity, Raft state, address book).
+// and the mesh's own files (identity, Raft state, address book). Missing
+// keys are created when the node starts (init, join or run), before it
+// joins the mesh; existing ones are kept.
+//
+// The replicated state is the scheduler's FSM. Once the mesh has started,
+// the node registers itself with NodeJoined (its Guix public key, systems,
+// features and max builds), again whenever the state has lost it. While it
+// leads, it runs the scheduler's allocation loop over the members' gossip
+// (leadership is checked on every tick), and declares lost (NodeLost) the
+// members that left the Raft configuration or were silent past
+// --remove-after, which re-queues their builds. A node that leaves commits
+// NodeLeft first.
 //
 // Admin API, all under /v1/ so that later versions can live beside it:
 //
 //	GET  /v1/status  Status: this node's ID, the leader's, state, local figures
 //	GET  /v1/nodes   []NodeView: the Raft configuration merged with gossip
 //	POST /v1/leave   leave the mesh, then stop the node
+//	POST /v1/submit  SubmitRequest → SubmitResult: check, import and queue
+//	                 derivations with their .drv closures
+//	GET  /v1/builds  []BuildView, selected by ?id=, ?state=, ?after=, ?limit=
 //
-// Errors answer {"error": "..."}, with 503 while the node is starting or
-// stopping. Routes for submitting and listing builds are added to the same
-// mux.
+// Errors answer {"error": "..."}: 400 for a bad request (e.g. a derivation
+// whose output paths do not recompute), 404 for an unknown build, 503 while
+// the node is starting or stopping.
 //
-// Until the scheduler's state machine is wired in, a node replicates a
-// CommandLog; Config.FSM takes any raft.FSM.
+// A submitted derivation is a .drv store path valid in the node's store, or
+// a .drv file in a copy of a store: a directory holding each .drv under its
+// store base name, where its inputs are read too. Every output path and
+// every .drv path of the closure must recompute; input sources must be
+// valid in the node's store. The closure is imported into the store, inputs
+// first, and submitted as one graph (split into batches when large).
 //
 // The package does not know how the mesh works inside, nor how builds are
-// scheduled: it only wires the parts together.
+// scheduled or run: it only wires the parts together.
 package node

@@ -25,6 +25,10 @@ var (
 	ErrUnavailable = errors.New("node not ready")
 	// ErrRunTwice is returned by a second call of Node.Run: a node runs once.
 	ErrRunTwice = errors.New("node already ran")
-	// ErrBadSnapshot is returned by CommandLog.Restore for a malformed snapshot.
-	ErrBadSnapshot = errors.New("bad command log snapshot")
+	// ErrBadRequest wraps errors in what a client asked for, such as a
+	// derivation that does not check out; the admin API answers 400.
+	ErrBadRequest = errors.New("bad request")
+	// ErrNoBuild is returned for a build id the state does not know; the
+	// admin API answers 404.
+	ErrNoBuild = errors.New("no such build")
 )

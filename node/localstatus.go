@@ -48,18 +48,20 @@ func version() string {
 func (n *Node) localStatus() mesh.NodeStatus {
 	st := mesh.NodeStatus{
 		Systems:   append([]string(nil), n.cfg.Systems...),
-		Features:  []string{},
+		Features:  nonNil(n.cfg.Features),
 		MaxBuilds: n.cfg.MaxBuilds,
 		Cores:     runtime.NumCPU(),
 		Version:   n.cfg.Version,
-		// SubstituteURL and SigningKey are filled in once the substitute
-		// server and the signing key exist.
+		// SubstituteURL is filled in once the substitute server exists.
+	}
+	if n.keys != nil {
+		st.SigningKey = n.keys.guixPublic()
 	}
 	var err error
 	if st.Load1, err = readLoad1("/proc/loadavg"); err != nil {
 		n.log.Debug("read load average", "err", err)
 	}
-	if st.StoreFreeBytes, err = freeBytes(n.cfg.StoreDir); err != nil {
+	if st.StoreFreeBytes, err = freeBytes(n.storeRealDir()); err != nil {
 		n.log.Debug("free disk of store", "err", err)
 	}
 	if st.DataFreeBytes, err = freeBytes(n.cfg.DataDir); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -12,8 +11,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/raft"
 	"github.com/tbfg/tbfg-node/mesh"
+	"github.com/tbfg/tbfg-node/scheduler"
+	"github.com/tbfg/tbfg-node/store"
+	"github.com/tbfg/tbfg-node/store/local"
 )
 
 // shutdownTimeout bounds how long the admin API waits for requests in flight
@@ -26,20 +27,26 @@ type Node struct {
 	log          *slog.Logger
 	secret       []byte
 	secretStored bool // the data dir already holds secret
-	fsm          raft.FSM
+	fsm          *scheduler.FSM
 	mesh         *mesh.Mesh
 	admin        *adminServer
+	sched        *scheduling
+	keys         *signingKeys // loaded by Run, before anything reads them
+	store        *local.Store // opened by Run, closed by stop
 
-	ran       atomic.Bool
-	state     atomic.Value // string: StateStarting, StateRunning, StateStopping
-	ready     chan struct{}
-	left      chan struct{}
-	leaveOnce sync.Once
+	ran        atomic.Bool
+	state      atomic.Value // string: StateStarting, StateRunning, StateStopping
+	ready      chan struct{}
+	left       chan struct{}
+	leaveOnce  sync.Once
+	leaving    atomic.Bool  // set before NodeLeft, so the node does not join again
+	lastJoined atomic.Int64 // when this process last committed NodeJoined, Unix ns
 }
 
 // New validates cfg and builds every component of the node without starting
-// any: the data dir and its secret, the state machine, the mesh and the admin
-// API. Tests build nodes through New too.
+// any: the data dir and its secret, the build queue's state machine, the
+// mesh, the scheduling loop and the admin API. Tests build nodes through New
+// too.
 func New(cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -47,13 +54,11 @@ func New(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, fsm: cfg.FSM, ready: make(chan struct{}), left: make(chan struct{})}
+	n := &Node{cfg: cfg, log: cfg.Logger, ready: make(chan struct{}), left: make(chan struct{})}
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
 	}
-	if n.fsm == nil {
-		n.fsm = NewCommandLog()
-	}
+	n.fsm = scheduler.NewFSM(n.log.With("component", "scheduler"))
 	n.state.Store(StateStarting)
 	var err error
 	if n.secret, n.secretStored, err = resolveSecret(cfg); err != nil {
@@ -63,6 +68,7 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mesh: %w", err)
 	}
+	n.sched = newScheduling(n, n.log.With("component", "scheduling"))
 	n.admin = newAdminServer(n, n.log.With("component", "admin"))
 	return n, nil
 }
@@ -83,7 +89,7 @@ func (n *Node) meshConfig() mesh.Config {
 		Timing:          timings()[c.RaftProfile],
 		RemoveAfter:     c.RemoveAfter,
 		GossipInterval:  c.GossipInterval,
-		FSM:             n.fsm,
+		FSM:             resettableFSM{n.fsm},
 		LocalStatus:     n.localStatus,
 		Logger:          n.log.With("component", "mesh"),
 	}
@@ -108,15 +114,21 @@ func (n *Node) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := n.openLocal(); err != nil {
+		return err
+	}
 	// The admin API starts before the mesh so that status answers "starting"
 	// while the node looks for its mesh; the other calls wait for running.
 	if err := n.admin.listen(n.socket()); err != nil {
-		return err
+		return errors.Join(err, n.store.Close())
 	}
 	n.log.Info("starting", "data_dir", n.cfg.DataDir, "mode", n.cfg.Mode.String())
 	if err := n.mesh.Start(ctx); err != nil {
 		return n.failStart(ctx, err)
 	}
+	// Scheduling needs the mesh: it registers this node in the build queue
+	// and, on the leader, allocates builds.
+	n.sched.start(ctx)
 	n.state.Store(StateRunning)
 	close(n.ready)
 	n.log.Info("running", "id", n.mesh.ID(), "addrs", n.mesh.Addrs())
@@ -156,17 +168,44 @@ func (n *Node) stop() error {
 	if err := os.Remove(n.socket()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}
+	// Then scheduling, which commits commands through the mesh.
+	n.sched.stop()
 	// Then the mesh: closing Raft ends the FSM's Apply calls, and closing
 	// gossip ends the calls to localStatus.
 	errs = append(errs, n.mesh.Close())
-	// The state machine last, since Raft applies entries until it closes.
-	if c, ok := n.fsm.(io.Closer); ok {
-		errs = append(errs, c.Close())
+	// The store last: the admin API's submissions write into it.
+	if n.store != nil {
+		errs = append(errs, n.store.Close())
 	}
 	return errors.Join(errs...)
 }
 
 func (n *Node) socket() string { return filepath.Join(n.cfg.DataDir, AdminSocket) }
+
+// StoreSubdir is the directory under the data dir that holds the built-in
+// store's items; its database is store.db beside it.
+const StoreSubdir = "store"
+
+func (n *Node) storeRealDir() string { return filepath.Join(n.cfg.DataDir, StoreSubdir) }
+
+// openLocal loads or creates the signing keys and opens the built-in store.
+// The caller holds the data dir lock.
+func (n *Node) openLocal() error {
+	host, err := os.Hostname()
+	if err != nil {
+		return fmt.Errorf("host name for the signing key: %w", err)
+	}
+	if n.keys, err = loadOrCreateKeys(n.cfg.DataDir, host); err != nil {
+		return err
+	}
+	if n.store, err = local.Open(n.storeRealDir(), store.Dir(n.cfg.StoreDir)); err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	return nil
+}
+
+// FSM is the node's copy of the replicated build queue, for reading.
+func (n *Node) FSM() *scheduler.FSM { return n.fsm }
 
 // Secret is the mesh secret in its text form, as join --secret takes it.
 func (n *Node) Secret() string { return FormatSecret(n.secret) }
@@ -236,7 +275,15 @@ func (n *Node) Leave(ctx context.Context) error {
 	if !n.running() {
 		return n.notReady()
 	}
+	// The build queue first, while this node is still a member that can
+	// commit: its builds are re-queued at once rather than after
+	// --remove-after.
+	n.leaving.Store(true)
+	if err := n.leaveQueue(ctx); err != nil {
+		n.log.Warn("leave the build queue", "err", err)
+	}
 	if err := n.mesh.Leave(ctx); err != nil {
+		n.leaving.Store(false)
 		return fmt.Errorf("leave: %w", err)
 	}
 	n.leaveOnce.Do(func() { close(n.left) })

@@ -41,6 +41,7 @@ func commands() []command {
 	all = append(all, keyCommands()...)
 	all = append(all, narinfoCommands()...)
 	all = append(all, meshCommands()...)
+	all = append(all, buildCommands()...)
 	sort.Slice(all, func(i, j int) bool { return all[i].name < all[j].name })
 	return all
 }

@@ -63,7 +63,8 @@ func newDaemonFlags(fs *flag.FlagSet) *daemonFlags {
 	fs.BoolVar(&d.noMDNS, "no-mdns", false, "do not discover nodes by mDNS")
 	fs.IntVar(&c.MaxBuilds, "max-builds", 0, "builds run at once (default the number of cores)")
 	fs.Var((*stringList)(&c.Systems), "system", "system type built for, repeatable (default from the machine)")
-	fs.StringVar(&c.StoreDir, "store-dir", c.StoreDir, "store `DIR` whose free space is reported")
+	fs.Var((*stringList)(&c.Features), "feature", "system feature `NAME` offered to builds (e.g. kvm), repeatable")
+	fs.StringVar(&c.StoreDir, "store-dir", c.StoreDir, "logical store `DIR` of the node's store (its items live in DATA-DIR/store)")
 	fs.TextVar(&d.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn or error")
 	return d
 }

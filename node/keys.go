@@ -1,0 +1,128 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/tbfg/tbfg-node/substitutes/nixkey"
+	"github.com/tbfg/tbfg-node/substitutes/pki"
+)
+
+// Names of the signing key files in the data dir.
+const (
+	GuixSecretKeyFile = "signing-key.sec"     // Guix secret key, 0600
+	GuixPublicKeyFile = "signing-key.pub"     // Guix public key, 0644
+	NixSecretKeyFile  = "nix-signing-key.sec" // Nix secret key, name:base64, 0600
+	NixPublicKeyFile  = "nix-signing-key.pub" // Nix public key, name:base64, 0644
+)
+
+// signingKeys are the node's keys for signing the narinfos it publishes.
+type signingKeys struct {
+	guix *pki.SecretKey
+	nix  *nixkey.SecretKey
+}
+
+// guixPublic is the Guix public key as signing-key.pub holds it.
+func (k *signingKeys) guixPublic() string { return string(k.guix.Public.Marshal()) }
+
+// loadOrCreateKeys reads the node's signing keys from dir, creating a pair
+// that is absent: a Guix key as `guix archive --generate-key` writes it, and
+// a Nix key named after the host (`nix key generate-secret --key-name`).
+func loadOrCreateKeys(dir, hostname string) (*signingKeys, error) {
+	var k signingKeys
+	var err error
+	k.guix, err = loadOrCreate(dir, GuixSecretKeyFile, GuixPublicKeyFile,
+		func(b []byte) (*pki.SecretKey, error) { return pki.ParseSecretKey(b) },
+		func() (*pki.SecretKey, []byte, []byte, error) {
+			sk, err := pki.GenerateKey(nil)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			return sk, sk.Marshal(), sk.Public.Marshal(), nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	k.nix, err = loadOrCreate(dir, NixSecretKeyFile, NixPublicKeyFile, nixkey.ParseSecretKey,
+		func() (*nixkey.SecretKey, []byte, []byte, error) {
+			sk, err := nixkey.Generate(nixKeyName(hostname), nil)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			return sk, []byte(sk.String() + "\n"), []byte(sk.Public().String() + "\n"), nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	return &k, nil
+}
+
+// nixKeyName is the name of the node's Nix key: the host name, which Nix
+// users see in trusted-public-keys.
+func nixKeyName(hostname string) string {
+	name := strings.Map(func(r rune) rune {
+		if r == ':' || r <= ' ' || r > '~' {
+			return '-'
+		}
+		return r
+	}, hostname)
+	if name == "" {
+		name = "tbfg-node"
+	}
+	return name + "-1"
+}
+
+// loadOrCreate parses the secret key file sec in dir, or, if it does not
+// exist, generates a key and writes sec (0600) and pub (0644), each through
+// a temporary file so that a crash leaves no half-written key.
+func loadOrCreate[K any](dir, sec, pub string, parse func([]byte) (K, error),
+	generate func() (K, []byte, []byte, error)) (K, error) {
+	var zero K
+	b, err := os.ReadFile(filepath.Join(dir, sec))
+	if err == nil {
+		k, err := parse(b)
+		if err != nil {
+			return zero, fmt.Errorf("signing key %s: %w", filepath.Join(dir, sec), err)
+		}
+		return k, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return zero, fmt.Errorf("signing key: %w", err)
+	}
+	k, secText, pubText, err := generate()
+	if err != nil {
+		return zero, fmt.Errorf("generate %s: %w", sec, err)
+	}
+	// The public key first: a secret key without its public half would be
+	// loaded next time, but the pub file is only written here.
+	if err := writeFileAtomic(filepath.Join(dir, pub), pubText, 0o644); err != nil {
+		return zero, err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, sec), secText, 0o600); err != nil {
+		return zero, err
+	}
+	return k, nil
+}
+
+// writeFileAtomic writes data to path with mode perm through a temporary
+// file renamed into place.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	err = errors.Join(err, f.Chmod(perm), f.Sync(), f.Close())
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,186 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tbfg/tbfg-node/store"
+	"github.com/tbfg/tbfg-node/store/derivation"
+	"github.com/tbfg/tbfg-node/substitutes/nixkey"
+	"github.com/tbfg/tbfg-node/substitutes/pki"
+)
+
+// writeTestDrv writes a derivation named name with inputs into dir, as a
+// copy of a store holds it, and returns its store path.
+func writeTestDrv(t *testing.T, dir, name string, srcs []store.Path, inputs ...store.Path) store.Path {
+	t.Helper()
+	d := &derivation.Derivation{
+		Outputs:   map[string]derivation.Output{"out": {}},
+		InputDrvs: map[store.Path][]string{},
+		InputSrcs: srcs,
+		System:    "x86_64-linux",
+		Builder:   "/bin/sh",
+		Args:      []string{"-c", "echo " + name + " > $out"},
+		Env:       map[string]string{"name": name, "out": ""},
+	}
+	for _, in := range inputs {
+		d.InputDrvs[in] = []string{"out"}
+	}
+	if err := derivation.NewHasher(store.GuixDir, derivation.DirLoader{Root: dir, Dir: store.GuixDir}).Fill(d, name); err != nil {
+		t.Fatal(err)
+	}
+	p, err := derivation.StorePath(store.GuixDir, d, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, p.Base()), d.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func file(dir string, p store.Path) string { return filepath.Join(dir, p.Base()) }
+
+// TestNodeSubmitQueuesAndAllocates submits a small graph to a one-node mesh:
+// the .drv files land in the node's store, each derivation gets one build,
+// submitting again shares them, and the leader allocates ready builds to the
+// node within its max builds while the dependent waits.
+func TestNodeSubmitQueuesAndAllocates(t *testing.T) {
+	dir := t.TempDir()
+	cfg := loopbackConfig(t, "n1", ModeInit, dir)
+	cfg.MaxBuilds, cfg.Systems = 2, []string{"x86_64-linux"}
+	r := startNode(t, cfg)
+	c := NewClient(dir)
+	defer c.Close()
+	ctx := context.Background()
+
+	src := t.TempDir()
+	a, b, cc := writeTestDrv(t, src, "a", nil), writeTestDrv(t, src, "b", nil), writeTestDrv(t, src, "c", nil)
+	top := writeTestDrv(t, src, "top", nil, a, b)
+	res, err := c.Submit(ctx, SubmitRequest{Derivations: []string{file(src, top), file(src, cc)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Roots) != 2 || len(res.Builds) != 4 || res.Roots[0].Derivation != string(top) {
+		t.Fatalf("submit result %+v: want 2 roots (top first) and 4 builds", res)
+	}
+	// The .drv files are now in the node's store, so the store path works.
+	again, err := c.Submit(ctx, SubmitRequest{Derivations: []string{string(top)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Roots[0].ID != res.Roots[0].ID || len(again.Builds) != 3 {
+		t.Errorf("second submission by store path: %+v, want build %d shared", again, res.Roots[0].ID)
+	}
+	self := r.n.ID()
+	waitUntil(t, "two leaves allocated to the node, the dependent queued", func() error {
+		builds, err := c.Builds(ctx, BuildQuery{})
+		if err != nil {
+			return err
+		}
+		if len(builds) != 4 {
+			return fmt.Errorf("%d builds, want 4", len(builds))
+		}
+		allocated := 0
+		for _, bv := range builds {
+			switch {
+			case bv.Derivation == string(top) && bv.State != "queued":
+				t.Fatalf("dependent %s is %s before its inputs exist", top, bv.State)
+			case bv.State == "allocated" && bv.Node == self:
+				allocated++
+			}
+		}
+		if allocated != 2 {
+			return fmt.Errorf("%d allocated, want 2 (max builds)", allocated)
+		}
+		return nil
+	})
+	got, err := c.Builds(ctx, BuildQuery{IDs: []uint64{res.Roots[1].ID}})
+	if err != nil || len(got) != 1 || got[0].Derivation != string(cc) || got[0].Submitted == nil {
+		t.Errorf("build %d: %+v, %v; want %s", res.Roots[1].ID, got, err, cc)
+	}
+	checkKeys(t, dir)
+}
+
+// TestNodeSubmitRejectsBadDerivations checks that what cannot be built is
+// refused with a message naming the problem, and nothing is queued.
+func TestNodeSubmitRejectsBadDerivations(t *testing.T) {
+	dir := t.TempDir()
+	cfg := loopbackConfig(t, "n1", ModeInit, dir)
+	cfg.Systems = []string{"x86_64-linux"}
+	startNode(t, cfg)
+	c := NewClient(dir)
+	defer c.Close()
+	ctx := context.Background()
+
+	src := t.TempDir()
+	good := writeTestDrv(t, src, "good", nil)
+	missingSrc := writeTestDrv(t, src, "needs-src", []store.Path{"/gnu/store/00000000000000000000000000000000-src"})
+	tampered := filepath.Join(t.TempDir(), good.Base())
+	data, _ := os.ReadFile(file(src, good))
+	os.WriteFile(tampered, []byte(strings.Replace(string(data), "echo good", "echo evil", 1)), 0o644)
+	misnamed := filepath.Join(t.TempDir(), missingSrc.HashPart()+"-good.drv")
+	os.WriteFile(misnamed, data, 0o644)
+	renamed := filepath.Join(t.TempDir(), "good.drv")
+	os.WriteFile(renamed, data, 0o644)
+	orphanDir := t.TempDir()
+	orphan := writeTestDrv(t, src, "orphan", nil, good)
+	if err := os.Rename(file(src, orphan), file(orphanDir, orphan)); err != nil { // away from its input
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, arg, want string
+	}{
+		{"tampered", tampered, `output "out": path is`},
+		{"other item's name", misnamed, "contents belong to"},
+		{"not a store name", renamed, "not that of a .drv store item"},
+		{"missing source", file(src, missingSrc), "is not in this node's store"},
+		{"missing input", file(orphanDir, orphan), good.Base()},
+		{"relative", "good.drv", "absolute file name"},
+		{"absent", filepath.Join(src, "00000000000000000000000000000000-x.drv"), "no such file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := c.Submit(ctx, SubmitRequest{Derivations: []string{tc.arg}})
+			if !errors.Is(err, ErrBadRequest) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Submit(%s) = %v, want a bad request saying %q", tc.arg, err, tc.want)
+			}
+		})
+	}
+	if builds, err := c.Builds(ctx, BuildQuery{}); err != nil || len(builds) != 0 {
+		t.Errorf("builds after rejected submissions: %+v, %v; want none", builds, err)
+	}
+	if _, err := c.Builds(ctx, BuildQuery{IDs: []uint64{7}}); !errors.Is(err, ErrNoBuild) {
+		t.Errorf("Builds of an unknown id: %v, want ErrNoBuild", err)
+	}
+	if _, err := c.Builds(ctx, BuildQuery{States: []string{"sleeping"}}); !errors.Is(err, ErrBadRequest) {
+		t.Errorf("Builds in an unknown state: %v, want ErrBadRequest", err)
+	}
+}
+
+// checkKeys checks the signing keys the node created in dir.
+func checkKeys(t *testing.T, dir string) {
+	t.Helper()
+	for name, mode := range map[string]os.FileMode{GuixSecretKeyFile: 0o600, NixSecretKeyFile: 0o600, GuixPublicKeyFile: 0o644, NixPublicKeyFile: 0o644} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || fi.Mode().Perm() != mode {
+			t.Errorf("%s: %v, %v; want mode %v", name, fi, err, mode)
+		}
+	}
+	sec, _ := os.ReadFile(filepath.Join(dir, GuixSecretKeyFile))
+	pub, _ := os.ReadFile(filepath.Join(dir, GuixPublicKeyFile))
+	sk, err := pki.ParseSecretKey(sec)
+	if err != nil || string(sk.Public.Marshal()) != string(pub) {
+		t.Errorf("Guix key pair does not match: %v", err)
+	}
+	nsec, _ := os.ReadFile(filepath.Join(dir, NixSecretKeyFile))
+	npub, _ := os.ReadFile(filepath.Join(dir, NixPublicKeyFile))
+	nk, err := nixkey.ParseSecretKey(nsec)
+	if err != nil || nk.Public().String()+"\n" != string(npub) {
+		t.Errorf("Nix key pair does not match: %v", err)
+	}
+}
