@@ -29,6 +29,14 @@
 // contents; Graph turns .drv files of the local store into the derivations of
 // a Submit command.
 //
-// The package knows nothing about how peers are reached (the mesh implements
-// Remote) nor about HTTP (package publish serves a Source).
+// StreamRemote is the Remote (and LogRemote, for build logs) over the mesh's
+// peer streams "nar" and "log", which ServeStreams answers on every node from
+// its own store (OpenLocalNAR) and log directory only: a request names one
+// store path in a small bounded frame, checked on both ends, and the answer is
+// a status (ok, not held, or a bounded error text) then the raw bytes. Through
+// it, Source.Log also finds the log of a build another member ran.
+//
+// The package knows nothing about how peers are reached beyond the small
+// StreamMesh interface (*mesh.Mesh implements it), nor about HTTP (package
+// publish serves a Source).
 package meshsource

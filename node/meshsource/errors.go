@@ -22,4 +22,12 @@ var (
 	// ErrNoRemote means the item is not valid locally and no Remote is
 	// configured to fetch it from a holder.
 	ErrNoRemote = errors.New("no remote access to holders")
+	// ErrPeerFailed means a holder answered a request with an error of its
+	// own (its text, bounded, is in the wrapping error).
+	ErrPeerFailed = errors.New("peer failed to serve the request")
+	// ErrBadResponse means a peer's response does not follow the protocol.
+	ErrBadResponse = errors.New("malformed response from peer")
+	// ErrPeerSilent means a peer sent or took nothing for longer than the
+	// idle timeout.
+	ErrPeerSilent = errors.New("peer silent for longer than the idle timeout")
 )

@@ -184,12 +184,14 @@ func (s *Source) dumpLocal(p store.Path) io.ReadCloser {
 
 // Log implements publish.Source: the log of the derivation whose base name is
 // base, or of the derivation that built the item of that base name, as this
-// node's agent wrote it.
-func (s *Source) Log(_ context.Context, base string) (io.ReadCloser, error) {
+// node's agent wrote it or, when the Remote is also a LogRemote, as another
+// member's agent did (see remoteLog).
+func (s *Source) Log(ctx context.Context, base string) (io.ReadCloser, error) {
 	if err := store.ValidateBase(base); err != nil {
 		return nil, fmt.Errorf("log of %q: %w: %w", base, publish.ErrNotFound, err)
 	}
-	if s.cfg.LogDir == "" {
+	_, remote := s.cfg.Remote.(LogRemote)
+	if s.cfg.LogDir == "" && !remote {
 		return nil, fmt.Errorf("log of %s: %w", base, publish.ErrNotFound)
 	}
 	if !strings.HasSuffix(base, ".drv") {
@@ -199,7 +201,13 @@ func (s *Source) Log(_ context.Context, base string) (io.ReadCloser, error) {
 		}
 		base = store.Path(it.Deriver).Base()
 	}
-	return OpenLog(s.cfg.LogDir, base)
+	if s.cfg.LogDir != "" {
+		rc, err := OpenLog(s.cfg.LogDir, base)
+		if !remote || !errors.Is(err, publish.ErrNotFound) {
+			return rc, err
+		}
+	}
+	return s.remoteLog(ctx, base)
 }
 
 // LogName is the file name of the build log of the derivation whose base
