@@ -81,7 +81,8 @@ type SubmitRequest struct {
 	// Derivations are .drv store paths valid in the node's store, or
 	// absolute names of .drv files in a copy of a store: a directory that
 	// holds each file under its store base name, with the .drv files of its
-	// inputs beside it.
+	// inputs and its input sources beside it (sources valid in the node's
+	// store need not be).
 	Derivations []string `json:"derivations"`
 	// Priority of the builds; a derivation already queued keeps the higher.
 	Priority int32 `json:"priority"`

@@ -49,10 +49,12 @@
 //
 // A submitted derivation is a .drv store path valid in the node's store, or
 // a .drv file in a copy of a store: a directory holding each .drv under its
-// store base name, where its inputs are read too. Every output path and
-// every .drv path of the closure must recompute; input sources must be
-// valid in the node's store. The closure is imported into the store, inputs
-// first, and submitted as one graph (split into batches when large).
+// store base name, where its inputs are read too. Every output path, every
+// .drv path and every input source of the closure must recompute (sources
+// valid in the node's store are not read again); see meshsource.ImportDrvs.
+// The closure is imported into the store, inputs first, and submitted as one
+// graph (split into batches when large), with signed records of its .drv
+// files and sources as items this node holds.
 //
 // The package does not know how the mesh works inside, nor how builds are
 // scheduled or run: it only wires the parts together.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tbfg/tbfg-node/mesh"
+	"github.com/tbfg/tbfg-node/node/meshsource"
 	"github.com/tbfg/tbfg-node/scheduler"
 	"github.com/tbfg/tbfg-node/store"
 	"github.com/tbfg/tbfg-node/store/local"
@@ -31,8 +32,9 @@ type Node struct {
 	mesh         *mesh.Mesh
 	admin        *adminServer
 	sched        *scheduling
-	keys         *signingKeys // loaded by Run, before anything reads them
-	store        *local.Store // opened by Run, closed by stop
+	keys         *signingKeys       // loaded by Run, before anything reads them
+	signer       *meshsource.Signer // signs the narinfos of items this node holds; made with keys
+	store        *local.Store       // opened by Run, closed by stop
 
 	ran        atomic.Bool
 	state      atomic.Value // string: StateStarting, StateRunning, StateStopping
@@ -89,7 +91,7 @@ func (n *Node) meshConfig() mesh.Config {
 		Timing:          timings()[c.RaftProfile],
 		RemoveAfter:     c.RemoveAfter,
 		GossipInterval:  c.GossipInterval,
-		FSM:             resettableFSM{n.fsm},
+		FSM:             n.fsm,
 		LocalStatus:     n.localStatus,
 		Logger:          n.log.With("component", "mesh"),
 	}
@@ -198,6 +200,7 @@ func (n *Node) openLocal() error {
 	if n.keys, err = loadOrCreateKeys(n.cfg.DataDir, host); err != nil {
 		return err
 	}
+	n.signer = &meshsource.Signer{Host: host, Guix: n.keys.guix, Nix: n.keys.nix}
 	if n.store, err = local.Open(n.storeRealDir(), store.Dir(n.cfg.StoreDir)); err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}

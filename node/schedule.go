@@ -33,7 +33,8 @@ type scheduling struct {
 	done   chan struct{}
 
 	// Owned by the loop goroutine.
-	leading     bool
+	leader      bool // the mesh last reported this node as leader
+	leading     bool // the allocation loop runs
 	stopLeader  context.CancelFunc
 	leaderDone  chan struct{}
 	joinFailing bool
@@ -63,25 +64,48 @@ func (s *scheduling) stop() {
 	<-s.done
 }
 
-// loop checks membership and leadership on every tick; leadership is
-// polled, so allocation starts at most one tick after an election.
+// loop starts and stops the allocation loop as the mesh reports leadership
+// changes, and on every tick registers the node and, while it leads,
+// declares lost members.
 func (s *scheduling) loop(ctx context.Context) {
 	t := time.NewTicker(s.tick)
 	defer t.Stop()
 	defer s.stopLeading()
+	lead := s.n.mesh.WatchLeadership(ctx)
+	s.onTick(ctx)
 	for {
-		s.join(ctx)
-		if s.n.mesh.Leader() == s.n.mesh.ID() {
-			s.startLeading(ctx)
-			s.reapLost(ctx)
-		} else {
-			s.stopLeading()
-		}
 		select {
 		case <-ctx.Done():
 			return
+		case leader, ok := <-lead:
+			if !ok {
+				lead = nil // the mesh closed: not leading, and no more news
+			}
+			s.follow(ctx, ok && leader)
 		case <-t.C:
+			s.onTick(ctx)
 		}
+	}
+}
+
+// follow starts the allocation loop when this node becomes leader and stops
+// it when it no longer leads.
+func (s *scheduling) follow(ctx context.Context, leader bool) {
+	s.leader = leader
+	if leader {
+		s.startLeading(ctx)
+	} else {
+		s.stopLeading()
+	}
+}
+
+// onTick registers the node if needed and, on the leader, declares lost
+// members and retries an allocation loop that failed to start.
+func (s *scheduling) onTick(ctx context.Context) {
+	s.join(ctx)
+	if s.leader {
+		s.startLeading(ctx)
+		s.reapLost(ctx)
 	}
 }
 

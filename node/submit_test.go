@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/tbfg/tbfg-node/scheduler"
 	"github.com/tbfg/tbfg-node/store"
 	"github.com/tbfg/tbfg-node/store/derivation"
+	"github.com/tbfg/tbfg-node/substitutes/narinfo"
 	"github.com/tbfg/tbfg-node/substitutes/nixkey"
 	"github.com/tbfg/tbfg-node/substitutes/pki"
 )
@@ -48,8 +51,9 @@ func file(dir string, p store.Path) string { return filepath.Join(dir, p.Base())
 
 // TestNodeSubmitQueuesAndAllocates submits a small graph to a one-node mesh:
 // the .drv files land in the node's store, each derivation gets one build,
-// submitting again shares them, and the leader allocates ready builds to the
-// node within its max builds while the dependent waits.
+// submitting again shares them, the leader allocates ready builds to the
+// node within its max builds while the dependent waits, and the queue
+// records the .drv files as held by the node with signed narinfos.
 func TestNodeSubmitQueuesAndAllocates(t *testing.T) {
 	dir := t.TempDir()
 	cfg := loopbackConfig(t, "n1", ModeInit, dir)
@@ -105,6 +109,46 @@ func TestNodeSubmitQueuesAndAllocates(t *testing.T) {
 		t.Errorf("build %d: %+v, %v; want %s", res.Roots[1].ID, got, err, cc)
 	}
 	checkKeys(t, dir)
+	checkSignedItems(t, r.n, dir, top, a, b, cc)
+}
+
+// checkSignedItems checks that the build queue records the .drv files drvs
+// as held by n, each with a narinfo signed by n's Guix and Nix keys.
+func checkSignedItems(t *testing.T, n *Node, dir string, drvs ...store.Path) {
+	t.Helper()
+	gpub, _ := os.ReadFile(filepath.Join(dir, GuixPublicKeyFile))
+	acl, err := pki.ParseACL(gpub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	npub, _ := os.ReadFile(filepath.Join(dir, NixPublicKeyFile))
+	nkeys, err := nixkey.ParsePublicKeys(npub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range drvs {
+		var it scheduler.ItemInfo
+		var ok bool
+		n.FSM().Read(func(st *scheduler.State) { it, ok = st.Item(string(p)) })
+		if !ok || !slices.Contains(it.Holders, n.ID()) {
+			t.Errorf("%s: item %+v, %v; want it held by %s", p, it, ok, n.ID())
+			continue
+		}
+		ni, err := narinfo.Parse([]byte(it.Narinfo), store.GuixDir)
+		if err != nil {
+			t.Errorf("%s: narinfo: %v", p, err)
+			continue
+		}
+		if ni.StorePath != p || ni.NarHash != it.NarHash {
+			t.Errorf("%s: narinfo for %s with NarHash %s, item has %s", p, ni.StorePath, ni.NarHash, it.NarHash)
+		}
+		if st := narinfo.VerifyGuix(ni, acl); st != pki.Valid {
+			t.Errorf("%s: Guix signature: %v", p, st)
+		}
+		if !narinfo.VerifyNix(ni, nkeys) {
+			t.Errorf("%s: Nix signature does not verify", p)
+		}
+	}
 }
 
 // TestNodeSubmitRejectsBadDerivations checks that what cannot be built is
@@ -126,6 +170,7 @@ func TestNodeSubmitRejectsBadDerivations(t *testing.T) {
 	os.WriteFile(tampered, []byte(strings.Replace(string(data), "echo good", "echo evil", 1)), 0o644)
 	misnamed := filepath.Join(t.TempDir(), missingSrc.HashPart()+"-good.drv")
 	os.WriteFile(misnamed, data, 0o644)
+	wrongOut := writeWrongOutput(t, t.TempDir(), file(src, good))
 	renamed := filepath.Join(t.TempDir(), "good.drv")
 	os.WriteFile(renamed, data, 0o644)
 	orphanDir := t.TempDir()
@@ -136,8 +181,9 @@ func TestNodeSubmitRejectsBadDerivations(t *testing.T) {
 	for _, tc := range []struct {
 		name, arg, want string
 	}{
-		{"tampered", tampered, `output "out": path is`},
-		{"other item's name", misnamed, "contents belong to"},
+		{"tampered", tampered, "derivation does not recompute"},
+		{"wrong output path", wrongOut, `output "out": path is`},
+		{"other item's name", misnamed, "its contents give " + string(good)},
 		{"not a store name", renamed, "not that of a .drv store item"},
 		{"missing source", file(src, missingSrc), "is not in this node's store"},
 		{"missing input", file(orphanDir, orphan), good.Base()},
@@ -160,6 +206,33 @@ func TestNodeSubmitRejectsBadDerivations(t *testing.T) {
 	if _, err := c.Builds(ctx, BuildQuery{States: []string{"sleeping"}}); !errors.Is(err, ErrBadRequest) {
 		t.Errorf("Builds in an unknown state: %v, want ErrBadRequest", err)
 	}
+}
+
+// writeWrongOutput writes a copy of the derivation in the file drv with
+// another output path, under the store name of the copy's contents, and
+// returns the file name.
+func writeWrongOutput(t *testing.T, dir, drv string) string {
+	t.Helper()
+	data, err := os.ReadFile(drv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := derivation.Parse(data, store.GuixDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := d.Outputs["out"]
+	out.Path = "/gnu/store/00000000000000000000000000000000-good"
+	d.Outputs["out"] = out
+	p, err := derivation.StorePath(store.GuixDir, d, "good")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := file(dir, p)
+	if err := os.WriteFile(name, d.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return name
 }
 
 // checkKeys checks the signing keys the node created in dir.

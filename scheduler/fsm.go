@@ -19,7 +19,9 @@ import (
 // (the command was rejected and changed nothing); these travel back to the
 // node that proposed the command. Snapshot and Apply are never called
 // concurrently by Raft; readers (status pages, the allocation loop, the
-// agent) may call Read at any time.
+// agent) may call Read at any time. Restore of an empty snapshot (no bytes at
+// all) resets the FSM to its initial state, as NewFSM returns it: the mesh
+// does that before it wipes Raft history that belongs to another cluster.
 type FSM struct {
 	mu     sync.RWMutex
 	state  *State
@@ -92,12 +94,21 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 }
 
 // Restore implements raft.FSM: it replaces the state with a snapshot's and
-// wakes every subscriber.
+// wakes every subscriber. An empty snapshot resets the FSM to its initial
+// state, including Index; anything else must be a snapshot MarshalBinary
+// wrote.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	data, err := io.ReadAll(rc)
 	if err != nil {
 		return fmt.Errorf("read snapshot: %w", err)
+	}
+	if len(data) == 0 {
+		f.mu.Lock()
+		f.state, f.index = NewState(), 0
+		f.mu.Unlock()
+		f.subs.publishAll()
+		return nil
 	}
 	s, err := UnmarshalState(data)
 	if err != nil {

@@ -1,8 +1,10 @@
 package scheduler
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"testing"
 
 	"github.com/hashicorp/raft"
@@ -115,4 +117,62 @@ func TestViews(t *testing.T) {
 	if fmt.Sprint(ReasonAgentLost) != "agent-lost" || !ReasonMissingInput.Transient() || ReasonTimeout.Transient() {
 		t.Error("reason names or transience wrong")
 	}
+}
+
+// TestRestoreEmptyResets checks that an empty snapshot resets the FSM to its
+// initial state and wakes subscribers, that a real snapshot restores, and
+// that a malformed one is refused and changes nothing.
+func TestRestoreEmptyResets(t *testing.T) {
+	initial, err := NewState().MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := NewFSM(nil)
+	fsmApply(f, joined("n1", 1, x86))
+	f.Apply(&raft.Log{Type: raft.LogCommand, Index: 7, Data: Encode(&Submit{Derivations: []Derivation{drv("a", x86)}})})
+	full := encodeFSM(t, f)
+	if bytes.Equal(full, initial) || f.Index() != 7 {
+		t.Fatalf("commands left the state unchanged or Index at %d, want 7", f.Index())
+	}
+	all := f.Changes()
+	for _, tc := range []struct {
+		name     string
+		snapshot []byte
+		want     []byte
+		index    uint64
+		fails    bool
+	}{
+		{"empty resets", nil, initial, 0, false},
+		{"snapshot restores", full, full, 0, false},
+		{"malformed refused", []byte("junk"), full, 0, true},
+		{"empty again", []byte{}, initial, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := f.Restore(io.NopCloser(bytes.NewReader(tc.snapshot)))
+			if (err != nil) != tc.fails {
+				t.Fatalf("Restore: %v, want failure %v", err, tc.fails)
+			}
+			if got := encodeFSM(t, f); !bytes.Equal(got, tc.want) {
+				t.Errorf("state after Restore differs from the expected one (%d bytes, want %d)", len(got), len(tc.want))
+			}
+			if f.Index() != tc.index {
+				t.Errorf("Index %d, want %d", f.Index(), tc.index)
+			}
+			if got := woken(all); got == tc.fails {
+				t.Errorf("subscriber woken: %v, want %v", got, !tc.fails)
+			}
+		})
+	}
+}
+
+// encodeFSM is the snapshot encoding of f's state.
+func encodeFSM(t *testing.T, f *FSM) []byte {
+	t.Helper()
+	var data []byte
+	var err error
+	f.Read(func(s *State) { data, err = s.MarshalBinary() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
