@@ -7,7 +7,7 @@ PKGS      := ./...
 FUZZTIME  ?= 30s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
 
-.PHONY: help build test integration lint fuzz bench clean
+.PHONY: help build test integration lint fuzz bench demo demo-stop clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -37,6 +37,13 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 
 bench: ## run the benchmarks; each prints figures and ratios against a reference in the same run
 	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 30m $(PKGS)
+
+demo: build ## as root: three namespace hosts build a demo graph and serve substitutes (stop: make demo-stop)
+	$(GO) build -o bin/tbfg-demo-gengraph ./integration/demo/gengraph
+	integration/demo/demo.sh start
+
+demo-stop: ## as root: stop the demo's nodes, delete its namespaces and bridge and its state
+	integration/demo/demo.sh stop
 
 clean: ## remove built binaries
 	rm -rf bin

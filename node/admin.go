@@ -23,6 +23,7 @@ type adminBackend interface {
 	Leave(ctx context.Context) error
 	Submit(ctx context.Context, req SubmitRequest) (SubmitResult, error)
 	Builds(q BuildQuery) ([]BuildView, error)
+	ACL() (ACLView, error)
 }
 
 // maxSubmitBody bounds the body of POST /v1/submit.
@@ -51,6 +52,7 @@ func (a *adminServer) routes() http.Handler {
 	mux.HandleFunc("POST /v1/leave", a.leave)
 	mux.HandleFunc("POST /v1/submit", a.submit)
 	mux.HandleFunc("GET /v1/builds", a.builds)
+	mux.HandleFunc("GET /v1/acl", a.acl)
 	return mux
 }
 

@@ -22,6 +22,7 @@ type fakeBackend struct {
 	status Status
 	nodes  []NodeView
 	builds []BuildView
+	acl    ACLView
 	err    error
 	left   atomic.Bool
 
@@ -48,6 +49,8 @@ func (f *fakeBackend) Builds(q BuildQuery) ([]BuildView, error) {
 	f.queries = append(f.queries, q)
 	return f.builds, f.err
 }
+
+func (f *fakeBackend) ACL() (ACLView, error) { return f.acl, f.err }
 
 func (f *fakeBackend) Status() Status             { return f.status }
 func (f *fakeBackend) Nodes() ([]NodeView, error) { return f.nodes, f.err }

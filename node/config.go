@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,6 +36,18 @@ const (
 
 // DefaultPort is the TCP port of the libp2p host.
 const DefaultPort = 8760
+
+// DefaultSubstitutePort is the TCP port of the substitute server.
+const DefaultSubstitutePort = 8761
+
+// DefaultNARCacheSize is the default bound of the NAR cache: 10 GiB.
+const DefaultNARCacheSize = 10 << 30
+
+// Executors accepted by Config.Executor.
+const (
+	ExecutorBuiltin = "builtin"
+	ExecutorNix     = "nix"
+)
 
 // Raft timing profiles accepted by Config.RaftProfile.
 const (
@@ -93,24 +107,53 @@ type Config struct {
 	// StoreDir is the logical directory of the node's built-in store, whose
 	// items live under the data dir in store/ (--store-dir).
 	StoreDir string
+	// Executor is how builds run: ExecutorBuiltin (no daemon, the node's own
+	// store) or ExecutorNix (--executor).
+	Executor string
+	// NixStore is the Nix store URI the nix executor builds in, passed to
+	// Nix's --store; "" is Nix's default store (--nix-store).
+	NixStore string
+	// BuildTimeout bounds each build; 0 means no bound (--build-timeout).
+	BuildTimeout time.Duration
+	// MaxSilent bounds how long a build may print nothing; 0 means no bound
+	// (--max-silent).
+	MaxSilent time.Duration
+	// SubstituteListen is the substitute server's HOST:PORT; "" or "off"
+	// (normalised to "") runs none (--substitute-listen).
+	SubstituteListen string
+	// Advertise announces the substitute server by DNS-SD on Interfaces
+	// (--no-advertise turns it off). It is off whenever MDNS is: a node told
+	// not to use multicast DNS sends none.
+	Advertise bool
+	// NARCacheSize bounds the substitute server's NAR cache in
+	// DATA-DIR/nar-cache, in bytes (--nar-cache-size).
+	NARCacheSize int64
 	// Version is gossiped to the other nodes.
 	Version string
 	// Logger receives the node's logs; nil discards them.
 	Logger *slog.Logger
+
+	// withoutAgent keeps the node from building: tests of the build queue
+	// alone watch allocations that nothing runs.
+	withoutAgent bool
 }
 
 // DefaultConfig returns the defaults a user sees without flags.
 func DefaultConfig() Config {
 	return Config{
-		DataDir:        DefaultDataDir(),
-		Listen:         []string{fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", DefaultPort)},
-		MDNS:           true,
-		Voter:          true,
-		RaftProfile:    ProfileDefault,
-		RemoveAfter:    time.Minute,
-		GossipInterval: 3 * time.Second,
-		StoreDir:       "/gnu/store",
-		Version:        version(),
+		DataDir:          DefaultDataDir(),
+		Listen:           []string{fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", DefaultPort)},
+		MDNS:             true,
+		Voter:            true,
+		RaftProfile:      ProfileDefault,
+		RemoveAfter:      time.Minute,
+		GossipInterval:   3 * time.Second,
+		StoreDir:         "/gnu/store",
+		Executor:         ExecutorBuiltin,
+		SubstituteListen: fmt.Sprintf(":%d", DefaultSubstitutePort),
+		Advertise:        true,
+		NARCacheSize:     DefaultNARCacheSize,
+		Version:          version(),
 	}
 }
 
@@ -135,7 +178,7 @@ func DefaultDataDir() string {
 func (c *Config) Validate() error {
 	checks := []func() error{c.validateDataDir, c.validateSecret, c.validateMembership,
 		c.validateTiming, c.validateListen, c.validatePeers, c.validateInterfaces, c.validateBuilds,
-		c.validateStoreDir}
+		c.validateStoreDir, c.validateExecutor, c.validateSubstitutes}
 	for _, check := range checks {
 		if err := check(); err != nil {
 			return fmt.Errorf("%w: %w", ErrConfig, err)
@@ -297,4 +340,66 @@ func (c *Config) validateStoreDir() error {
 		return fmt.Errorf("--store-dir %q: %w", c.StoreDir, err)
 	}
 	return nil
+}
+
+func (c *Config) validateExecutor() error {
+	switch {
+	case c.Executor != ExecutorBuiltin && c.Executor != ExecutorNix:
+		return fmt.Errorf("--executor %q: want %s or %s", c.Executor, ExecutorBuiltin, ExecutorNix)
+	case c.NixStore != "" && c.Executor != ExecutorNix:
+		return fmt.Errorf("--nix-store only applies to --executor %s", ExecutorNix)
+	case c.BuildTimeout < 0:
+		return fmt.Errorf("--build-timeout %s: must not be negative", c.BuildTimeout)
+	case c.MaxSilent < 0:
+		return fmt.Errorf("--max-silent %s: must not be negative", c.MaxSilent)
+	}
+	return nil
+}
+
+func (c *Config) validateSubstitutes() error {
+	if !c.MDNS {
+		c.Advertise = false
+	}
+	if c.SubstituteListen == "off" {
+		c.SubstituteListen = ""
+	}
+	if c.SubstituteListen == "" {
+		c.Advertise = false
+		return nil
+	}
+	host, port, err := net.SplitHostPort(c.SubstituteListen)
+	if err != nil {
+		return fmt.Errorf("--substitute-listen %q: want HOST:PORT or :PORT, or off: %w", c.SubstituteListen, err)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("--substitute-listen %q: port %q: want 0 to 65535", c.SubstituteListen, port)
+	}
+	if host != "" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return fmt.Errorf("--substitute-listen %q: want an IP address, not a host name: %w", c.SubstituteListen, err)
+		}
+	}
+	if c.NARCacheSize <= 0 {
+		return fmt.Errorf("--nar-cache-size %d: must be positive", c.NARCacheSize)
+	}
+	return nil
+}
+
+// ParseSize reads a size in bytes, with an optional suffix K, M, G or T
+// (powers of 1024; KiB, MiB, GiB, TiB and B are accepted too), as
+// --nar-cache-size takes it.
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSuffix(strings.TrimSpace(s), "B")
+	t = strings.TrimSuffix(t, "i")
+	shift := 0
+	if t != "" {
+		if i := strings.IndexByte("KMGT", t[len(t)-1]); i >= 0 {
+			shift, t = 10*(i+1), t[:len(t)-1]
+		}
+	}
+	v, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || v < 0 || v > math.MaxInt64>>shift {
+		return 0, fmt.Errorf("size %q: want a number of bytes, optionally with K, M, G or T", s)
+	}
+	return v << shift, nil
 }

@@ -37,6 +37,14 @@ func TestValidateRejectsBadFlags(t *testing.T) {
 		{"interface", func(c *Config) { c.Interfaces = []string{"nosuchif0"} }, "--interface nosuchif0"},
 		{"max builds", func(c *Config) { c.MaxBuilds = -2 }, "--max-builds -2"},
 		{"system", func(c *Config) { c.Systems = []string{"x86_64"} }, `--system "x86_64"`},
+		{"executor", func(c *Config) { c.Executor = "guix" }, `--executor "guix"`},
+		{"nix store without nix", func(c *Config) { c.NixStore = "daemon" }, "--nix-store only applies to --executor nix"},
+		{"build timeout", func(c *Config) { c.BuildTimeout = -time.Second }, "--build-timeout -1s"},
+		{"max silent", func(c *Config) { c.MaxSilent = -time.Second }, "--max-silent -1s"},
+		{"substitute listen", func(c *Config) { c.SubstituteListen = "8761" }, `--substitute-listen "8761"`},
+		{"substitute port", func(c *Config) { c.SubstituteListen = ":99999" }, `port "99999"`},
+		{"substitute host name", func(c *Config) { c.SubstituteListen = "localhost:8761" }, "not a host name"},
+		{"nar cache size", func(c *Config) { c.NARCacheSize = 0 }, "--nar-cache-size 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()
@@ -95,6 +103,70 @@ func TestNativeSystems(t *testing.T) {
 	}{{"amd64", "x86_64-linux i686-linux"}, {"arm64", "aarch64-linux"}, {"386", "i686-linux"}, {"mips", ""}} {
 		if got := strings.Join(nativeSystems(tc.arch), " "); got != tc.want {
 			t.Errorf("nativeSystems(%s) = %q, want %q", tc.arch, got, tc.want)
+		}
+	}
+}
+
+func TestValidateSubstitutes(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		listen        string
+		mdns, advert  bool
+		wantListen    string
+		wantAdvertise bool
+	}{
+		{"default", ":8761", true, true, ":8761", true},
+		{"off", "off", true, true, "", false},
+		{"empty", "", true, true, "", false},
+		{"no advertise", "127.0.0.1:0", true, false, "127.0.0.1:0", false},
+		{"no mdns implies no advertise", ":8761", false, true, ":8761", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultConfig()
+			c.DataDir = t.TempDir()
+			c.SubstituteListen, c.MDNS, c.Advertise = tc.listen, tc.mdns, tc.advert
+			if err := c.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			if c.SubstituteListen != tc.wantListen || c.Advertise != tc.wantAdvertise {
+				t.Errorf("SubstituteListen %q, Advertise %v; want %q, %v", c.SubstituteListen, c.Advertise, tc.wantListen, tc.wantAdvertise)
+			}
+		})
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"1024", 1024, true}, {"10G", 10 << 30, true}, {"10GiB", 10 << 30, true}, {"512M", 512 << 20, true},
+		{"1T", 1 << 40, true}, {"4K", 4096, true}, {"7B", 7, true}, {"", 0, false}, {"G", 0, false},
+		{"-1", 0, false}, {"1.5G", 0, false}, {"10X", 0, false}, {"9999999999T", 0, false},
+	} {
+		got, err := ParseSize(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d, ok %v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestSubstituteURL(t *testing.T) {
+	announced := []string{"/ip6/::1/tcp/8760", "/ip4/198.18.0.5/tcp/8760", "/ip4/198.18.0.6/tcp/8760"}
+	for _, tc := range []struct {
+		listen string
+		addrs  []string
+		want   string
+	}{
+		{":8761", announced, "http://198.18.0.5:8761"},
+		{"0.0.0.0:8761", announced, "http://198.18.0.5:8761"},
+		{"127.0.0.1:0", announced, "http://127.0.0.1:8761"},
+		{"[::1]:0", nil, "http://[::1]:8761"},
+		{":8761", []string{"/ip6/::1/tcp/1"}, ""},
+	} {
+		if got := substituteURL(tc.listen, 8761, tc.addrs); got != tc.want {
+			t.Errorf("substituteURL(%q, %v) = %q, want %q", tc.listen, tc.addrs, got, tc.want)
 		}
 	}
 }

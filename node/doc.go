@@ -18,12 +18,36 @@
 //	store/, store.db     the built-in store: items of the logical store
 //	                     directory --store-dir (default /gnu/store) and their
 //	                     database; submitted .drv files are imported here
+//	logs/                one gzip build log per derivation, <drv base>.gz
+//	nar-cache/           the substitute server's NAR cache (--nar-cache-size)
+//	builds/              the builtin executor's build directories
 //	admin.sock           the admin API: HTTP with JSON bodies on a unix socket, 0600
 //	lock                 flock(2)ed by the running node, so two never share a data dir
 //
 // and the mesh's own files (identity, Raft state, address book). Missing
 // keys are created when the node starts (init, join or run), before it
 // joins the mesh; existing ones are kept.
+//
+// Start order (Run; stop is the reverse): the data dir lock, the keys, the
+// store and the executor over it; the admin API; the mesh; then what needs
+// the mesh: the mesh source (meshsource.Source, answering the members' NAR
+// and log streams), the substitute server on --substitute-listen (package
+// publish, NAR cache in nar-cache/, the node's Guix public key as
+// /signing-key.pub) with its DNS-SD advertisement as
+// guix-publish-<hostname> on --interface (not with --no-advertise, nor with
+// --no-mdns: a node told not to use multicast DNS sends none), scheduling,
+// and last the build agent (package agent), which waits until the local
+// replica lists this node as registered, so that the builds it shows running
+// here are orphans of an earlier run. The node gossips its substitute URL
+// (http://<listen IP, or first announced IPv4>:<port>), its Guix public key
+// and the number of builds its agent runs.
+//
+// The executor is builtin (no daemon; /bin/sh in builds is /bin/busybox when
+// the host has it) or nix (--nix-store URI; /bin/sh=/bin/busybox is added to
+// Nix's sandbox paths when the host has busybox, and outputs are read back
+// with `nix store dump-path`). The agent runs up to --max-builds builds,
+// beyond the first only while the 1-minute load is below the number of
+// cores, each bounded by --build-timeout and --max-silent.
 //
 // The replicated state is the scheduler's FSM. Once the mesh has started,
 // the node registers itself with NodeJoined (its Guix public key, systems,
@@ -42,6 +66,7 @@
 //	POST /v1/submit  SubmitRequest → SubmitResult: check, import and queue
 //	                 derivations with their .drv closures
 //	GET  /v1/builds  []BuildView, selected by ?id=, ?state=, ?after=, ?limit=
+//	GET  /v1/acl     ACLView: the Guix ACL of every member key in the state
 //
 // Errors answer {"error": "..."}: 400 for a bad request (e.g. a derivation
 // whose output paths do not recompute), 404 for an unknown build, 503 while

@@ -52,7 +52,9 @@ func (n *Node) localStatus() mesh.NodeStatus {
 		MaxBuilds: n.cfg.MaxBuilds,
 		Cores:     runtime.NumCPU(),
 		Version:   n.cfg.Version,
-		// SubstituteURL is filled in once the substitute server exists.
+		// Empty until the substitute server runs, zero until the agent does.
+		SubstituteURL: n.SubstituteURL(),
+		RunningBuilds: n.runningBuilds(),
 	}
 	if n.keys != nil {
 		st.SigningKey = n.keys.guixPublic()

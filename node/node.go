@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/tbfg/tbfg-node/mesh"
+	"github.com/tbfg/tbfg-node/node/agent"
+	"github.com/tbfg/tbfg-node/node/executor"
 	"github.com/tbfg/tbfg-node/node/meshsource"
 	"github.com/tbfg/tbfg-node/scheduler"
 	"github.com/tbfg/tbfg-node/store"
@@ -24,17 +27,27 @@ const shutdownTimeout = 5 * time.Second
 
 // Node is one running tbfg-node. Build it with New, run it with Run.
 type Node struct {
-	cfg          Config
-	log          *slog.Logger
-	secret       []byte
-	secretStored bool // the data dir already holds secret
-	fsm          *scheduler.FSM
-	mesh         *mesh.Mesh
-	admin        *adminServer
-	sched        *scheduling
-	keys         *signingKeys       // loaded by Run, before anything reads them
-	signer       *meshsource.Signer // signs the narinfos of items this node holds; made with keys
-	store        *local.Store       // opened by Run, closed by stop
+	cfg           Config
+	log           *slog.Logger
+	secret        []byte
+	secretStored  bool // the data dir already holds secret
+	fsm           *scheduler.FSM
+	mesh          *mesh.Mesh
+	admin         *adminServer
+	sched         *scheduling
+	keys          *signingKeys       // loaded by Run, before anything reads them
+	signer        *meshsource.Signer // signs the narinfos of items this node holds; made with keys
+	store         *local.Store       // opened by Run, closed by stop
+	exec          executor.Executor  // made by Run over store
+	source        *meshsource.Source // made by Run once the mesh runs
+	svc           services
+	agent         atomic.Pointer[agent.Agent] // set once the agent runs
+	substituteURL atomic.Value                // string, gossiped
+	// outputNAR reads outputs the executor keeps outside store (nix).
+	outputNAR func(context.Context, store.Path) (io.ReadCloser, error)
+
+	registered     chan struct{} // closed once the state lists this node as a member
+	registeredOnce sync.Once
 
 	ran        atomic.Bool
 	state      atomic.Value // string: StateStarting, StateRunning, StateStopping
@@ -56,7 +69,8 @@ func New(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, ready: make(chan struct{}), left: make(chan struct{})}
+	n := &Node{cfg: cfg, log: cfg.Logger, ready: make(chan struct{}), left: make(chan struct{}),
+		registered: make(chan struct{})}
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
 	}
@@ -128,9 +142,9 @@ func (n *Node) Run(ctx context.Context) error {
 	if err := n.mesh.Start(ctx); err != nil {
 		return n.failStart(ctx, err)
 	}
-	// Scheduling needs the mesh: it registers this node in the build queue
-	// and, on the leader, allocates builds.
-	n.sched.start(ctx)
+	if err := n.startServices(ctx); err != nil {
+		return errors.Join(err, n.stop())
+	}
 	n.state.Store(StateRunning)
 	close(n.ready)
 	n.log.Info("running", "id", n.mesh.ID(), "addrs", n.mesh.Addrs())
@@ -139,6 +153,30 @@ func (n *Node) Run(ctx context.Context) error {
 	case <-n.left:
 	}
 	return n.stop()
+}
+
+// startServices starts what needs the running mesh, in this order:
+//   - the mesh source and its peer streams: it names this node by its peer
+//     ID, and the substitute server and the agent read through it;
+//   - the substitute server: its gossiped URL uses the mesh's announced
+//     addresses, and it should answer before the agent publishes outputs;
+//   - scheduling, which registers this node in the build queue (and, on the
+//     leader, allocates builds): its registration tells the agent that the
+//     replica has caught up;
+//   - the agent, which waits for that registration before it looks for
+//     orphaned builds.
+func (n *Node) startServices(ctx context.Context) error {
+	if err := n.startSource(); err != nil {
+		return err
+	}
+	if err := n.startSubstitutes(ctx); err != nil {
+		return err
+	}
+	n.sched.start(ctx)
+	if n.cfg.withoutAgent {
+		return nil
+	}
+	return n.startAgent(ctx)
 }
 
 // failStart stops what Run started after the mesh failed to start. A start
@@ -170,8 +208,12 @@ func (n *Node) stop() error {
 	if err := os.Remove(n.socket()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}
-	// Then scheduling, which commits commands through the mesh.
+	// Then the agent, scheduling and the substitute server, the reverse of
+	// startServices: the agent and scheduling commit through the mesh, the
+	// agent and the server read NARs from the members through it.
+	n.stopAgent()
 	n.sched.stop()
+	errs = append(errs, n.stopSubstitutes())
 	// Then the mesh: closing Raft ends the FSM's Apply calls, and closing
 	// gossip ends the calls to localStatus.
 	errs = append(errs, n.mesh.Close())
@@ -190,7 +232,8 @@ const StoreSubdir = "store"
 
 func (n *Node) storeRealDir() string { return filepath.Join(n.cfg.DataDir, StoreSubdir) }
 
-// openLocal loads or creates the signing keys and opens the built-in store.
+// openLocal loads or creates the signing keys, opens the built-in store and
+// makes the executor over it.
 // The caller holds the data dir lock.
 func (n *Node) openLocal() error {
 	host, err := os.Hostname()
@@ -203,6 +246,9 @@ func (n *Node) openLocal() error {
 	n.signer = &meshsource.Signer{Host: host, Guix: n.keys.guix, Nix: n.keys.nix}
 	if n.store, err = local.Open(n.storeRealDir(), store.Dir(n.cfg.StoreDir)); err != nil {
 		return fmt.Errorf("open store: %w", err)
+	}
+	if err := n.newExecutor(); err != nil {
+		return errors.Join(err, n.store.Close())
 	}
 	return nil
 }

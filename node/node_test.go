@@ -36,6 +36,11 @@ func loopbackConfig(t *testing.T, name string, mode Mode, dir string) Config {
 	c.RaftProfile = ProfileTest
 	c.GossipInterval = 200 * time.Millisecond
 	c.Logger = testLogger(t, name+": ")
+	c.SubstituteListen = "127.0.0.1:0"
+	c.Advertise = false
+	// The queue tests watch allocations that nothing runs; the tests of
+	// builds turn the agent on.
+	c.withoutAgent = true
 	return c
 }
 

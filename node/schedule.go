@@ -103,6 +103,7 @@ func (s *scheduling) follow(ctx context.Context, leader bool) {
 // members and retries an allocation loop that failed to start.
 func (s *scheduling) onTick(ctx context.Context) {
 	s.join(ctx)
+	s.n.noteRegistered()
 	if s.leader {
 		s.startLeading(ctx)
 		s.reapLost(ctx)
@@ -158,6 +159,14 @@ func (n *Node) ensureJoined(ctx context.Context) error {
 	n.lastJoined.Store(time.Now().UnixNano())
 	n.log.Info("registered as a build node", "systems", want.Systems, "max_builds", want.MaxBuilds)
 	return nil
+}
+
+// noteRegistered closes n.registered once the local replica lists this node
+// as an active member, which tells the agent the replica has caught up.
+func (n *Node) noteRegistered() {
+	if n.isMember(n.nodeJoined()) {
+		n.registeredOnce.Do(func() { close(n.registered) })
+	}
 }
 
 // inConfiguration reports whether this node is in the Raft configuration.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -17,14 +18,14 @@ import (
 
 // meshCommands lists the commands that run a node or talk to a running one.
 func meshCommands() []command {
-	return []command{
+	return append([]command{
 		{name: "init", summary: "create a new mesh and run its first node", run: cmdInit},
 		{name: "join", summary: "join a mesh with its secret and run", run: cmdJoin},
 		{name: "run", summary: "run a node set up by init or join", run: cmdRun},
 		{name: "status", summary: "show the local node's status", run: cmdStatus},
 		{name: "nodes", summary: "list the mesh's nodes as the local node sees them", run: cmdNodes},
 		{name: "leave", summary: "remove the local node from its mesh and stop it", run: cmdLeave},
-	}
+	}, aclCommands()...)
 }
 
 // stringList is a repeatable string flag.
@@ -44,7 +45,19 @@ type daemonFlags struct {
 	configFile string
 	listen     stringList
 	noMDNS     bool
+	noAdvert   bool
 	logLevel   slog.Level
+}
+
+// sizeFlag is a size in bytes with an optional K, M, G or T suffix.
+type sizeFlag int64
+
+func (f *sizeFlag) String() string { return strconv.FormatInt(int64(*f), 10) }
+
+func (f *sizeFlag) Set(v string) error {
+	n, err := node.ParseSize(v)
+	*f = sizeFlag(n)
+	return err
 }
 
 func newDaemonFlags(fs *flag.FlagSet) *daemonFlags {
@@ -65,6 +78,13 @@ func newDaemonFlags(fs *flag.FlagSet) *daemonFlags {
 	fs.Var((*stringList)(&c.Systems), "system", "system type built for, repeatable (default from the machine)")
 	fs.Var((*stringList)(&c.Features), "feature", "system feature `NAME` offered to builds (e.g. kvm), repeatable")
 	fs.StringVar(&c.StoreDir, "store-dir", c.StoreDir, "logical store `DIR` of the node's store (its items live in DATA-DIR/store)")
+	fs.StringVar(&c.Executor, "executor", c.Executor, "how builds run: builtin (no daemon) or nix")
+	fs.StringVar(&c.NixStore, "nix-store", "", "Nix store `URI` the nix executor builds in (default Nix's own)")
+	fs.DurationVar(&c.BuildTimeout, "build-timeout", 0, "stop builds after `DURATION` (default no limit)")
+	fs.DurationVar(&c.MaxSilent, "max-silent", 0, "stop builds silent for `DURATION` (default no limit)")
+	fs.StringVar(&c.SubstituteListen, "substitute-listen", c.SubstituteListen, "substitute server `ADDR` (IP:PORT or :PORT; off for none)")
+	fs.BoolVar(&d.noAdvert, "no-advertise", false, "do not advertise the substitute server by DNS-SD (implied by --no-mdns)")
+	fs.Var((*sizeFlag)(&c.NARCacheSize), "nar-cache-size", "bound the NAR cache to `SIZE` bytes, with K, M, G or T (default 10G)")
 	fs.TextVar(&d.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn or error")
 	return d
 }
@@ -77,6 +97,7 @@ func (d *daemonFlags) config(mode node.Mode, w io.Writer) node.Config {
 		c.Listen = d.listen
 	}
 	c.MDNS = !d.noMDNS
+	c.Advertise = !d.noAdvert && !d.noMDNS
 	c.Logger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: d.logLevel}))
 	return c
 }

@@ -46,6 +46,13 @@ func TestMeshCommandsRejectBadFlags(t *testing.T) {
 		{[]string{"status", "--data-dir", dir}, "no node running"},
 		{[]string{"nodes", "--data-dir", dir, "--json"}, "no node running"},
 		{[]string{"leave", "--data-dir", dir}, "no node running"},
+		{[]string{"acl", "--data-dir", dir}, "no node running"},
+		{[]string{"authorize", "--data-dir", dir, "--acl", filepath.Join(dir, "acl")}, "no node running"},
+		{[]string{"run", "--data-dir", dir, "--executor", "guix"}, `--executor "guix"`},
+		{[]string{"run", "--data-dir", dir, "--nix-store", "daemon"}, "--nix-store only applies to --executor nix"},
+		{[]string{"run", "--data-dir", dir, "--substitute-listen", "nowhere"}, `--substitute-listen "nowhere"`},
+		{[]string{"run", "--data-dir", dir, "--nar-cache-size", "lots"}, "nar-cache-size"},
+		{[]string{"run", "--data-dir", dir, "--build-timeout", "-1s"}, "--build-timeout -1s"},
 	} {
 		t.Run(strings.Join(tc.args[:1], " ")+" "+tc.want, func(t *testing.T) {
 			code, _, stderr := runMesh(t, tc.args...)
@@ -60,7 +67,8 @@ func TestMeshCommandsRejectBadFlags(t *testing.T) {
 // printed join line carries the stored secret and that run takes it over.
 func TestMeshInitNoRun(t *testing.T) {
 	dir := t.TempDir()
-	loop := []string{"--data-dir", dir, "--no-mdns", "--listen", "127.0.0.1:0", "--raft-profile", "test", "--log-level", "warn"}
+	loop := []string{"--data-dir", dir, "--no-mdns", "--listen", "127.0.0.1:0", "--substitute-listen", "127.0.0.1:0",
+		"--raft-profile", "test", "--log-level", "warn"}
 	code, stdout, stderr := runMesh(t, append([]string{"init", "--no-run"}, loop...)...)
 	if code != 0 {
 		t.Fatalf("init --no-run: exit %d: %s", code, stderr)
@@ -87,7 +95,8 @@ func testNodes() []node.NodeView {
 		{ID: "12D3KooWLeader", Suffrage: "voter", Leader: true, LastSeen: &seen, NodeStatus: &mesh.NodeStatus{
 			Systems: []string{"x86_64-linux", "i686-linux"}, MaxBuilds: 4, RunningBuilds: 1, Load1: 0.75, Cores: 4, StoreFreeBytes: 50 << 30}},
 		{ID: "12D3KooWSelf", Suffrage: "voter", Self: true, LastSeen: &now, NodeStatus: &mesh.NodeStatus{
-			Systems: []string{"aarch64-linux"}, MaxBuilds: 2, Load1: 1.5, Cores: 2, StoreFreeBytes: 900 << 20}},
+			Systems: []string{"aarch64-linux"}, MaxBuilds: 2, Load1: 1.5, Cores: 2, StoreFreeBytes: 900 << 20,
+			SubstituteURL: "http://198.18.0.1:8761"}},
 		{ID: "12D3KooWQuiet", Suffrage: "nonvoter"},
 	}
 }

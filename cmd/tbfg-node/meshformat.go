@@ -25,6 +25,7 @@ func formatStatus(w io.Writer, st node.Status) {
 	fmt.Fprintf(tw, "Builds:\t%d running of %d\n", st.RunningBuilds, st.MaxBuilds)
 	fmt.Fprintf(tw, "Load:\t%.2f on %d cores\n", st.Load1, st.Cores)
 	fmt.Fprintf(tw, "Free disk:\tstore %s, data %s\n", bytesIEC(st.StoreFreeBytes), bytesIEC(st.DataFreeBytes))
+	fmt.Fprintf(tw, "Substitutes:\t%s\n", orDash(st.SubstituteURL))
 	fmt.Fprintf(tw, "Version:\t%s\n", st.Version)
 	fmt.Fprintf(tw, "Data dir:\t%s\n", st.DataDir)
 	for i, a := range st.Addresses {

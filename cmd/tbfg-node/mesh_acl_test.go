@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tbfg/tbfg-node/node"
+	"github.com/tbfg/tbfg-node/substitutes/pki"
+)
+
+// startCLINode runs `tbfg-node init` on loopback until the test ends and
+// waits until it is running.
+func startCLINode(t *testing.T, dir string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var out, errOut bytes.Buffer
+	go func() {
+		done <- run(ctx, &stdio{in: strings.NewReader(""), out: &out, err: &errOut}, []string{"init", "--data-dir", dir,
+			"--no-mdns", "--listen", "127.0.0.1:0", "--substitute-listen", "127.0.0.1:0", "--raft-profile", "test",
+			"--log-level", "warn"})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Error("node did not stop within 30s")
+		}
+	})
+	c := node.NewClient(dir)
+	defer c.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := c.Status(ctx)
+		if err == nil && st.State == node.StateRunning && st.Leader == st.ID {
+			v, err := c.ACL(ctx)
+			if err == nil && len(v.Members) == 1 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node not registered within 30s: %v; stderr:\n%s", err, errOut.String())
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+// TestMeshACLAndAuthorize checks that acl prints a Guix ACL holding the
+// node's key, and that authorize --acl merges it into an ACL file once,
+// keeping the keys already there.
+func TestMeshACLAndAuthorize(t *testing.T) {
+	dir := t.TempDir()
+	startCLINode(t, dir)
+	pub, err := os.ReadFile(filepath.Join(dir, node.GuixPublicKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := pki.ParsePublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runMesh(t, "acl", "--data-dir", dir)
+	if code != 0 {
+		t.Fatalf("acl: exit %d: %s", code, stderr)
+	}
+	acl, err := pki.ParseACL([]byte(stdout))
+	if err != nil || !slices.Equal(acl.Keys, []pki.PublicKey{key}) {
+		t.Fatalf("acl printed %q: %v; want an ACL of the node's key", stdout, err)
+	}
+	code, stdout, stderr = runMesh(t, "acl", "--json", "--data-dir", dir)
+	var v node.ACLView
+	if code != 0 || json.Unmarshal([]byte(stdout), &v) != nil || len(v.Members) != 1 || v.Members[0].Key != string(pub) {
+		t.Fatalf("acl --json: exit %d, %q, %s", code, stdout, stderr)
+	}
+
+	other, err := pki.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "acl")
+	existing := &pki.ACL{Keys: []pki.PublicKey{other.Public}}
+	if err := os.WriteFile(file, existing.Marshal(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"1 of 1 keys added", "0 of 1 keys added"} {
+		code, stdout, stderr = runMesh(t, "authorize", "--data-dir", dir, "--acl", file)
+		if code != 0 || !strings.Contains(stdout, want) {
+			t.Fatalf("authorize: exit %d, %q, %s; want %q", code, stdout, stderr, want)
+		}
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged, err := pki.ParseACL(b)
+	if err != nil || !slices.Equal(merged.Keys, []pki.PublicKey{other.Public, key}) {
+		t.Fatalf("merged ACL %q: %v; want the old key then the node's", b, err)
+	}
+	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("ACL file mode %v, %v; want 0600 kept", fi.Mode(), err)
+	}
+}
+
+// TestMeshAuthorizeRunsGuix checks that without --acl, authorize hands each
+// member key to `guix archive --authorize` on its standard input, one key per
+// call as Guix takes them. guix is a script here that records its calls:
+// the real one would change the host's /etc/guix/acl.
+func TestMeshAuthorizeRunsGuix(t *testing.T) {
+	dir := t.TempDir()
+	startCLINode(t, dir)
+	bin, record := t.TempDir(), filepath.Join(t.TempDir(), "calls")
+	script := "#!/bin/sh\necho \"$@\" >> " + record + "\ncat >> " + record + "\necho >> " + record + "\n"
+	if err := os.WriteFile(filepath.Join(bin, "guix"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	code, stdout, stderr := runMesh(t, "authorize", "--data-dir", dir)
+	if code != 0 || !strings.Contains(stdout, "1 keys authorized") {
+		t.Fatalf("authorize: exit %d, %q, %s", code, stdout, stderr)
+	}
+	pub, err := os.ReadFile(filepath.Join(dir, node.GuixPublicKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(record)
+	if want := "archive --authorize\n" + string(pub) + "\n"; err != nil || string(got) != want {
+		t.Errorf("guix called with %q, %v; want %q", got, err, want)
+	}
+}

@@ -1,0 +1,51 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tbfg/tbfg-node/scheduler"
+	"github.com/tbfg/tbfg-node/substitutes/pki"
+)
+
+func TestACLView(t *testing.T) {
+	k1, _ := pki.GenerateKey(nil)
+	k2, _ := pki.GenerateKey(nil)
+	key1, key2 := string(k1.Public.Marshal()), string(k2.Public.Marshal())
+	v, err := aclView([]scheduler.MemberInfo{
+		{ID: "a", Key: key1, Status: "active"}, {ID: "b", Key: key2, Status: "left"}, {ID: "c", Key: key1, Status: "lost"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acl, err := pki.ParseACL([]byte(v.ACL))
+	if err != nil || !slices.Equal(acl.Keys, []pki.PublicKey{k1.Public, k2.Public}) {
+		t.Fatalf("ACL %q, %v: want both keys once, in order", v.ACL, err)
+	}
+	if len(v.Members) != 3 || v.Members[1] != (ACLMember{ID: "b", Status: "left", Key: key2}) {
+		t.Errorf("members %+v", v.Members)
+	}
+	empty, err := aclView(nil)
+	if _, perr := pki.ParseACL([]byte(empty.ACL)); err != nil || perr != nil || empty.Members == nil {
+		t.Errorf("empty ACL %+v: %v, %v", empty, err, perr)
+	}
+	if _, err := aclView([]scheduler.MemberInfo{{ID: "bad", Key: "(public-key"}}); err == nil || !strings.Contains(err.Error(), "member bad") {
+		t.Errorf("bad key: %v, want an error naming the member", err)
+	}
+}
+
+func TestAdminACL(t *testing.T) {
+	want := ACLView{ACL: "(acl)", Members: []ACLMember{{ID: "a", Status: "active", Key: "k"}}}
+	c := serveAdmin(t, &fakeBackend{acl: want})
+	got, err := c.ACL(context.Background())
+	if err != nil || got.ACL != want.ACL || !slices.Equal(got.Members, want.Members) {
+		t.Fatalf("ACL = %+v, %v; want %+v", got, err, want)
+	}
+	c = serveAdmin(t, &fakeBackend{err: ErrUnavailable})
+	if _, err := c.ACL(context.Background()); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("ACL of a starting node: %v, want ErrUnavailable", err)
+	}
+}

@@ -1,0 +1,306 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/tbfg/tbfg-node/node/agent"
+	"github.com/tbfg/tbfg-node/node/executor"
+	"github.com/tbfg/tbfg-node/node/meshsource"
+	"github.com/tbfg/tbfg-node/store"
+	"github.com/tbfg/tbfg-node/substitutes/dnssd"
+	"github.com/tbfg/tbfg-node/substitutes/narcache"
+	"github.com/tbfg/tbfg-node/substitutes/publish"
+)
+
+// Subdirectories of the data dir used by the builds and the substitute
+// server.
+const (
+	// LogSubdir holds one gzip build log per derivation, <drv base>.gz.
+	LogSubdir = "logs"
+	// NARCacheSubdir is the substitute server's NAR cache.
+	NARCacheSubdir = "nar-cache"
+	// BuildSubdir holds the builtin executor's build directories.
+	BuildSubdir = "builds"
+)
+
+// busybox is the static shell shown to builtin builds as /bin/sh when the
+// host has it (Debian's busybox-static), as Nix's sandbox-paths would.
+const busybox = "/bin/busybox"
+
+// advertiseTimeout bounds the start of the DNS-SD advertisement.
+const advertiseTimeout = 10 * time.Second
+
+// services are the parts of a node that need the mesh running: the mesh
+// source (NARs and logs from every member), the substitute server and its
+// DNS-SD advertisement, and the build agent.
+type services struct {
+	stopServer context.CancelFunc
+	serverDone chan error
+	cache      *narcache.Cache
+	advert     *dnssd.Advertisement
+	stopAgent  context.CancelFunc
+	agentDone  chan struct{}
+}
+
+// newExecutor makes the configured executor over the opened store, and the
+// function that reads its outputs when they live outside that store.
+func (n *Node) newExecutor() error {
+	log := n.log.With("component", "executor")
+	switch n.cfg.Executor {
+	case ExecutorNix:
+		nc := executor.NixConfig{Store: n.cfg.NixStore, Dir: store.Dir(n.cfg.StoreDir), Source: n.store, Logger: log}
+		if _, err := os.Stat(busybox); err == nil {
+			// Added to the sandbox paths of nix.conf, not replacing them.
+			nc.Options = map[string]string{"extra-sandbox-paths": "/bin/sh=" + busybox}
+		}
+		nx, err := executor.NewNix(nc)
+		if err != nil {
+			return fmt.Errorf("--executor nix: %w", err)
+		}
+		n.exec, n.outputNAR = nx, n.nixDump
+		return nil
+	default:
+		cfg := executor.BuiltinConfig{Store: n.store, BuildDir: filepath.Join(n.cfg.DataDir, BuildSubdir), Logger: log}
+		if _, err := os.Stat(busybox); err == nil {
+			cfg.SandboxPaths = map[string]string{"/bin/sh": busybox}
+		}
+		b, err := executor.NewBuiltin(cfg)
+		if err != nil {
+			return fmt.Errorf("--executor builtin: %w", err)
+		}
+		n.exec = b
+		return nil
+	}
+}
+
+// nixDump streams the NAR of an output from the Nix store the nix executor
+// builds in (nix store dump-path, which reads through the store, so that a
+// chroot store's items are found under their real directory).
+func (n *Node) nixDump(ctx context.Context, p store.Path) (io.ReadCloser, error) {
+	args := []string{"--extra-experimental-features", "nix-command", "store", "dump-path"}
+	if n.cfg.NixStore != "" {
+		args = append(args, "--store", n.cfg.NixStore)
+	}
+	cmd := exec.CommandContext(ctx, "nix", append(args, string(p))...)
+	r := &cmdReader{cmd: cmd}
+	cmd.Stderr = &r.stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("nix store dump-path %s: %w", p, err)
+	}
+	r.ReadCloser = out
+	return r, nil
+}
+
+// cmdReader is a command's output that waits for the command on Close and
+// then reports its failure with the end of its error output.
+type cmdReader struct {
+	io.ReadCloser
+	cmd    *exec.Cmd
+	stderr tailBuffer
+}
+
+func (r *cmdReader) Close() error {
+	r.ReadCloser.Close()
+	if err := r.cmd.Wait(); err != nil {
+		return fmt.Errorf("%s: %w: %s", r.cmd, err, r.stderr.b)
+	}
+	return nil
+}
+
+// tailBuffer keeps the last kilobyte written to it.
+type tailBuffer struct{ b []byte }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > 1024 {
+		t.b = t.b[len(t.b)-1024:]
+	}
+	return len(p), nil
+}
+
+// startSource makes the mesh source and answers the members' NAR and log
+// requests. It needs the mesh started: the source names this node by its
+// peer ID.
+func (n *Node) startSource() error {
+	src, err := meshsource.New(meshsource.Config{
+		Self: n.mesh.ID(), FSM: n.fsm, Store: n.store,
+		Remote: &meshsource.StreamRemote{Mesh: n.mesh, Dir: store.Dir(n.cfg.StoreDir)},
+		LogDir: n.logDir(), Logger: n.log.With("component", "meshsource"),
+	})
+	if err != nil {
+		return fmt.Errorf("mesh source: %w", err)
+	}
+	n.source = src
+	return meshsource.ServeStreams(n.mesh, src, n.log.With("component", "peer-streams"))
+}
+
+func (n *Node) logDir() string { return filepath.Join(n.cfg.DataDir, LogSubdir) }
+
+// startSubstitutes runs the substitute server on --substitute-listen and
+// records its URL for gossip; the URL needs the mesh's announced addresses.
+func (n *Node) startSubstitutes(ctx context.Context) error {
+	if n.cfg.SubstituteListen == "" {
+		return nil
+	}
+	cache, err := narcache.Open(filepath.Join(n.cfg.DataDir, NARCacheSubdir),
+		narcache.Options{MaxBytes: n.cfg.NARCacheSize, Logger: n.log.With("component", "nar-cache")})
+	if err != nil {
+		return err
+	}
+	srv, err := publish.New(publish.Config{StoreDir: store.Dir(n.cfg.StoreDir), Source: n.source, Cache: cache,
+		SigningKey: []byte(n.keys.guixPublic()), Logger: n.log.With("component", "substitutes")})
+	if err != nil {
+		return errors.Join(fmt.Errorf("substitute server: %w", err), cache.Close())
+	}
+	ln, err := net.Listen("tcp", n.cfg.SubstituteListen)
+	if err != nil {
+		return errors.Join(fmt.Errorf("--substitute-listen: %w", err), cache.Close())
+	}
+	n.svc.cache = cache
+	port := ln.Addr().(*net.TCPAddr).Port
+	n.substituteURL.Store(substituteURL(n.cfg.SubstituteListen, port, n.mesh.Addrs()))
+	ctx, n.svc.stopServer = context.WithCancel(ctx)
+	n.svc.serverDone = make(chan error, 1)
+	go func() { n.svc.serverDone <- srv.Serve(ctx, ln) }()
+	n.log.Info("serving substitutes", "url", n.SubstituteURL())
+	n.advertise(ctx, port)
+	return nil
+}
+
+// substituteURL is http://HOST:PORT of the substitute server: the listen
+// address's IP, or when it listens on all addresses the first IPv4 address
+// the mesh announces. "" when there is none.
+func substituteURL(listen string, port int, announced []string) string {
+	host, _, _ := net.SplitHostPort(listen)
+	if ip, err := netip.ParseAddr(host); err == nil && !ip.IsUnspecified() {
+		return "http://" + net.JoinHostPort(ip.String(), strconv.Itoa(port))
+	}
+	for _, a := range announced {
+		m, err := ma.NewMultiaddr(a)
+		if err != nil {
+			continue
+		}
+		if ip, err := m.ValueForProtocol(ma.P_IP4); err == nil {
+			return "http://" + net.JoinHostPort(ip, strconv.Itoa(port))
+		}
+	}
+	return ""
+}
+
+// SubstituteURL is the address of this node's substitute server as it
+// gossips it; "" when it runs none.
+func (n *Node) SubstituteURL() string {
+	s, _ := n.substituteURL.Load().(string)
+	return s
+}
+
+// advertise announces the substitute server by DNS-SD unless told not to.
+// A LAN without a usable interface is no reason to stop the node: the
+// failure is logged.
+func (n *Node) advertise(ctx context.Context, port int) {
+	if !n.cfg.Advertise {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, advertiseTimeout)
+	defer cancel()
+	ad, err := dnssd.Advertise(ctx, dnssd.Config{Port: port, Interfaces: n.cfg.Interfaces,
+		Logger: n.log.With("component", "dnssd")})
+	if err != nil {
+		n.log.Warn("substitute server not advertised on the LAN", "err", err)
+		return
+	}
+	n.svc.advert = ad
+}
+
+// startAgent runs the build agent once this node is registered in its
+// replica of the build queue: the replica has then caught up at least with
+// this node's own registration, so the builds it shows running here are
+// orphans of an earlier run, not builds it has not seen finish yet.
+func (n *Node) startAgent(ctx context.Context) error {
+	tick := time.NewTicker(min(n.cfg.GossipInterval, time.Second))
+	a, err := agent.New(agent.Config{
+		Node: n.mesh.ID(), FSM: n.fsm, Applier: n.mesh, Executor: n.exec, Store: n.store,
+		Fetcher: n.source, Signer: n.signer, OutputNAR: n.outputNAR, MaxBuilds: n.cfg.MaxBuilds,
+		Load: n.load1, LoadLimit: float64(runtime.NumCPU()), Tick: tick.C,
+		Timeout: n.cfg.BuildTimeout, MaxSilent: n.cfg.MaxSilent, LogDir: n.logDir(),
+		Logger: n.log.With("component", "agent"),
+	})
+	if err != nil {
+		tick.Stop()
+		return fmt.Errorf("build agent: %w", err)
+	}
+	ctx, n.svc.stopAgent = context.WithCancel(ctx)
+	n.svc.agentDone = make(chan struct{})
+	go func() {
+		defer close(n.svc.agentDone)
+		defer tick.Stop()
+		select {
+		case <-n.registered:
+		case <-ctx.Done():
+			return
+		}
+		n.agent.Store(a)
+		if err := a.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			n.log.Error("build agent stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// load1 is the machine's 1-minute load average, 0 when unreadable.
+func (n *Node) load1() float64 {
+	v, _ := readLoad1("/proc/loadavg")
+	return v
+}
+
+// runningBuilds is the number of builds the agent runs, for gossip.
+func (n *Node) runningBuilds() int {
+	if a := n.agent.Load(); a != nil {
+		return len(a.Running())
+	}
+	return 0
+}
+
+// stopAgent stops the agent, if it started, and waits for it: its running
+// builds are stopped and reported as failed through the mesh.
+func (n *Node) stopAgent() {
+	if n.svc.stopAgent != nil {
+		n.svc.stopAgent()
+		<-n.svc.agentDone
+	}
+}
+
+// stopSubstitutes withdraws the advertisement and stops the substitute
+// server, then closes its cache; each is skipped if it never started.
+func (n *Node) stopSubstitutes() error {
+	var errs []error
+	if n.svc.advert != nil {
+		errs = append(errs, n.svc.advert.Close())
+	}
+	if n.svc.stopServer != nil {
+		n.svc.stopServer()
+		errs = append(errs, <-n.svc.serverDone)
+	}
+	// The cache after the server, which writes into it until Serve returns.
+	if n.svc.cache != nil {
+		errs = append(errs, n.svc.cache.Close())
+	}
+	return errors.Join(errs...)
+}
