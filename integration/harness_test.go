@@ -143,6 +143,7 @@ type host struct {
 	ns      *netns.Host
 	name    string
 	dataDir string
+	env     []string // added to the node's environment, e.g. DBUS_SYSTEM_BUS_ADDRESS=…
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -164,6 +165,9 @@ func (h *host) start(t *testing.T, sub string, args ...string) {
 	h.checkRaces(t)
 	all := append([]string{sub, "--data-dir", h.dataDir}, h.c.flags...)
 	cmd := h.ns.Command(context.Background(), h.c.bin, append(all, args...)...)
+	if h.env != nil {
+		cmd.Env = append(os.Environ(), h.env...)
+	}
 	h.out = &logWriter{t: h.c.t, prefix: h.name + ": "}
 	cmd.Stdout, cmd.Stderr = h.out, h.out
 	if err := cmd.Start(); err != nil {
