@@ -101,7 +101,9 @@ type SubmitResult struct {
 	Builds []SubmittedBuild `json:"builds"`
 }
 
-// SubmittedBuild is one build of a submission, with its state right after.
+// SubmittedBuild is one build of a submission, with its state right after as
+// this node's replica knows it ("submitted" when the replica has not applied
+// the submission yet).
 type SubmittedBuild struct {
 	ID         uint64 `json:"id"`
 	Derivation string `json:"derivation"`

@@ -183,7 +183,10 @@ func (n *Node) submitResult(roots []store.Path, drvs []scheduler.Derivation, ids
 	res := SubmitResult{Roots: []SubmittedBuild{}, Builds: []SubmittedBuild{}}
 	n.fsm.Read(func(st *scheduler.State) {
 		entry := func(drv string) SubmittedBuild {
-			b := SubmittedBuild{ID: uint64(ids[drv]), Derivation: drv}
+			// A follower's replica may not have applied the Submit the
+			// leader just committed; the build exists, its state is not
+			// known here yet.
+			b := SubmittedBuild{ID: uint64(ids[drv]), Derivation: drv, State: "submitted"}
 			if info, ok := st.Build(ids[drv]); ok {
 				b.State = info.State.String()
 			}
