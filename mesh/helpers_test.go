@@ -47,6 +47,7 @@ func (w tlog) Write(p []byte) (int, error) {
 }
 
 func testLogger(t testing.TB, prefix string) *slog.Logger {
+	checkNoLeak(t)
 	var mu sync.Mutex
 	done := false
 	t.Cleanup(func() { mu.Lock(); done = true; mu.Unlock() })
@@ -311,4 +312,45 @@ func meshGoroutines() []string {
 		}
 	}
 	return out
+}
+
+// leakChecked holds the tests that checkNoLeak already registered.
+var leakChecked sync.Map
+
+// checkNoLeak makes t fail if goroutines of the mesh or Raft remain once
+// its cleanups (every node's Close among them) have run: registered before
+// the first node's Close, its cleanup runs after the last one. testLogger
+// calls it, so every test that starts a node is checked, and a goroutine
+// left behind is blamed on the test that left it.
+func checkNoLeak(t testing.TB) {
+	if _, loaded := leakChecked.LoadOrStore(t, true); loaded {
+		return
+	}
+	t.Cleanup(func() {
+		deadline := time.Now().Add(scale(10 * time.Second))
+		var g []string
+		for time.Now().Before(deadline) {
+			if g = meshGoroutines(); len(g) == 0 {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Errorf("%d goroutines of the mesh left after the test:\n%s", len(g), strings.Join(g, "\n\n"))
+	})
+}
+
+// goroutineID returns the ID in the header of a goroutine's stack, as
+// meshGoroutines lists it ("goroutine 12 [select]:"), "" if none.
+func goroutineID(stack string) string {
+	id, _, _ := strings.Cut(strings.TrimPrefix(stack, "goroutine "), " ")
+	return id
+}
+
+// goroutineIDs returns the set of IDs of the given stacks.
+func goroutineIDs(stacks []string) map[string]bool {
+	ids := map[string]bool{}
+	for _, g := range stacks {
+		ids[goroutineID(g)] = true
+	}
+	return ids
 }

@@ -287,7 +287,7 @@ func (m *Mesh) bootstrapSelf(rn *raftNode) error {
 	}
 	self := raft.ServerID(m.ID())
 	cfg := raft.Configuration{Servers: []raft.Server{{ID: self, Address: raft.ServerAddress(self), Suffrage: raft.Voter}}}
-	if err := rn.r.BootstrapCluster(cfg).Error(); err != nil {
+	if err := rn.await(rn.r.BootstrapCluster(cfg)); err != nil {
 		return fmt.Errorf("bootstrap cluster: %w", err)
 	}
 	m.mem.setJoined(true)
@@ -386,6 +386,8 @@ func (m *Mesh) joined(jr *joinResponse) error {
 // wipeForeign resets the state machine and wipes Raft history that the
 // leader refused as another cluster's.
 func (m *Mesh) wipeForeign() error {
+	m.wipeMu.Lock()
+	defer m.wipeMu.Unlock()
 	rn, err := m.swapRaft(nil)
 	if err != nil {
 		return err
@@ -432,11 +434,11 @@ func (m *Mesh) admit(rn *raftNode, jr *joinRequest) error {
 		return nil
 	}
 	if in {
-		if err := rn.r.RemoveServer(id, 0, rpcTimeout).Error(); err != nil {
+		if err := rn.await(rn.r.RemoveServer(id, 0, rpcTimeout)); err != nil {
 			return fmt.Errorf("remove %s before re-adding it: %w", id, err)
 		}
 	}
-	if err := rn.r.AddNonvoter(id, raft.ServerAddress(id), 0, rpcTimeout).Error(); err != nil {
+	if err := rn.await(rn.r.AddNonvoter(id, raft.ServerAddress(id), 0, rpcTimeout)); err != nil {
 		return fmt.Errorf("add %s: %w", id, err)
 	}
 	m.log.Info("admitted node", "peer", jr.ID, "voter_eligible", jr.Voter)
@@ -445,7 +447,7 @@ func (m *Mesh) admit(rn *raftNode, jr *joinRequest) error {
 
 // handleRemove runs on the leader for Leave.
 func (m *Mesh) handleRemove(rn *raftNode, id string) *rpcResponse {
-	if err := rn.r.RemoveServer(raft.ServerID(id), 0, rpcTimeout).Error(); err != nil {
+	if err := rn.await(rn.r.RemoveServer(raft.ServerID(id), 0, rpcTimeout)); err != nil {
 		return &rpcResponse{Code: codeFailed, Err: fmt.Sprintf("remove %s: %v", id, err)}
 	}
 	return &rpcResponse{}
@@ -532,7 +534,7 @@ func (m *Mesh) bootstrapExpected(ctx context.Context, explicit []peer.ID, fresh 
 	if err := rn.setClusterID(hex.EncodeToString(sum[:16])); err != nil {
 		return err
 	}
-	if err := rn.r.BootstrapCluster(cfg).Error(); err != nil {
+	if err := rn.await(rn.r.BootstrapCluster(cfg)); err != nil {
 		return fmt.Errorf("bootstrap cluster of %d: %w", n, err)
 	}
 	m.mem.setJoined(true)

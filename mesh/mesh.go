@@ -153,6 +153,7 @@ type Mesh struct {
 	gsp     *gossip
 	disc    *discovery
 
+	wipeMu     sync.Mutex // one wipe at a time: Start's join and the rejoin of the membership loop
 	rmu        sync.RWMutex
 	rn         *raftNode
 	layer      *streamLayer
@@ -605,7 +606,7 @@ func (m *Mesh) applyLocal(cmd []byte) *rpcResponse {
 // applyOn commits cmd through rn, which must lead.
 func applyOn(rn *raftNode, cmd []byte) *rpcResponse {
 	f := rn.r.Apply(cmd, rpcTimeout)
-	if err := f.Error(); err != nil {
+	if err := rn.await(f); err != nil {
 		code := codeFailed
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
 			code = codeNotLeader

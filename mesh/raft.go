@@ -60,6 +60,9 @@ type raftNode struct {
 	notify  chan bool
 	quit    chan struct{}
 	watched chan struct{}
+	// stopping closes when Raft is told to stop; it ends every wait on
+	// one of this incarnation's futures (see await).
+	stopping chan struct{}
 
 	once     sync.Once
 	shutdown raft.Future
@@ -103,7 +106,8 @@ func (m *Mesh) startRaft(store *raftstore.Store) (*raftNode, error) {
 	})
 	m.setLayer(layer)
 	rn := &raftNode{store: store, layer: layer, hadState: has,
-		notify: make(chan bool, 1), quit: make(chan struct{}), watched: make(chan struct{})}
+		notify: make(chan bool, 1), quit: make(chan struct{}), watched: make(chan struct{}),
+		stopping: make(chan struct{})}
 	cfg := m.raftConfig(hlog)
 	cfg.NotifyCh = rn.notify
 	r, err := raft.NewRaft(cfg, m.cfg.FSM, store, store, snaps, trans)
@@ -155,7 +159,10 @@ func (rn *raftNode) close() error { return rn.stop()() }
 // transport's 10s deadlines. The returned function waits until Raft has
 // stopped and closes the stores.
 func (rn *raftNode) stop() func() error {
-	rn.once.Do(func() { rn.shutdown = rn.r.Shutdown() })
+	rn.once.Do(func() {
+		rn.shutdown = rn.r.Shutdown()
+		close(rn.stopping)
+	})
 	rn.layer.abort()
 	return rn.wait
 }
@@ -199,7 +206,7 @@ func newClusterID() string {
 
 // wipeRaft stops Raft, deletes DataDir/raft and starts Raft again on empty
 // stores, so that this node can join a cluster whose history it does not
-// share.
+// share. The caller holds wipeMu.
 func (m *Mesh) wipeRaft() error {
 	old, err := m.swapRaft(nil)
 	if err != nil {
@@ -218,7 +225,12 @@ func (m *Mesh) wipeRaft() error {
 	if err != nil {
 		return err
 	}
-	_, err = m.swapRaft(rn)
+	// Nothing else installs a Raft while wipeMu is held; should that
+	// change, the one replaced here must still be stopped.
+	old, err = m.swapRaft(rn)
+	if old != nil {
+		old.close()
+	}
 	return err
 }
 
@@ -226,7 +238,7 @@ func (m *Mesh) wipeRaft() error {
 // Raft is not running.
 func (rn *raftNode) configuration() raft.Configuration {
 	f := rn.r.GetConfiguration()
-	if f.Error() != nil {
+	if rn.await(f) != nil {
 		return raft.Configuration{}
 	}
 	return f.Configuration()

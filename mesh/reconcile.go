@@ -205,7 +205,7 @@ func (m *Mesh) removeSilent(rn *raftNode, cfg raft.Configuration, silent []strin
 			continue
 		}
 		m.log.Info("removing silent member", "peer", id, "silent_for", m.cfg.RemoveAfter)
-		if err := rn.r.RemoveServer(raft.ServerID(id), 0, rpcTimeout).Error(); err != nil {
+		if err := rn.await(rn.r.RemoveServer(raft.ServerID(id), 0, rpcTimeout)); err != nil {
 			return fmt.Errorf("remove silent %s: %w", id, err)
 		}
 		return nil
@@ -239,14 +239,14 @@ func (m *Mesh) balanceVoters(rn *raftNode, cfg raft.Configuration) error {
 	switch {
 	case len(spare) > 0 && (len(voters) < target || unhealthyVoter && len(voters) == target):
 		m.log.Info("promoting to voter", "peer", spare[0], "voters", len(voters)+1)
-		return rn.r.AddVoter(spare[0], raft.ServerAddress(spare[0]), 0, rpcTimeout).Error()
+		return rn.await(rn.r.AddVoter(spare[0], raft.ServerAddress(spare[0]), 0, rpcTimeout))
 	case len(voters) > target:
 		victim := m.demotionCandidate(voters)
 		if victim == "" {
 			return nil
 		}
 		m.log.Info("demoting voter", "peer", victim, "voters", len(voters)-1)
-		return rn.r.DemoteVoter(victim, 0, rpcTimeout).Error()
+		return rn.await(rn.r.DemoteVoter(victim, 0, rpcTimeout))
 	}
 	return nil
 }
@@ -306,7 +306,7 @@ func (m *Mesh) Leave(ctx context.Context) error {
 		return errors.New("leave: this node is the only member of the mesh")
 	}
 	if rn.r.State() == raft.Leader {
-		if err := rn.r.LeadershipTransfer().Error(); err != nil {
+		if err := rn.await(rn.r.LeadershipTransfer()); err != nil {
 			return fmt.Errorf("leave: transfer leadership: %w", err)
 		}
 	}
@@ -340,7 +340,7 @@ func (m *Mesh) removeSelf(ctx context.Context) error {
 	case "":
 		return errors.New("no leader elected")
 	case m.ID():
-		return rn.r.RemoveServer(self, 0, rpcTimeout).Error()
+		return rn.await(rn.r.RemoveServer(self, 0, rpcTimeout))
 	}
 	p, err := peer.Decode(leader)
 	if err != nil {
