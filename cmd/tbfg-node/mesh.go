@@ -229,27 +229,20 @@ func (c *clientFlags) client(ctx context.Context) (*node.Client, context.Context
 }
 
 func cmdStatus(ctx context.Context, s *stdio, args []string) error {
-	fs := newFlags(s, "status", "")
-	cf := newClientFlags(fs, true)
-	if err := parseNoArgs(fs, args); err != nil {
-		return err
-	}
-	cl, ctx, cancel := cf.client(ctx)
-	defer cancel()
-	defer cl.Close()
-	st, err := cl.Status(ctx)
-	if err != nil {
-		return err
-	}
-	if cf.json {
-		return printJSON(s.out, st)
-	}
-	formatStatus(s.out, st)
-	return nil
+	return query(ctx, s, "status", args, (*node.Client).Status,
+		func(w io.Writer, st node.Status) error { formatStatus(w, st); return nil })
 }
 
 func cmdNodes(ctx context.Context, s *stdio, args []string) error {
-	fs := newFlags(s, "nodes", "")
+	return query(ctx, s, "nodes", args, (*node.Client).Nodes,
+		func(w io.Writer, nodes []node.NodeView) error { return formatNodes(w, nodes, time.Now()) })
+}
+
+// query runs a read-only command: it asks the local node with get and prints
+// the answer as JSON (--json) or with format.
+func query[T any](ctx context.Context, s *stdio, name string, args []string,
+	get func(*node.Client, context.Context) (T, error), format func(io.Writer, T) error) error {
+	fs := newFlags(s, name, "")
 	cf := newClientFlags(fs, true)
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
@@ -257,14 +250,14 @@ func cmdNodes(ctx context.Context, s *stdio, args []string) error {
 	cl, ctx, cancel := cf.client(ctx)
 	defer cancel()
 	defer cl.Close()
-	nodes, err := cl.Nodes(ctx)
+	v, err := get(cl, ctx)
 	if err != nil {
 		return err
 	}
 	if cf.json {
-		return printJSON(s.out, nodes)
+		return printJSON(s.out, v)
 	}
-	return formatNodes(s.out, nodes, time.Now())
+	return format(s.out, v)
 }
 
 func cmdLeave(ctx context.Context, s *stdio, args []string) error {
