@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/tbfg/tbfg-node/internal/avahitest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -251,16 +252,16 @@ func curl(h *host, url string) ([]byte, error) {
 // browseAll waits until avahi-browse on the first host lists a
 // guix-publish service at every host's address and the substitute port.
 func browseAll(t *testing.T, hosts []*host, bus string) {
-	var last []service
+	var last []avahitest.Service
 	waitFor(t, 30*time.Second, "avahi-browse lists every host", func() error {
 		var err error
 		if last, err = browse(hosts[0], bus, "_guix_publish._tcp"); err != nil {
 			return err
 		}
 		for _, h := range hosts {
-			if !slices.ContainsFunc(last, func(s service) bool {
-				return s.protocol == "IPv4" && s.address == h.ns.Addr.String() && s.port == substitutePort &&
-					strings.HasPrefix(s.name, "guix-publish-")
+			if !slices.ContainsFunc(last, func(s avahitest.Service) bool {
+				return s.Protocol == "IPv4" && s.Address == h.ns.Addr.String() && s.Port == substitutePort &&
+					strings.HasPrefix(s.Name, "guix-publish-")
 			}) {
 				return fmt.Errorf("no guix-publish service of %s at %s:%d; listed %+v", h.name, h.ns.Addr, substitutePort, last)
 			}
@@ -268,7 +269,7 @@ func browseAll(t *testing.T, hosts []*host, bus string) {
 		return nil
 	})
 	for _, s := range last {
-		t.Logf("listed: %q at %s:%d", s.name, s.address, s.port)
+		t.Logf("listed: %q at %s:%d", s.Name, s.Address, s.Port)
 	}
 }
 

@@ -4,18 +4,17 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/tbfg/tbfg-node/internal/avahitest"
 	"io"
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/godbus/dbus/v5"
 	"github.com/tbfg/tbfg-node/internal/netns"
 )
 
@@ -167,101 +166,26 @@ func (w logWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// busConfig lets every local user own and call anything: the bus only serves
-// one test's daemons.
-const busConfig = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=%s</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_destination="*"/>
-    <allow receive_sender="*"/>
-  </policy>
-</busconfig>
-`
-
 // startBus runs a private system bus in host's namespace (this one for nil)
 // with its socket in dir, and returns its address once it accepts clients.
 func startBus(t *testing.T, host *netns.Host, dir string) string {
 	t.Helper()
 	requireTools(t, "dbus-daemon", "dbus-daemon")
-	sock := filepath.Join(dir, "bus")
-	conf := filepath.Join(dir, "bus.conf")
-	if err := os.WriteFile(conf, fmt.Appendf(nil, busConfig, sock), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	startDaemon(t, "dbus-daemon", command(context.Background(), host, "dbus-daemon",
-		"--config-file="+conf, "--nofork", "--nopidfile", "--nosyslog"))
-	addr := "unix:path=" + sock
-	waitFor(t, 10*time.Second, "the bus at "+sock, func() bool {
-		conn, err := dbus.Connect(addr)
-		if err == nil {
-			_ = conn.Close()
-		}
-		return err == nil
-	})
-	return addr
+	return avahitest.StartBus(t, hostCommand(host), dir)
 }
 
-// avahiConfig restricts avahi-daemon to IPv4 on eth0 and publishes nothing
-// but the host name and what clients register.
-const avahiConfig = `[server]
-host-name=%s
-domain-name=local
-use-ipv4=yes
-use-ipv6=no
-allow-interfaces=eth0
-enable-dbus=yes
-ratelimit-interval-usec=1000000
-ratelimit-burst=1000
-
-[wide-area]
-enable-wide-area=no
-
-[publish]
-publish-hinfo=no
-publish-workstation=no
-
-[reflector]
-enable-reflector=no
-`
-
-// startAvahiDaemon runs avahi-daemon in host's namespace on the bus at bus, with a
-// private /run (its pid file and socket live there), and waits until it runs.
+// startAvahiDaemon runs avahi-daemon in host's namespace on the bus at bus,
+// with a private /run, and waits until it runs.
 func startAvahiDaemon(t *testing.T, host *netns.Host, bus, dir, hostName string) *exec.Cmd {
 	t.Helper()
-	conf := filepath.Join(dir, "avahi-daemon.conf")
-	if err := os.WriteFile(conf, fmt.Appendf(nil, avahiConfig, hostName), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// ip netns exec gives the shell a mount namespace of its own whose mounts
-	// do not propagate back, so the tmpfs hides the host's /run from this
-	// daemon only.
-	script := "mount -t tmpfs -o mode=0755 tmpfs /run && mkdir -p /run/avahi-daemon && " +
-		"exec avahi-daemon --file=" + conf + " --no-drop-root --no-chroot --no-rlimits --no-proc-title"
-	cmd := host.Command(context.Background(), "sh", "-c", script)
-	cmd.Env = append(os.Environ(), "DBUS_SYSTEM_BUS_ADDRESS="+bus)
-	startDaemon(t, "avahi-daemon "+hostName, cmd)
-	waitFor(t, 20*time.Second, "avahi-daemon "+hostName+" running", func() bool {
-		return avahiRunning(bus)
-	})
-	return cmd
+	return avahitest.StartAvahi(t, hostCommand(host), bus, dir, hostName)
 }
 
-// avahiRunning reports whether the avahi-daemon on bus is in state running.
-func avahiRunning(bus string) bool {
-	conn, err := dbus.Connect(bus)
-	if err != nil {
-		return false
+// hostCommand makes commands that run in host's namespace (this one for nil).
+func hostCommand(host *netns.Host) avahitest.Command {
+	return func(ctx context.Context, name string, args ...string) *exec.Cmd {
+		return command(ctx, host, name, args...)
 	}
-	defer conn.Close()
-	var state int32
-	err = conn.Object(avahiName, "/").Call(avahiServer+".GetState", 0).Store(&state)
-	return err == nil && state == 2 // AVAHI_SERVER_RUNNING
 }
 
 // waitFor polls cond until it holds or d passes.
@@ -382,32 +306,11 @@ func browse(t *testing.T, host *netns.Host, bus string) []service {
 // parseBrowse reads avahi-browse -p output, keeping resolved ("=") lines.
 func parseBrowse(out string) []service {
 	var list []service
-	for line := range strings.Lines(out) {
-		f := strings.Split(strings.TrimRight(line, "\n"), ";")
-		if len(f) < 9 || f[0] != "=" {
-			continue
-		}
-		port, _ := strconv.Atoi(f[8])
-		list = append(list, service{iface: f[1], protocol: f[2], name: unescapeAvahi(f[3]),
-			host: f[6], address: f[7], port: port})
+	for _, v := range avahitest.ParseBrowse(out) {
+		list = append(list, service{iface: v.Interface, protocol: v.Protocol, name: v.Name,
+			host: v.Host, address: v.Address, port: v.Port})
 	}
 	return list
-}
-
-// unescapeAvahi undoes avahi-browse's \DDD escapes (decimal byte values).
-func unescapeAvahi(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.Atoi(s[i+1 : i+4]); err == nil && n < 256 {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 func mkdir(dir string) error { return os.MkdirAll(dir, 0o755) }
