@@ -140,21 +140,6 @@ func command(ctx context.Context, host *netns.Host, name string, args ...string)
 	return host.Command(ctx, name, args...)
 }
 
-// startDaemon starts cmd, logging its output, and kills it at cleanup.
-func startDaemon(t *testing.T, name string, cmd *exec.Cmd) *exec.Cmd {
-	t.Helper()
-	cmd.Stdout = logWriter{t, name}
-	cmd.Stderr = logWriter{t, name}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	return cmd
-}
-
 // logWriter sends a program's output to the test log.
 type logWriter struct {
 	t    *testing.T
@@ -185,18 +170,6 @@ func startAvahiDaemon(t *testing.T, host *netns.Host, bus, dir, hostName string)
 func hostCommand(host *netns.Host) avahitest.Command {
 	return func(ctx context.Context, name string, args ...string) *exec.Cmd {
 		return command(ctx, host, name, args...)
-	}
-}
-
-// waitFor polls cond until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(100 * time.Millisecond) // polling interval, not synchronisation
 	}
 }
 
