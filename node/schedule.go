@@ -130,7 +130,8 @@ func (s *scheduling) join(ctx context.Context) {
 // nodeJoined is the NodeJoined command that describes this node.
 func (n *Node) nodeJoined() *scheduler.NodeJoined {
 	return &scheduler.NodeJoined{Time: time.Now(), Node: n.mesh.ID(), Key: n.keys.guixPublic(),
-		Systems: n.cfg.Systems, Features: n.cfg.Features, MaxBuilds: n.cfg.MaxBuilds}
+		NixKey: n.keys.nix.Public().String(), Systems: n.cfg.Systems, Features: n.cfg.Features,
+		MaxBuilds: n.cfg.MaxBuilds}
 }
 
 // ensureJoined applies NodeJoined unless the state already has this node
@@ -182,7 +183,7 @@ func (n *Node) isMember(j *scheduler.NodeJoined) bool {
 	n.fsm.Read(func(st *scheduler.State) {
 		for _, m := range st.Members() {
 			if m.ID == j.Node {
-				ok = m.Status == "active" && m.Key == j.Key && m.MaxBuilds == j.MaxBuilds &&
+				ok = m.Status == "active" && m.Key == j.Key && m.NixKey == j.NixKey && m.MaxBuilds == j.MaxBuilds &&
 					slices.Equal(m.Systems, j.Systems) && slices.Equal(nonNil(m.Features), nonNil(j.Features))
 				return
 			}

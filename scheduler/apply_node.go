@@ -24,7 +24,8 @@ func (s *State) applyNodeJoined(c *NodeJoined) error {
 	}
 	m := s.nodes[n]
 	wasActive := m.status == memberActive
-	m.key, m.systems, m.features = strings.Clone(c.Key), s.nameSet(c.Systems), s.nameSet(c.Features)
+	m.key, m.nixKey = strings.Clone(c.Key), strings.Clone(c.NixKey)
+	m.systems, m.features = s.nameSet(c.Systems), s.nameSet(c.Features)
 	m.maxBuilds, m.status, m.joined = max(c.MaxBuilds, 1), memberActive, t
 	if !wasActive {
 		s.heldAgain(n)

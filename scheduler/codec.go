@@ -156,6 +156,9 @@ func (d *decoder) int32() int32 {
 	return int32(v)
 }
 
+// more reports whether input remains, for an optional last field.
+func (d *decoder) more() bool { return d.err == nil && d.off < len(d.buf) }
+
 // end fails unless the whole input was consumed.
 func (d *decoder) end() error {
 	if d.err == nil && d.off != len(d.buf) {

@@ -178,6 +178,10 @@ type NodeJoined struct {
 	Systems   []string
 	Features  []string
 	MaxBuilds int // parallel builds it accepts; at least 1
+	// NixKey is the node's Nix public key, name:base64, for Nix clients'
+	// trusted-public-keys; "" if the node has none. Encoded as an optional
+	// last field, so NodeJoined commands written before it decode unchanged.
+	NixKey string
 }
 
 // NodeLeft removes a member: its builds are re-queued and its items dropped.

@@ -218,6 +218,9 @@ func (c *NodeJoined) encodeBody(e *encoder) {
 	e.strs(c.Systems)
 	e.strs(c.Features)
 	e.uvarint(uint64(max(c.MaxBuilds, 0)))
+	if c.NixKey != "" {
+		e.str(c.NixKey)
+	}
 }
 
 func (c *NodeJoined) decodeBody(d *decoder) {
@@ -227,6 +230,9 @@ func (c *NodeJoined) decodeBody(d *decoder) {
 		d.fail("max builds out of range")
 	}
 	c.MaxBuilds = int(n)
+	if d.more() {
+		c.NixKey = d.str()
+	}
 }
 
 // encodeIDs writes the response of a Submit: the build ids of its

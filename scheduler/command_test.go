@@ -29,6 +29,8 @@ func sampleCommands() []Command {
 		&NodeJoined{Time: at(11), Node: "n3", Key: "(public-key ...)", Systems: []string{"x86_64-linux", "i686-linux"},
 			Features: []string{"kvm"}, MaxBuilds: 4},
 		&NodeLeft{Time: at(12), Node: "n3"},
+		&NodeJoined{Time: at(13), Node: "n4", Key: "(public-key ...)", Systems: []string{"aarch64-linux"},
+			MaxBuilds: 1, NixKey: "n4-1:bQf0Sp8Q3aRd8sX7Qk0qS2cX8mGm0P1bYyC6nE0a8Yw="},
 	}
 }
 

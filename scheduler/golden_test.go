@@ -49,7 +49,9 @@ func TestGoldenCommands(t *testing.T) {
 func TestGoldenSnapshot(t *testing.T) {
 	s := fuzzState(t)
 	mustApply(t, s, &Failed{Time: at(5), Build: 1, Node: "n1", Reason: ReasonBuildError, Message: "exit 1"})
-	mustApply(t, s, joined("pi", 1, aarch))
+	pi := joined("pi", 1, aarch)
+	pi.NixKey = "pi-1:bQf0Sp8Q3aRd8sX7Qk0qS2cX8mGm0P1bYyC6nE0a8Yw="
+	mustApply(t, s, pi)
 	mustApply(t, s, &Submit{Time: at(6), Submitter: "bob", Tags: []Tag{{"k", "v"}}, Derivations: []Derivation{drv("arm", aarch)}})
 	data := encodeState(t, s)
 	var b strings.Builder
@@ -59,4 +61,35 @@ func TestGoldenSnapshot(t *testing.T) {
 		data = data[n:]
 	}
 	golden(t, "snapshot.golden", b.String())
+}
+
+// TestSnapshotVersion1Loads reads a snapshot written before members had Nix
+// keys (testdata/snapshot-v1.golden, the version 1 golden file as it was):
+// nodes upgraded in place must still restore it.
+func TestSnapshotVersion1Loads(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "snapshot-v1.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := hex.DecodeString(strings.ReplaceAll(string(b), "\n", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := UnmarshalState(data)
+	if err != nil {
+		t.Fatalf("version 1 snapshot: %v", err)
+	}
+	ms := s.Members()
+	if len(ms) == 0 {
+		t.Fatal("no members")
+	}
+	for _, m := range ms {
+		if m.Key == "" || m.NixKey != "" {
+			t.Errorf("member %s: key %q, nix key %q", m.ID, m.Key, m.NixKey)
+		}
+	}
+	again, err := UnmarshalState(encodeState(t, s))
+	if err != nil || !reflect.DeepEqual(again.Members(), ms) {
+		t.Fatalf("re-encoded as version %d: %v", snapshotVersion, err)
+	}
 }

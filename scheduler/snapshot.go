@@ -7,10 +7,11 @@ import (
 	"strings"
 )
 
-// snapshotMagic starts every snapshot; snapshotVersion follows it.
+// snapshotMagic starts every snapshot; snapshotVersion follows it. Version
+// 2 added each member's Nix key; version 1 snapshots still load.
 const (
 	snapshotMagic   = "tbfg-scheduler\n"
-	snapshotVersion = 1
+	snapshotVersion = 2
 )
 
 // MarshalBinary writes the state's canonical encoding: the snapshot format.
@@ -69,6 +70,7 @@ func (s *State) encodeNodes(e *encoder) {
 		e.uvarint(uint64(m.active))
 		e.byte(byte(m.status))
 		e.varint(m.joined)
+		e.str(m.nixKey)
 	}
 }
 
@@ -121,8 +123,9 @@ func UnmarshalState(data []byte) (*State, error) {
 	}
 	d := newDecoder(data, len(snapshotMagic))
 	d.clone = true // the state outlives the snapshot buffer
-	if v := d.byte(); d.err == nil && v != snapshotVersion {
-		return nil, fmt.Errorf("%w: snapshot version %d, this node reads %d", ErrVersion, v, snapshotVersion)
+	v := d.byte()
+	if d.err == nil && (v < 1 || v > snapshotVersion) {
+		return nil, fmt.Errorf("%w: snapshot version %d, this node reads 1 to %d", ErrVersion, v, snapshotVersion)
 	}
 	s := NewState()
 	s.names, s.byName, s.featureSets, s.byFeatures = nil, map[string]uint32{}, nil, map[string]uint32{}
@@ -141,7 +144,7 @@ func UnmarshalState(data []byte) (*State, error) {
 		}
 		s.submissions = append(s.submissions, sub)
 	}
-	s.decodeNodes(d)
+	s.decodeNodes(d, v)
 	s.decodePaths(d)
 	s.decodeBuilds(d)
 	for range d.count(2) {
@@ -187,7 +190,7 @@ func (d *decoder) below(limit int) uint32 {
 	return uint32(v)
 }
 
-func (s *State) decodeNodes(d *decoder) {
+func (s *State) decodeNodes(d *decoder, version byte) {
 	n := d.count(6)
 	if n >= 1<<16 {
 		d.fail("too many nodes")
@@ -197,6 +200,9 @@ func (s *State) decodeNodes(d *decoder) {
 		m := &member{id: d.str(), key: d.str(), systems: readIdx[uint32](d, len(s.names)),
 			features: readIdx[uint32](d, len(s.names)), maxBuilds: int(d.below(1 << 16)),
 			active: int(d.below(1 << 16)), status: memberStatus(d.below(int(memberLeft) + 1)), joined: d.varint()}
+		if version >= 2 {
+			m.nixKey = d.str()
+		}
 		s.nodes = append(s.nodes, m)
 	}
 }

@@ -180,6 +180,7 @@ var memberNames = [...]string{"", "active", "lost", "left"}
 type member struct {
 	id        string
 	key       string
+	nixKey    string
 	systems   []uint32 // name indices, ascending
 	features  []uint32 // name indices, ascending
 	maxBuilds int

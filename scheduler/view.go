@@ -38,6 +38,7 @@ type ItemInfo struct {
 type MemberInfo struct {
 	ID        string
 	Key       string // signing public key
+	NixKey    string // Nix public key (name:base64), "" if it registered none
 	Systems   []string
 	Features  []string
 	MaxBuilds int
@@ -176,7 +177,7 @@ func (s *State) itemInfo(p uint32) ItemInfo {
 func (s *State) Members() []MemberInfo {
 	out := make([]MemberInfo, len(s.nodes))
 	for i, m := range s.nodes {
-		out[i] = MemberInfo{ID: m.id, Key: m.key, MaxBuilds: m.maxBuilds, Active: m.active,
+		out[i] = MemberInfo{ID: m.id, Key: m.key, NixKey: m.nixKey, MaxBuilds: m.maxBuilds, Active: m.active,
 			Status: memberNames[m.status], Joined: nsTime(m.joined)}
 		for _, v := range m.systems {
 			out[i].Systems = append(out[i].Systems, s.names[v])

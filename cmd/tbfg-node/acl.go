@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/tbfg/tbfg-node/node"
 	"github.com/tbfg/tbfg-node/substitutes/pki"
@@ -17,16 +18,18 @@ import (
 // aclCommands lists the commands that hand the mesh's member keys to Guix.
 func aclCommands() []command {
 	return []command{
-		{name: "acl", summary: "print the Guix ACL of every member key of the mesh", run: cmdACL},
+		{name: "acl", summary: "print the Guix ACL (or with --nix, Nix's trusted-public-keys) of every member key of the mesh", run: cmdACL},
 		{name: "authorize", summary: "authorize the mesh's member keys for guix-daemon", run: cmdAuthorize},
 	}
 }
 
-// cmdACL prints the ACL of the member keys in the format of /etc/guix/acl,
-// or with --json the members and their keys too.
+// cmdACL prints the ACL of the member keys in the format of /etc/guix/acl;
+// with --nix their Nix keys as one trusted-public-keys line of nix.conf; with
+// --json the members and all their keys.
 func cmdACL(ctx context.Context, s *stdio, args []string) error {
 	fs := newFlags(s, "acl", "")
 	cf := newClientFlags(fs, true)
+	nix := fs.Bool("nix", false, "print the members' Nix keys as a nix.conf trusted-public-keys line")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
@@ -34,10 +37,14 @@ func cmdACL(ctx context.Context, s *stdio, args []string) error {
 	if err != nil {
 		return err
 	}
-	if cf.json {
+	switch {
+	case cf.json:
 		return printJSON(s.out, v)
+	case *nix:
+		_, err = fmt.Fprintln(s.out, "trusted-public-keys = "+strings.Join(v.NixKeys, " "))
+	default:
+		_, err = fmt.Fprintln(s.out, v.ACL)
 	}
-	_, err = fmt.Fprintln(s.out, v.ACL)
 	return err
 }
 

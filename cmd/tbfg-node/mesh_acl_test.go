@@ -75,6 +75,14 @@ func TestMeshACLAndAuthorize(t *testing.T) {
 	if err != nil || !slices.Equal(acl.Keys, []pki.PublicKey{key}) {
 		t.Fatalf("acl printed %q: %v; want an ACL of the node's key", stdout, err)
 	}
+	nixPub, err := os.ReadFile(filepath.Join(dir, node.NixPublicKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runMesh(t, "acl", "--nix", "--data-dir", dir)
+	if want := "trusted-public-keys = " + string(nixPub); code != 0 || stdout != want {
+		t.Fatalf("acl --nix: exit %d, %q, %s; want %q", code, stdout, stderr, want)
+	}
 	code, stdout, stderr = runMesh(t, "acl", "--json", "--data-dir", dir)
 	var v node.ACLView
 	if code != 0 || json.Unmarshal([]byte(stdout), &v) != nil || len(v.Members) != 1 || v.Members[0].Key != string(pub) {
