@@ -135,7 +135,8 @@ type BuildView struct {
 	Reason     string            `json:"reason,omitempty"` // why it last failed
 	Message    string            `json:"message,omitempty"`
 	Attempt    int               `json:"attempt"`
-	Node       string            `json:"node"` // allocated node, while allocated or running
+	Node       string            `json:"node"`                // allocated node, while allocated or running
+	LastNode   string            `json:"last_node,omitempty"` // node of the latest attempt, also once the build ended
 	Priority   int32             `json:"priority"`
 	Submitter  string            `json:"submitter"`
 	Outputs    map[string]string `json:"outputs"` // output name → store path

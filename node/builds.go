@@ -67,7 +67,7 @@ func stateFilter(names []string) (func(scheduler.BuildState) bool, error) {
 // buildView converts a build record for the API.
 func buildView(b scheduler.BuildInfo) BuildView {
 	v := BuildView{ID: uint64(b.ID), Derivation: b.Drv, System: b.System, State: b.State.String(),
-		Attempt: b.Attempt, Node: b.Node, Priority: b.Priority, Submitter: b.Submitter,
+		Attempt: b.Attempt, Node: b.Node, LastNode: b.LastNode, Priority: b.Priority, Submitter: b.Submitter,
 		Outputs: map[string]string{}, Inputs: b.Inputs, Message: b.Message,
 		Submitted: timePtr(b.Submitted), Allocated: timePtr(b.Allocated), Started: timePtr(b.Started),
 		Finished: timePtr(b.Finished), NotBefore: timePtr(b.NotBefore)}

@@ -74,7 +74,7 @@ func (s *State) applyAllocate(c *Allocate) error {
 	for _, a := range c.Allocations {
 		b := s.builds[a.Build-1]
 		n := s.byNode[a.Node]
-		b.state, b.node, b.allocated, b.started = BuildAllocated, n+1, t, 0
+		b.state, b.node, b.last, b.allocated, b.started = BuildAllocated, n+1, n+1, t, 0
 		b.attempt++
 		s.nodes[n].active++
 		s.touchNode(n)

@@ -240,8 +240,11 @@ func TestBuildLifecycle(t *testing.T) {
 	mustApply(t, s, &Succeeded{Time: at(3 * time.Second), Build: ids[0], Node: "n1", Outputs: []Item{item(outPath("a"))}})
 	mustApply(t, s, &Succeeded{Build: ids[0], Node: "n1", Outputs: []Item{item(outPath("a"))}}) // resent
 	b, _ := s.Build(ids[0])
-	if b.State != BuildSucceeded || b.Node != "" || !b.Started.Equal(at(2*time.Second)) || !b.Finished.Equal(at(3*time.Second)) {
+	if b.State != BuildSucceeded || b.Node != "" || b.LastNode != "n1" || !b.Started.Equal(at(2*time.Second)) || !b.Finished.Equal(at(3*time.Second)) {
 		t.Fatalf("after success: %+v", b)
+	}
+	if b, _ := s.Build(ids[1]); b.LastNode != "" {
+		t.Fatalf("never allocated, yet last node %q", b.LastNode)
 	}
 	it, ok := s.ItemByHash(hash32("a"))
 	if !ok || it.Holders[0] != "n1" || it.Narinfo == "" {
@@ -279,7 +282,7 @@ func TestNodeLostRequeues(t *testing.T) {
 	mustApply(t, s, &NodeLost{Time: at(time.Minute), Node: "n1"})
 	for _, id := range ids {
 		b, _ := s.Build(id)
-		if b.State != BuildQueued || b.Node != "" || b.Reason != ReasonAgentLost || b.NotBefore.After(at(time.Minute)) {
+		if b.State != BuildQueued || b.Node != "" || b.LastNode != "n1" || b.Reason != ReasonAgentLost || b.NotBefore.After(at(time.Minute)) {
 			t.Fatalf("after node lost: %+v", b)
 		}
 	}

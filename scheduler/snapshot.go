@@ -8,7 +8,8 @@ import (
 )
 
 // snapshotMagic starts every snapshot; snapshotVersion follows it. Version
-// 2 added each member's Nix key; version 1 snapshots still load.
+// 2 added each member's Nix key and each build's last node; version 1
+// snapshots still load.
 const (
 	snapshotMagic   = "tbfg-scheduler\n"
 	snapshotVersion = 2
@@ -108,6 +109,7 @@ func (s *State) encodeBuilds(e *encoder) {
 		e.uvarint(uint64(b.system))
 		e.uvarint(uint64(b.features))
 		e.uvarint(uint64(b.node))
+		e.uvarint(uint64(b.last))
 		e.byte(byte(b.state))
 		e.byte(byte(b.reason))
 		e.byte(b.attempt)
@@ -146,7 +148,7 @@ func UnmarshalState(data []byte) (*State, error) {
 	}
 	s.decodeNodes(d, v)
 	s.decodePaths(d)
-	s.decodeBuilds(d)
+	s.decodeBuilds(d, v)
 	for range d.count(2) {
 		p, b := d.uvarint(), d.uvarint()
 		if p >= uint64(len(s.paths)) || b >= uint64(len(s.builds)) {
@@ -218,7 +220,7 @@ func (s *State) decodePaths(d *decoder) {
 	}
 }
 
-func (s *State) decodeBuilds(d *decoder) {
+func (s *State) decodeBuilds(d *decoder, version byte) {
 	np := len(s.paths)
 	for range d.count(20) {
 		b := &build{drv: d.str()}
@@ -229,6 +231,9 @@ func (s *State) decodeBuilds(d *decoder) {
 		b.submitted, b.allocated, b.started, b.finished, b.notBefore = d.varint(), d.varint(), d.varint(), d.varint(), d.varint()
 		b.priority, b.submission, b.cause = d.int32(), d.below(len(s.submissions)), d.int32()
 		b.system, b.features, b.node = d.below(len(s.names)), d.below(len(s.featureSets)), uint16(d.below(len(s.nodes)+1))
+		if version >= 2 {
+			b.last = uint16(d.below(len(s.nodes) + 1))
+		}
 		b.state, b.reason, b.attempt = BuildState(d.byte()), Reason(d.byte()), d.byte()
 		b.message = d.str()
 		s.builds = append(s.builds, b)

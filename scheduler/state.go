@@ -143,6 +143,7 @@ type build struct {
 	system     uint32 // index into names
 	features   uint32 // index into featureSets
 	node       uint16 // allocated node index + 1; 0 when none
+	last       uint16 // node index + 1 of the latest allocation, kept after the build ends; 0 if never allocated
 	state      BuildState
 	reason     Reason
 	attempt    uint8 // how many times it was allocated since last (re)queued by a user

@@ -19,6 +19,7 @@ type BuildInfo struct {
 	Message   string
 	Attempt   int    // allocations since it was last queued by a user
 	Node      string // allocated node, while allocated or running
+	LastNode  string // node of the latest allocation, also after the build ended; "" if never allocated
 	Cause     BuildID
 	Submitted time.Time
 	Allocated time.Time
@@ -73,6 +74,9 @@ func (s *State) info(bi uint32) BuildInfo {
 	}
 	if b.node != 0 {
 		bi2.Node = s.nodes[b.node-1].id
+	}
+	if b.last != 0 {
+		bi2.LastNode = s.nodes[b.last-1].id
 	}
 	if b.cause >= 0 {
 		bi2.Cause = BuildID(b.cause + 1)

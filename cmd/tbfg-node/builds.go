@@ -252,7 +252,11 @@ func formatBuilds(w io.Writer, builds []node.BuildView) error {
 		if b.Submitted != nil {
 			submitted = b.Submitted.Format(time.DateTime)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\n", b.ID, state, shortID(b.Node), b.Attempt, submitted, b.Derivation)
+		on := b.Node // the node it is allocated to, else the one that ran it last
+		if on == "" {
+			on = b.LastNode
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\n", b.ID, state, shortID(on), b.Attempt, submitted, b.Derivation)
 	}
 	return tw.Flush()
 }

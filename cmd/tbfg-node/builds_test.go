@@ -36,6 +36,7 @@ func TestBuildsFormatGolden(t *testing.T) {
 		{ID: 1, Derivation: "/gnu/store/aaaa-leaf.drv", State: "allocated", Node: "12D3KooWM1HFvD1TGkfjEqJ99oZKZ1sUp57EsGDmMbeNN5GLDWKk", Attempt: 1, Submitted: &at},
 		{ID: 2, Derivation: "/gnu/store/bbbb-top.drv", State: "queued", Reason: "agent-lost", Attempt: 1, Submitted: &at},
 		{ID: 3, Derivation: "/gnu/store/cccc-old.drv", State: "available"},
+		{ID: 4, Derivation: "/gnu/store/dddd-done.drv", State: "succeeded", LastNode: "12D3KooWQmxRBYzN7KXyqe2WLCQ2uDSVdsrGgxpgvWeMbWv9yXuX", Attempt: 2, Submitted: &at},
 	})
 	if err != nil {
 		t.Fatal(err)
