@@ -1,6 +1,8 @@
 package node
 
 import (
+	"crypto/ed25519"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -48,10 +50,11 @@ func loadOrCreateKeys(dir, hostname string) (*signingKeys, error) {
 	}
 	k.nix, err = loadOrCreate(dir, NixSecretKeyFile, NixPublicKeyFile, nixkey.ParseSecretKey,
 		func() (*nixkey.SecretKey, []byte, []byte, error) {
-			sk, err := nixkey.Generate(nixKeyName(hostname), nil)
+			sk, err := nixkey.Generate("tbfg-node", nil)
 			if err != nil {
 				return nil, nil, nil, err
 			}
+			sk.Name = nixKeyName(hostname, sk.Public().Key)
 			return sk, []byte(sk.String() + "\n"), []byte(sk.Public().String() + "\n"), nil
 		})
 	if err != nil {
@@ -61,8 +64,11 @@ func loadOrCreateKeys(dir, hostname string) (*signingKeys, error) {
 }
 
 // nixKeyName is the name of the node's Nix key: the host name, which Nix
-// users see in trusted-public-keys.
-func nixKeyName(hostname string) string {
+// users see in trusted-public-keys, then the first hex digits of the key.
+// Nix trusts one key per name, so two nodes on hosts of the same name (cloned
+// machines, containers) must not share a name: only one node's signatures
+// would count.
+func nixKeyName(hostname string, pub ed25519.PublicKey) string {
 	name := strings.Map(func(r rune) rune {
 		if r == ':' || r <= ' ' || r > '~' {
 			return '-'
@@ -72,7 +78,7 @@ func nixKeyName(hostname string) string {
 	if name == "" {
 		name = "tbfg-node"
 	}
-	return name + "-1"
+	return name + "-" + hex.EncodeToString(pub[:4])
 }
 
 // loadOrCreate parses the secret key file sec in dir, or, if it does not

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,8 +14,12 @@ func TestSigningKeysCreatedOnceAndKept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if first.nix.Name != "build-host-1-1" {
-		t.Errorf("Nix key name %q, want build-host-1-1", first.nix.Name)
+	if want := "build-host-1-" + hex.EncodeToString(first.nix.Public().Key[:4]); first.nix.Name != want {
+		t.Errorf("Nix key name %q, want %s", first.nix.Name, want)
+	}
+	other, err := loadOrCreateKeys(t.TempDir(), "build host:1")
+	if err != nil || other.nix.Name == first.nix.Name {
+		t.Errorf("two keys of one host name are both named %q (%v): Nix would trust only one", first.nix.Name, err)
 	}
 	again, err := loadOrCreateKeys(dir, "renamed")
 	if err != nil {
