@@ -18,8 +18,22 @@
 // e.g. a chroot store with a /gnu/store layout): it imports the missing .drv
 // closure from the local store with nix-store --import, passes timeout and
 // max-silent-time on, and reads outputs, NarHash, references and deriver
-// from `nix path-info --json`. Both map failures to the same errors, and
-// IsBuildFailure tells failures of the derivation from failures of the node.
+// from `nix path-info --json`.
+//
+// Guix has the local guix-daemon build, through `guix build --no-grafts
+// --no-offload` with the node's own substitute server first in
+// --substitute-urls: the daemon substitutes a missing .drv closure and the
+// inputs built elsewhere from the mesh, which it accepts only once the
+// mesh's keys are authorized (`tbfg-node authorize`). It reads references
+// and derivers from the daemon (`guix gc --references`, `--derivers`) and
+// hashes the outputs' NARs itself from the store, which everyone may read.
+//
+// All three map failures to the same errors, and IsBuildFailure tells
+// failures of the derivation from failures of the node. The two that drive
+// a daemon's client share its plumbing (client.go): the log streamed from
+// the client's error output, the limits passed to the daemon with a
+// backstop in case it does not enforce them, and the reading of its error
+// messages.
 //
 // The namespace is set up by the node's own binary, run again with a
 // specification in its environment: the init function of this package

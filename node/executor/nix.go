@@ -1,7 +1,6 @@
 package executor
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,9 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os/exec"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/tbfg/tbfg-node/store"
@@ -89,31 +86,7 @@ func (n *Nix) command(ctx context.Context, name string, args ...string) *exec.Cm
 	for k, v := range n.cfg.Options {
 		all = append(all, "--option", k, v)
 	}
-	cmd := exec.CommandContext(ctx, name, append(all, args...)...)
-	cmd.Env = n.cfg.Env
-	// Let Nix stop its builders itself, but not forever.
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 10 * time.Second
-	return cmd
-}
-
-// run runs cmd and returns its standard output, or an error carrying the
-// end of its error output.
-func run(cmd *exec.Cmd, stdin io.Reader) ([]byte, error) {
-	var stdout, stderr bytes.Buffer
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("%s: %w: %s", cmd.Args[0], err, tail(stderr.String(), 2000))
-	}
-	return stdout.Bytes(), nil
-}
-
-func tail(s string, n int) string {
-	s = strings.TrimSpace(s)
-	if len(s) > n {
-		s = "…" + s[len(s)-n:]
-	}
-	return s
+	return clientCommand(ctx, n.cfg.Env, name, append(all, args...)...)
 }
 
 // importDrvs copies the items of drv's closure in Source that the Nix store
@@ -192,21 +165,13 @@ func (n *Nix) realise(ctx context.Context, req Request) error {
 	if req.MaxSilent > 0 {
 		args = append(args, "--max-silent-time", seconds(req.MaxSilent))
 	}
-	cmd := n.command(ctx, "nix-store", args...)
-	var last tailBuffer
-	log := req.Log
-	if log == nil {
-		log = io.Discard
+	ctx, cancel := withBackstop(ctx, req.Timeout, "nix-store")
+	defer cancel()
+	stderr, err := runBuild(ctx, n.command(ctx, "nix-store", args...), req.Log)
+	if err == nil || ctx.Err() != nil {
+		return err
 	}
-	cmd.Stdout, cmd.Stderr = io.Discard, io.MultiWriter(log, &last)
-	err := cmd.Run()
-	if err == nil {
-		return nil
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return nixFailure(err, last.String())
+	return nixFailure(err, stderr)
 }
 
 // nixFailure classifies a failed nix-store --realise by its exit status
@@ -214,11 +179,11 @@ func (n *Nix) realise(ctx context.Context, req Request) error {
 // its last error line.
 func nixFailure(err error, stderr string) error {
 	msg := lastLine(stderr)
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) {
-		return fmt.Errorf("run nix-store: %w", err)
+	code, err := exitCode(err, "nix-store")
+	if err != nil {
+		return err
 	}
-	switch code := ee.ExitCode(); {
+	switch {
 	case code == 101 && strings.Contains(msg, "of silence"):
 		return fmt.Errorf("%w: %s", ErrSilent, msg)
 	case code == 101:
@@ -228,39 +193,8 @@ func nixFailure(err error, stderr string) error {
 	case code >= 100 && code <= 107:
 		return fmt.Errorf("%w: %s", ErrBuilderFailed, msg)
 	}
-	return fmt.Errorf("nix-store exit status %d: %s", ee.ExitCode(), msg)
+	return fmt.Errorf("nix-store exit status %d: %s", code, msg)
 }
-
-// lastLine is Nix's last error message ("error: …" and its continuation
-// lines) on one line, or the last line of s.
-func lastLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndex(s, "error: "); i >= 0 {
-		s = s[i+len("error: "):]
-	} else if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		s = s[i+1:]
-	}
-	return strings.Join(strings.Fields(s), " ")
-}
-
-// seconds rounds d up to whole seconds, the unit of Nix's limits.
-func seconds(d time.Duration) string {
-	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
-}
-
-// tailBuffer keeps the last 4 KiB written to it.
-type tailBuffer struct{ b []byte }
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	const max = 4 << 10
-	t.b = append(t.b, p...)
-	if len(t.b) > max {
-		t.b = append(t.b[:0], t.b[len(t.b)-max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string { return string(t.b) }
 
 // nixPathInfo is the part of `nix path-info --json` the executor reads.
 type nixPathInfo struct {
