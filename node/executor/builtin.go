@@ -181,10 +181,22 @@ func (b *Builtin) validOutputs(outputs map[string]store.Path) (*Result, error) {
 // inputClosure returns the closure of the derivation's inputs: its sources
 // and the outputs it uses of its input derivations, which must all be valid.
 func (b *Builtin) inputClosure(d *derivation.Derivation) ([]store.Path, error) {
-	st := b.cfg.Store
+	inputs, missing, err := validInputs(b.cfg.Store, d)
+	if err != nil {
+		return nil, err
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("%w: %s", ErrMissingInputs, strings.Join(missing, ", "))
+	}
+	return b.cfg.Store.Closure(inputs...)
+}
+
+// validInputs returns the derivation's inputs valid in st (its sources and
+// the outputs it uses of its input derivations) and, sorted, those that are
+// not (an input derivation missing from st counts as one).
+func validInputs(st *local.Store, d *derivation.Derivation) (valid []store.Path, missing []string, err error) {
 	inputs := slices.Clone(d.InputSrcs)
 	loader := derivation.DirLoader{Root: st.RealDir(), Dir: st.Dir()}
-	var missing []string
 	for drvPath, ids := range d.InputDrvs {
 		if ok, err := st.IsValid(drvPath); err != nil || !ok {
 			missing = append(missing, string(drvPath))
@@ -192,26 +204,25 @@ func (b *Builtin) inputClosure(d *derivation.Derivation) ([]store.Path, error) {
 		}
 		in, err := loader.Load(drvPath)
 		if err != nil {
-			return nil, fmt.Errorf("input derivation: %w", err)
+			return nil, nil, fmt.Errorf("input derivation: %w", err)
 		}
 		for _, id := range ids {
 			o, ok := in.Outputs[id]
 			if !ok {
-				return nil, fmt.Errorf("input derivation %s has no output %q", drvPath, id)
+				return nil, nil, fmt.Errorf("input derivation %s has no output %q", drvPath, id)
 			}
 			inputs = append(inputs, o.Path)
 		}
 	}
 	for _, p := range inputs {
-		if ok, err := st.IsValid(p); err != nil || !ok {
+		if ok, err := st.IsValid(p); err == nil && ok {
+			valid = append(valid, p)
+		} else {
 			missing = append(missing, string(p))
 		}
 	}
-	if len(missing) > 0 {
-		slices.Sort(missing)
-		return nil, fmt.Errorf("%w: %s", ErrMissingInputs, strings.Join(missing, ", "))
-	}
-	return st.Closure(inputs...)
+	slices.Sort(missing)
+	return valid, missing, nil
 }
 
 // removeOutputs removes whatever a failed build left at its output paths.

@@ -23,7 +23,7 @@ type NixConfig struct {
 	Store string
 	// Dir is that store's logical directory.
 	Dir store.Dir
-	// Source, if set, is where .drv files missing from the Nix store are
+	// Source, if set, is where .drv files and inputs missing from the Nix store are
 	// imported from before a build. Without it Nix must find them itself
 	// (in the store, or through its substituters).
 	Source *local.Store
@@ -61,7 +61,7 @@ func (n *Nix) Build(ctx context.Context, req Request) (*Result, error) {
 		return nil, fmt.Errorf("build %s: not a derivation of store directory %s", req.DrvPath, n.cfg.Dir)
 	}
 	if n.cfg.Source != nil {
-		if err := n.importDrvs(ctx, req.DrvPath); err != nil {
+		if err := n.importDrvs(ctx, req); err != nil {
 			return nil, fmt.Errorf("build %s: %w", req.DrvPath, err)
 		}
 	}
@@ -89,10 +89,16 @@ func (n *Nix) command(ctx context.Context, name string, args ...string) *exec.Cm
 	return clientCommand(ctx, n.cfg.Env, name, append(all, args...)...)
 }
 
-// importDrvs copies the items of drv's closure in Source that the Nix store
-// lacks into it with nix-store --import.
-func (n *Nix) importDrvs(ctx context.Context, drv store.Path) error {
-	closure, err := n.cfg.Source.Closure(drv)
+// importDrvs copies into the Nix store what it lacks of the .drv closure of
+// the request and of the closure of the inputs Source holds (the agent
+// fetched them from the mesh), with nix-store --import. Without the inputs,
+// Nix would build again, here, every input another node built.
+func (n *Nix) importDrvs(ctx context.Context, req Request) error {
+	inputs, _, err := validInputs(n.cfg.Source, req.Drv)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrMissingInputs, err)
+	}
+	closure, err := n.cfg.Source.Closure(append(inputs, req.DrvPath)...)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrMissingInputs, err)
 	}
