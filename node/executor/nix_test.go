@@ -103,7 +103,7 @@ func TestNixExecutorImportsInputs(t *testing.T) {
 		}
 	}
 	built := e.nixBuild(t, drvs[:len(drvs)-1]...) // the inputs, as built elsewhere
-	for len(built) > 0 {                            // copied references first
+	for len(built) > 0 {                          // copied references first
 		for p, info := range built {
 			if !slices.ContainsFunc(info.References, func(r store.Path) bool { _, todo := built[r]; return todo && r != p }) {
 				e.copyFromNix(t, p)
