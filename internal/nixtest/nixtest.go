@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -27,11 +28,21 @@ type Nix struct {
 // Option changes how New sets Nix up.
 type Option func(*options)
 
-type options struct{ conf []string }
+type options struct {
+	conf []string
+	root string
+}
 
 // WithConf adds lines to the private nix.conf, e.g. "require-sigs = true".
 func WithConf(lines ...string) Option {
 	return func(o *options) { o.conf = append(o.conf, lines...) }
+}
+
+// InDir keeps the installation in root (created if missing) instead of a
+// fresh temporary directory, e.g. under a node's data dir so that the node
+// and the test see one store.
+func InDir(root string) Option {
+	return func(o *options) { o.root = root }
 }
 
 // Require skips t when a program from nix-bin or busybox-static is missing
@@ -61,7 +72,10 @@ func New(t testing.TB, dir store.Dir, opts ...Option) *Nix {
 	for _, f := range opts {
 		f(&o)
 	}
-	root := t.TempDir()
+	root := o.root
+	if root == "" {
+		root = t.TempDir()
+	}
 	n := &Nix{
 		Root:         root,
 		StoreDir:     dir,
@@ -96,6 +110,10 @@ func New(t testing.TB, dir store.Dir, opts ...Option) *Nix {
 	)
 	return n
 }
+
+// Env is the environment of every command of this Nix, for programs that run
+// Nix themselves (e.g. a node with the nix executor).
+func (n *Nix) Env() []string { return slices.Clone(n.env) }
 
 // Cmd returns a command for the Nix program name (nix, nix-store,
 // nix-instantiate, …) with the private environment and --store set to this
