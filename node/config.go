@@ -43,6 +43,10 @@ const DefaultSubstitutePort = 8761
 // DefaultNARCacheSize is the default bound of the NAR cache: 10 GiB.
 const DefaultNARCacheSize = 10 << 30
 
+// DefaultReplicas is how many members hold each store item by default: the
+// builder and one copy.
+const DefaultReplicas = 2
+
 // Executors accepted by Config.Executor.
 const (
 	ExecutorBuiltin = "builtin"
@@ -128,13 +132,17 @@ type Config struct {
 	// NARCacheSize bounds the substitute server's NAR cache in
 	// DATA-DIR/nar-cache, in bytes (--nar-cache-size).
 	NARCacheSize int64
+	// Replicas is how many members should hold each store item, so that
+	// outputs outlive the node that built them; 1 keeps only the builder's
+	// copy (--replicas).
+	Replicas int
 	// Version is gossiped to the other nodes.
 	Version string
 	// Logger receives the node's logs; nil discards them.
 	Logger *slog.Logger
 
-	// withoutAgent keeps the node from building: tests of the build queue
-	// alone watch allocations that nothing runs.
+	// withoutAgent keeps the node from building and copying items: tests
+	// of the build queue alone watch allocations that nothing runs.
 	withoutAgent bool
 }
 
@@ -153,6 +161,7 @@ func DefaultConfig() Config {
 		SubstituteListen: fmt.Sprintf(":%d", DefaultSubstitutePort),
 		Advertise:        true,
 		NARCacheSize:     DefaultNARCacheSize,
+		Replicas:         DefaultReplicas,
 		Version:          version(),
 	}
 }
@@ -178,7 +187,7 @@ func DefaultDataDir() string {
 func (c *Config) Validate() error {
 	checks := []func() error{c.validateDataDir, c.validateSecret, c.validateMembership,
 		c.validateTiming, c.validateListen, c.validatePeers, c.validateInterfaces, c.validateBuilds,
-		c.validateStoreDir, c.validateExecutor, c.validateSubstitutes}
+		c.validateStoreDir, c.validateExecutor, c.validateSubstitutes, c.validateReplicas}
 	for _, check := range checks {
 		if err := check(); err != nil {
 			return fmt.Errorf("%w: %w", ErrConfig, err)
@@ -381,6 +390,13 @@ func (c *Config) validateSubstitutes() error {
 	}
 	if c.NARCacheSize <= 0 {
 		return fmt.Errorf("--nar-cache-size %d: must be positive", c.NARCacheSize)
+	}
+	return nil
+}
+
+func (c *Config) validateReplicas() error {
+	if c.Replicas < 1 {
+		return fmt.Errorf("--replicas %d: want at least 1 (the builder's own copy)", c.Replicas)
 	}
 	return nil
 }

@@ -36,9 +36,13 @@
 // /signing-key.pub) with its DNS-SD advertisement as
 // guix-publish-<hostname> on --interface (not with --no-advertise, nor with
 // --no-mdns: a node told not to use multicast DNS sends none), scheduling,
-// and last the build agent (package agent), which waits until the local
-// replica lists this node as registered, so that the builds it shows running
-// here are orphans of an earlier run. The node gossips its substitute URL
+// the build agent (package agent), which waits until the local replica lists
+// this node as registered, so that the builds it shows running here are
+// orphans of an earlier run, and last the replicator (package replicate),
+// which also waits for that registration and then copies store items from
+// their holders into this node's store until --replicas members (default 2)
+// hold each, so that outputs outlive the node that built them. The node
+// gossips its substitute URL
 // (http://<listen IP, or first announced IPv4>:<port>), its Guix public key
 // and the number of builds its agent runs.
 //

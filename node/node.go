@@ -164,7 +164,9 @@ func (n *Node) Run(ctx context.Context) error {
 //     leader, allocates builds): its registration tells the agent that the
 //     replica has caught up;
 //   - the agent, which waits for that registration before it looks for
-//     orphaned builds.
+//     orphaned builds;
+//   - the replicator last: it also waits for the registration, fetches
+//     through the mesh source, and copies what the agent publishes.
 func (n *Node) startServices(ctx context.Context) error {
 	if err := n.startSource(); err != nil {
 		return err
@@ -176,7 +178,10 @@ func (n *Node) startServices(ctx context.Context) error {
 	if n.cfg.withoutAgent {
 		return nil
 	}
-	return n.startAgent(ctx)
+	if err := n.startAgent(ctx); err != nil {
+		return err
+	}
+	return n.startReplicator(ctx)
 }
 
 // failStart stops what Run started after the mesh failed to start. A start
@@ -208,9 +213,13 @@ func (n *Node) stop() error {
 	if err := os.Remove(n.socket()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}
-	// Then the agent, scheduling and the substitute server, the reverse of
-	// startServices: the agent and scheduling commit through the mesh, the
-	// agent and the server read NARs from the members through it.
+	// Then the replicator, the agent, scheduling and the substitute server,
+	// the reverse of startServices: the replicator, the agent and scheduling
+	// commit through the mesh, and the replicator, the agent and the server
+	// read NARs from the members through it. The replicator may simply
+	// drop a copy in progress (what it fetched stays valid and is recorded
+	// by the next run), while the agent's final reports must get through.
+	n.stopReplicator()
 	n.stopAgent()
 	n.sched.stop()
 	errs = append(errs, n.stopSubstitutes())

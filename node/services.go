@@ -45,7 +45,7 @@ const advertiseTimeout = 10 * time.Second
 
 // services are the parts of a node that need the mesh running: the mesh
 // source (NARs and logs from every member), the substitute server and its
-// DNS-SD advertisement, and the build agent.
+// DNS-SD advertisement, the build agent and the replicator.
 type services struct {
 	stopServer context.CancelFunc
 	serverDone chan error
@@ -53,6 +53,9 @@ type services struct {
 	advert     *dnssd.Advertisement
 	stopAgent  context.CancelFunc
 	agentDone  chan struct{}
+	// The replicator, which copies items to more holders (replicas.go).
+	stopReplicator context.CancelFunc
+	replicatorDone chan struct{}
 }
 
 // newExecutor makes the configured executor over the opened store, and the
