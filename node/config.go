@@ -51,6 +51,7 @@ const DefaultReplicas = 2
 const (
 	ExecutorBuiltin = "builtin"
 	ExecutorNix     = "nix"
+	ExecutorGuix    = "guix"
 )
 
 // Raft timing profiles accepted by Config.RaftProfile.
@@ -112,11 +113,20 @@ type Config struct {
 	// items live under the data dir in store/ (--store-dir).
 	StoreDir string
 	// Executor is how builds run: ExecutorBuiltin (no daemon, the node's own
-	// store) or ExecutorNix (--executor).
+	// store), ExecutorNix or ExecutorGuix (the local guix-daemon)
+	// (--executor).
 	Executor string
 	// NixStore is the Nix store URI the nix executor builds in, passed to
 	// Nix's --store; "" is Nix's default store (--nix-store).
 	NixStore string
+	// Guix is the guix command the guix executor runs; "" is guix from
+	// PATH (--guix).
+	Guix string
+	// GuixSubstituteURLs are substitute servers guix-daemon may use for the
+	// builds after this node's own, which always comes first
+	// (--guix-substitute-url, repeatable). Without them it uses the mesh
+	// only.
+	GuixSubstituteURLs []string
 	// BuildTimeout bounds each build; 0 means no bound (--build-timeout).
 	BuildTimeout time.Duration
 	// MaxSilent bounds how long a build may print nothing; 0 means no bound
@@ -353,10 +363,12 @@ func (c *Config) validateStoreDir() error {
 
 func (c *Config) validateExecutor() error {
 	switch {
-	case c.Executor != ExecutorBuiltin && c.Executor != ExecutorNix:
-		return fmt.Errorf("--executor %q: want %s or %s", c.Executor, ExecutorBuiltin, ExecutorNix)
+	case c.Executor != ExecutorBuiltin && c.Executor != ExecutorNix && c.Executor != ExecutorGuix:
+		return fmt.Errorf("--executor %q: want %s, %s or %s", c.Executor, ExecutorBuiltin, ExecutorNix, ExecutorGuix)
 	case c.NixStore != "" && c.Executor != ExecutorNix:
 		return fmt.Errorf("--nix-store only applies to --executor %s", ExecutorNix)
+	case (c.Guix != "" || len(c.GuixSubstituteURLs) > 0) && c.Executor != ExecutorGuix:
+		return fmt.Errorf("--guix and --guix-substitute-url only apply to --executor %s", ExecutorGuix)
 	case c.BuildTimeout < 0:
 		return fmt.Errorf("--build-timeout %s: must not be negative", c.BuildTimeout)
 	case c.MaxSilent < 0:
@@ -374,6 +386,9 @@ func (c *Config) validateSubstitutes() error {
 	}
 	if c.SubstituteListen == "" {
 		c.Advertise = false
+		if c.Executor == ExecutorGuix {
+			return fmt.Errorf("--executor %s needs the substitute server (--substitute-listen): guix-daemon fetches the .drv files and inputs from it", ExecutorGuix)
+		}
 		return nil
 	}
 	host, port, err := net.SplitHostPort(c.SubstituteListen)
@@ -391,7 +406,21 @@ func (c *Config) validateSubstitutes() error {
 	if c.NARCacheSize <= 0 {
 		return fmt.Errorf("--nar-cache-size %d: must be positive", c.NARCacheSize)
 	}
+	if c.Executor == ExecutorGuix && port == "0" {
+		return fmt.Errorf("--executor %s needs a fixed --substitute-listen port: guix-daemon fetches the .drv files and inputs from it", ExecutorGuix)
+	}
 	return nil
+}
+
+// ownSubstituteURL is where this machine's guix-daemon reaches the node's
+// substitute server: its listen address, or loopback when it listens on
+// every address.
+func (c *Config) ownSubstituteURL() string {
+	host, port, _ := net.SplitHostPort(c.SubstituteListen) // validated
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 func (c *Config) validateReplicas() error {

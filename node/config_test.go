@@ -37,7 +37,10 @@ func TestValidateRejectsBadFlags(t *testing.T) {
 		{"interface", func(c *Config) { c.Interfaces = []string{"nosuchif0"} }, "--interface nosuchif0"},
 		{"max builds", func(c *Config) { c.MaxBuilds = -2 }, "--max-builds -2"},
 		{"system", func(c *Config) { c.Systems = []string{"x86_64"} }, `--system "x86_64"`},
-		{"executor", func(c *Config) { c.Executor = "guix" }, `--executor "guix"`},
+		{"executor", func(c *Config) { c.Executor = "docker" }, `--executor "docker"`},
+		{"guix without guix", func(c *Config) { c.Guix = "/usr/bin/guix" }, "--guix and --guix-substitute-url only apply"},
+		{"guix without server", func(c *Config) { c.Executor, c.SubstituteListen = ExecutorGuix, "off" }, "--executor guix needs the substitute server"},
+		{"guix on a random port", func(c *Config) { c.Executor, c.SubstituteListen = ExecutorGuix, "127.0.0.1:0" }, "needs a fixed --substitute-listen port"},
 		{"nix store without nix", func(c *Config) { c.NixStore = "daemon" }, "--nix-store only applies to --executor nix"},
 		{"build timeout", func(c *Config) { c.BuildTimeout = -time.Second }, "--build-timeout -1s"},
 		{"max silent", func(c *Config) { c.MaxSilent = -time.Second }, "--max-silent -1s"},
@@ -167,6 +170,21 @@ func TestSubstituteURL(t *testing.T) {
 	} {
 		if got := substituteURL(tc.listen, 8761, tc.addrs); got != tc.want {
 			t.Errorf("substituteURL(%q, %v) = %q, want %q", tc.listen, tc.addrs, got, tc.want)
+		}
+	}
+}
+
+func TestOwnSubstituteURL(t *testing.T) {
+	for listen, want := range map[string]string{
+		":8761":           "http://127.0.0.1:8761",
+		"0.0.0.0:9000":    "http://127.0.0.1:9000",
+		"[::]:8761":       "http://127.0.0.1:8761",
+		"198.18.0.1:8761": "http://198.18.0.1:8761",
+		"[::1]:8761":      "http://[::1]:8761",
+	} {
+		c := Config{SubstituteListen: listen}
+		if got := c.ownSubstituteURL(); got != want {
+			t.Errorf("--substitute-listen %s: guix-daemon would use %s, want %s", listen, got, want)
 		}
 	}
 }

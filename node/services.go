@@ -63,6 +63,15 @@ type services struct {
 func (n *Node) newExecutor() error {
 	log := n.log.With("component", "executor")
 	switch n.cfg.Executor {
+	case ExecutorGuix:
+		gx, err := executor.NewGuix(executor.GuixConfig{Command: n.cfg.Guix, Dir: store.Dir(n.cfg.StoreDir),
+			SubstituteURLs: append([]string{n.cfg.ownSubstituteURL()}, n.cfg.GuixSubstituteURLs...), Logger: log})
+		if err != nil {
+			return fmt.Errorf("--executor guix: %w", err)
+		}
+		// Outputs live in the daemon's store, which the node reads directly.
+		n.exec, n.outputNAR = gx, gx.OutputNAR
+		return nil
 	case ExecutorNix:
 		nc := executor.NixConfig{Store: n.cfg.NixStore, Dir: store.Dir(n.cfg.StoreDir), Source: n.store, Logger: log}
 		if _, err := os.Stat(busybox); err == nil {
