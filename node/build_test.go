@@ -116,23 +116,11 @@ func buildConfig(t *testing.T, name string, mode Mode, dir, system string) Confi
 func TestNodesBuildAndPublish(t *testing.T) {
 	requireRoot(t)
 	system := nativeSystems(runtime.GOARCH)[0]
-	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
-	nodes := []*running{startNode(t, buildConfig(t, "n1", ModeInit, dirs[0], system))}
-	for i, dir := range dirs[1:] {
-		cfg := buildConfig(t, fmt.Sprintf("n%d", i+2), ModeJoin, dir, system)
-		cfg.Secret, cfg.Peers = nodes[0].n.Secret(), nodes[0].n.Addrs()
-		nodes = append(nodes, startNode(t, cfg))
-	}
-	c := NewClient(dirs[0])
-	defer c.Close()
-	waitUntil(t, "three registered members", func() error { return registered(c, 3) })
-
+	nodes, dirs, c := startBuildNodes(t, 3, system, nil)
 	g := writeBuildGraph(t, t.TempDir(), system, 5)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if _, err := nodes[1].n.Submit(ctx, SubmitRequest{Derivations: []string{file(filepath.Dir(g.files[0]), g.top)}}); err != nil {
-		t.Fatal(err)
-	}
+	submitGraph(ctx, t, nodes[1], g)
 	waitBuilt(t, c, len(g.files))
 
 	view, err := c.ACL(ctx)
@@ -149,6 +137,44 @@ func TestNodesBuildAndPublish(t *testing.T) {
 		for _, out := range g.outputs {
 			checkSubstitute(t, url, out, acl)
 		}
+	}
+}
+
+// startBuildNodes starts n nodes that build for system, the first creating
+// the mesh and the others joining it, each configured by edit (nil: no
+// change) before it starts, and waits until all are registered members. It
+// returns them, their data dirs and a client of the first (closed by the
+// test's cleanup).
+func startBuildNodes(t *testing.T, n int, system string, edit func(i int, c *Config)) ([]*running, []string, *Client) {
+	t.Helper()
+	var nodes []*running
+	var dirs []string
+	for i := range n {
+		dirs = append(dirs, t.TempDir())
+		mode := ModeInit
+		if i > 0 {
+			mode = ModeJoin
+		}
+		cfg := buildConfig(t, fmt.Sprintf("n%d", i+1), mode, dirs[i], system)
+		if i > 0 {
+			cfg.Secret, cfg.Peers = nodes[0].n.Secret(), nodes[0].n.Addrs()
+		}
+		if edit != nil {
+			edit(i, &cfg)
+		}
+		nodes = append(nodes, startNode(t, cfg))
+	}
+	c := NewClient(dirs[0])
+	t.Cleanup(func() { c.Close() })
+	waitUntil(t, fmt.Sprintf("%d registered members", n), func() error { return registered(c, n) })
+	return nodes, dirs, c
+}
+
+// submitGraph submits the top of g, and so the whole graph, on r.
+func submitGraph(ctx context.Context, t *testing.T, r *running, g *buildGraph) {
+	t.Helper()
+	if _, err := r.n.Submit(ctx, SubmitRequest{Derivations: []string{file(filepath.Dir(g.files[0]), g.top)}}); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -302,9 +328,7 @@ func httpGet(t *testing.T, url string) []byte {
 // layout.
 func TestNodesBuildWithNix(t *testing.T) {
 	system := nativeSystems(runtime.GOARCH)[0]
-	dirs := []string{t.TempDir(), t.TempDir()}
-	var nodes []*running
-	for i, dir := range dirs {
+	nodes, dirs, c := startBuildNodes(t, 2, system, func(i int, cfg *Config) {
 		nix := nixtest.New(t, store.GuixDir)
 		if i == 0 {
 			// The nodes run Nix with the test's private configuration.
@@ -313,26 +337,12 @@ func TestNodesBuildWithNix(t *testing.T) {
 			t.Setenv("HOME", filepath.Join(nix.Root, "home"))
 			t.Setenv("NIX_REMOTE", "")
 		}
-		mode := ModeInit
-		if i > 0 {
-			mode = ModeJoin
-		}
-		cfg := buildConfig(t, fmt.Sprintf("n%d", i+1), mode, dir, system)
 		cfg.Executor, cfg.NixStore = ExecutorNix, nix.Store
-		if i > 0 {
-			cfg.Secret, cfg.Peers = nodes[0].n.Secret(), nodes[0].n.Addrs()
-		}
-		nodes = append(nodes, startNode(t, cfg))
-	}
-	c := NewClient(dirs[0])
-	defer c.Close()
-	waitUntil(t, "two registered members", func() error { return registered(c, 2) })
+	})
 	g := writeBuildGraph(t, t.TempDir(), system, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if _, err := nodes[0].n.Submit(ctx, SubmitRequest{Derivations: []string{file(filepath.Dir(g.files[0]), g.top)}}); err != nil {
-		t.Fatal(err)
-	}
+	submitGraph(ctx, t, nodes[0], g)
 	waitBuilt(t, c, len(g.files))
 	view, err := c.ACL(ctx)
 	if err != nil {

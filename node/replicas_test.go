@@ -22,21 +22,11 @@ import (
 func TestNodesReplicateOutputs(t *testing.T) {
 	requireRoot(t)
 	system := nativeSystems(runtime.GOARCH)[0]
-	dirs := []string{t.TempDir(), t.TempDir()}
-	nodes := []*running{startNode(t, buildConfig(t, "n1", ModeInit, dirs[0], system))}
-	cfg := buildConfig(t, "n2", ModeJoin, dirs[1], system)
-	cfg.Secret, cfg.Peers = nodes[0].n.Secret(), nodes[0].n.Addrs()
-	nodes = append(nodes, startNode(t, cfg))
-	c := NewClient(dirs[0])
-	defer c.Close()
-	waitUntil(t, "two registered members", func() error { return registered(c, 2) })
-
+	nodes, _, c := startBuildNodes(t, 2, system, nil)
 	g := writeBuildGraph(t, t.TempDir(), system, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if _, err := nodes[1].n.Submit(ctx, SubmitRequest{Derivations: []string{file(filepath.Dir(g.files[0]), g.top)}}); err != nil {
-		t.Fatal(err)
-	}
+	submitGraph(ctx, t, nodes[1], g)
 	waitBuilt(t, c, len(g.files))
 	items := slices.Clone(g.outputs)
 	for _, f := range g.files {
