@@ -18,12 +18,15 @@ const maxBuilds = 5
 
 // buildJSON is one element of `tbfg-node builds --json`.
 type buildJSON struct {
-	ID         uint64   `json:"id"`
-	Derivation string   `json:"derivation"`
-	State      string   `json:"state"`
-	Node       string   `json:"node"`
-	Attempt    int      `json:"attempt"`
-	Inputs     []string `json:"inputs"`
+	ID         uint64            `json:"id"`
+	Derivation string            `json:"derivation"`
+	State      string            `json:"state"`
+	Node       string            `json:"node"`
+	LastNode   string            `json:"last_node"`
+	Attempt    int               `json:"attempt"`
+	Inputs     []string          `json:"inputs"`
+	Outputs    map[string]string `json:"outputs"`
+	Started    *time.Time        `json:"started"`
 }
 
 // submitJSON is what `tbfg-node submit --json` prints.
@@ -51,7 +54,7 @@ func TestBuildQueueAcrossHosts(t *testing.T) {
 	}
 	hosts := c.hosts
 	ids := map[*host]string{}
-	if !t.Run("form", func(t *testing.T) { formMesh(t, c, hosts, ids) }) {
+	if !t.Run("form", func(t *testing.T) { formMesh(t, hosts, ids, nil) }) {
 		return
 	}
 	// The leaves sleep far longer than the test runs, so the tops stay queued

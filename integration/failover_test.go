@@ -1,11 +1,9 @@
 package integration
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,19 +15,6 @@ import (
 // long enough that a host is still running one when it is killed, after its
 // fast leaves were published and copied.
 const failoverSleep = 8
-
-// failoverBuild is the part of `tbfg-node builds --json` the failover test
-// reads.
-type failoverBuild struct {
-	ID         uint64            `json:"id"`
-	Derivation string            `json:"derivation"`
-	State      string            `json:"state"`
-	Node       string            `json:"node"`
-	LastNode   string            `json:"last_node"`
-	Attempt    int               `json:"attempt"`
-	Outputs    map[string]string `json:"outputs"`
-	Started    *time.Time        `json:"started"`
-}
 
 // TestFailover runs three namespace hosts with the builtin executor, submits
 // a graph on the leader and kills -9 another host while it runs a build,
@@ -54,18 +39,10 @@ func TestFailover(t *testing.T) {
 	}
 	hosts := c.hosts
 	ids := map[*host]string{}
-	if !t.Run("form", func(t *testing.T) { formMesh(t, c, hosts, ids) }) {
+	if !t.Run("form", func(t *testing.T) { formMesh(t, hosts, ids, nil) }) {
 		return
 	}
-	g, err := drvgraph.New(drvgraph.Options{System: nativeSystem(), Tag: fmt.Sprint(time.Now().UnixNano()),
-		Chain: 1, Leaves: 12, Tops: 3, PerTop: 4, SlowEvery: 2, SlowSleep: failoverSleep})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := g.Write(dir); err != nil {
-		t.Fatal(err)
-	}
+	g, dir := newGraph(t, drvgraph.Options{Chain: 1, Leaves: 12, Tops: 3, PerTop: 4, SlowEvery: 2, SlowSleep: failoverSleep})
 	submitter := leaderOf(t, hosts, ids)
 	if res := submit(t, submitter, "", g.Files(dir)...); len(res.Builds) != len(g.Order) {
 		t.Fatalf("submit: %d builds, want %d", len(res.Builds), len(g.Order))
@@ -85,8 +62,8 @@ func TestFailover(t *testing.T) {
 type killed struct {
 	host      *host
 	id        string
-	published []failoverBuild // succeeded there, outputs copied elsewhere
-	running   []failoverBuild // slow leaves it had just started
+	published []buildJSON // succeeded there, outputs copied elsewhere
+	running   []buildJSON // slow leaves it had just started
 }
 
 // leafKinds maps the .drv of every leaf of g to whether it is slow.
@@ -105,7 +82,7 @@ func leafKinds(g *drvgraph.Graph) map[string]bool {
 func killBuilder(t *testing.T, hosts []*host, ids map[*host]string, submitter *host, slow map[string]bool) killed {
 	var k killed
 	waitFor(t, 90*time.Second, "a host running a build, with copies of what it published", func() error {
-		bs, err := failoverBuilds(submitter)
+		bs, err := builds(submitter)
 		if err != nil {
 			return err
 		}
@@ -132,7 +109,7 @@ func killBuilder(t *testing.T, hosts []*host, ids map[*host]string, submitter *h
 // can finish, and publish an output nothing copied and nothing needs again,
 // between this look and the kill. (A fast leaf that does is rebuilt for its
 // top.)
-func killable(h *host, id string, hosts []*host, bs []failoverBuild, slow map[string]bool) (killed, error) {
+func killable(h *host, id string, hosts []*host, bs []buildJSON, slow map[string]bool) (killed, error) {
 	k := killed{host: h, id: id}
 	for _, b := range bs {
 		switch {
@@ -174,10 +151,10 @@ func loggedCopy(h *host, path string) bool {
 // run again (their copies kept the outputs available), and its interrupted
 // builds ran again on a survivor.
 func waitCompleted(t *testing.T, live []*host, ids map[*host]string, g *drvgraph.Graph, k killed) {
-	var last []failoverBuild
+	var last []buildJSON
 	waitFor(t, removeAfter+120*time.Second, "every build succeeded, on every survivor", func() error {
 		for _, h := range live {
-			bs, err := failoverBuilds(h)
+			bs, err := builds(h)
 			if err != nil {
 				return err
 			}
@@ -188,7 +165,7 @@ func waitCompleted(t *testing.T, live []*host, ids map[*host]string, g *drvgraph
 		}
 		return nil
 	})
-	byID := map[uint64]failoverBuild{}
+	byID := map[uint64]buildJSON{}
 	for _, b := range last {
 		byID[b.ID] = b
 	}
@@ -209,7 +186,7 @@ func waitCompleted(t *testing.T, live []*host, ids map[*host]string, g *drvgraph
 
 // succeededOnce checks one host's view: exactly one build per derivation of
 // g, each succeeded.
-func succeededOnce(bs []failoverBuild, g *drvgraph.Graph) error {
+func succeededOnce(bs []buildJSON, g *drvgraph.Graph) error {
 	if len(bs) != len(g.Order) {
 		return fmt.Errorf("%d builds, want %d", len(bs), len(g.Order))
 	}
@@ -224,17 +201,4 @@ func succeededOnce(bs []failoverBuild, g *drvgraph.Graph) error {
 		}
 	}
 	return nil
-}
-
-// failoverBuilds returns `tbfg-node builds --json` of h.
-func failoverBuilds(h *host) ([]failoverBuild, error) {
-	out, err := h.cli("builds", "--json")
-	if err != nil {
-		return nil, err
-	}
-	var bs []failoverBuild
-	if err := json.Unmarshal(out, &bs); err != nil {
-		return nil, fmt.Errorf("%s: builds --json: %w: %s", h.name, err, strings.TrimSpace(string(out)))
-	}
-	return bs, nil
 }

@@ -1,7 +1,9 @@
 package integration
 
 import (
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/tbfg/tbfg-node/internal/drvgraph"
 	"github.com/tbfg/tbfg-node/store"
@@ -33,4 +35,21 @@ func writeGraph(t *testing.T, dir, system string, leaves, tops, per, sleep int) 
 		t.Fatal(err)
 	}
 	return &drvGraph{dir: dir, leaves: g.Leaves, tops: g.Tops, inputs: g.Inputs, g: g}
+}
+
+// newGraph generates a graph for this machine's system with opts, under a
+// fresh tag so that its store paths are new to every run, and writes it into
+// a new temporary directory, which it returns.
+func newGraph(t *testing.T, opts drvgraph.Options) (*drvgraph.Graph, string) {
+	t.Helper()
+	opts.System, opts.Tag = nativeSystem(), fmt.Sprint(time.Now().UnixNano())
+	g, err := drvgraph.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := g.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	return g, dir
 }

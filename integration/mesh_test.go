@@ -38,7 +38,7 @@ func TestMeshAcrossHosts(t *testing.T) {
 	good, intruder := c.hosts[:goodHosts], c.hosts[goodHosts]
 	ids := map[*host]string{}
 
-	if !t.Run("form", func(t *testing.T) { formMesh(t, c, good, ids) }) {
+	if !t.Run("form", func(t *testing.T) { formMesh(t, good, ids, nil) }) {
 		return
 	}
 	t.Run("wrong-secret", func(t *testing.T) { startIntruder(t, intruder, good) })
@@ -66,11 +66,18 @@ func TestMeshAcrossHosts(t *testing.T) {
 	})
 }
 
-// formMesh runs init on the first host and join --secret on the others, and
-// waits until every host lists all of them with one leader and their gossip.
-func formMesh(t *testing.T, c *cluster, good []*host, ids map[*host]string) {
+// formMesh runs init on the first host and join --secret on the others, each
+// with the arguments extra gives it (nil: none), and waits until every host
+// lists all of them with one leader and their gossip.
+func formMesh(t *testing.T, good []*host, ids map[*host]string, extra func(*host) []string) {
+	args := func(h *host, sub ...string) []string {
+		if extra == nil {
+			return sub
+		}
+		return append(sub, extra(h)...)
+	}
 	first := good[0]
-	first.start(t, "init")
+	first.start(t, "init", args(first)...)
 	waitRunning(t, first)
 	waitFor(t, 30*time.Second, "h1 leads its new mesh", func() error {
 		st, err := first.status()
@@ -84,7 +91,7 @@ func formMesh(t *testing.T, c *cluster, good []*host, ids map[*host]string) {
 		t.Errorf("init did not print the line %q", "tbfg-node join --secret "+secret)
 	}
 	for _, h := range good[1:] {
-		h.start(t, "join", "--secret", secret)
+		h.start(t, "join", args(h, "--secret", secret)...)
 	}
 	for _, h := range good {
 		ids[h] = waitRunning(t, h).ID

@@ -53,18 +53,14 @@ func TestNixBuildAndPublishAcrossHosts(t *testing.T) {
 	hosts := c.hosts
 	client := c.addHost() // runs no node: a LAN machine with Nix
 	ids := map[*host]string{}
-	if !t.Run("form", func(t *testing.T) { formNixMesh(t, c, hosts, stores, ids) }) {
+	if !t.Run("form", func(t *testing.T) {
+		formMesh(t, hosts, ids, func(h *host) []string {
+			return []string{"--nix-store", stores[h].Store}
+		})
+	}) {
 		return
 	}
-	g, err := drvgraph.New(drvgraph.Options{System: nativeSystem(), Tag: fmt.Sprint(time.Now().UnixNano()),
-		Chain: 2, Leaves: 15, Tops: 3, PerTop: 5, SlowEvery: 2, SlowSleep: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := g.Write(dir); err != nil {
-		t.Fatal(err)
-	}
+	g, dir := newGraph(t, drvgraph.Options{Chain: 2, Leaves: 15, Tops: 3, PerTop: 5, SlowEvery: 2, SlowSleep: 1})
 	if !t.Run("build", func(t *testing.T) { buildAll(t, hosts, ids, g, dir) }) {
 		return
 	}
@@ -79,31 +75,6 @@ func TestNixBuildAndPublishAcrossHosts(t *testing.T) {
 		}
 	})
 	t.Run("tampered", func(t *testing.T) { checkTampered(t, client, hosts[0], g, keys) })
-}
-
-// formNixMesh is formMesh with each host's own Nix store given by
-// --nix-store: init on the first host, join with the secret on the others.
-func formNixMesh(t *testing.T, c *cluster, hosts []*host, stores map[*host]*nixtest.Nix, ids map[*host]string) {
-	first := hosts[0]
-	first.start(t, "init", "--nix-store", stores[first].Store)
-	waitRunning(t, first)
-	waitFor(t, 30*time.Second, "h1 leads its new mesh", func() error {
-		st, err := first.status()
-		if err == nil && st.Leader != st.ID {
-			err = fmt.Errorf("leader %q, want itself %q", st.Leader, st.ID)
-		}
-		return err
-	})
-	secret := readSecret(t, first)
-	for _, h := range hosts[1:] {
-		h.start(t, "join", "--secret", secret, "--nix-store", stores[h].Store)
-	}
-	for _, h := range hosts {
-		ids[h] = waitRunning(t, h).ID
-	}
-	waitFor(t, 90*time.Second, "one mesh of all hosts", func() error {
-		return agree(hosts, idsOf(hosts, ids), true)
-	})
 }
 
 // checkNixBuiltOnce checks that Nix itself built every derivation on

@@ -52,18 +52,10 @@ func TestBuildAndPublishAcrossHosts(t *testing.T) {
 	}
 	hosts := c.hosts
 	ids := map[*host]string{}
-	if !t.Run("form", func(t *testing.T) { formMesh(t, c, hosts, ids) }) {
+	if !t.Run("form", func(t *testing.T) { formMesh(t, hosts, ids, nil) }) {
 		return
 	}
-	g, err := drvgraph.New(drvgraph.Options{System: nativeSystem(), Tag: fmt.Sprint(time.Now().UnixNano()),
-		Chain: 2, Leaves: 18, Tops: 3, PerTop: 6, SlowEvery: 2, SlowSleep: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := g.Write(dir); err != nil {
-		t.Fatal(err)
-	}
+	g, dir := newGraph(t, drvgraph.Options{Chain: 2, Leaves: 18, Tops: 3, PerTop: 6, SlowEvery: 2, SlowSleep: 1})
 	if !t.Run("build", func(t *testing.T) { buildAll(t, hosts, ids, g, dir) }) {
 		return
 	}
