@@ -57,6 +57,10 @@
 // narcache.Key, whose keys cannot leave the cache directory, and DirSource,
 // which joins only validated base names.
 //
+// A fast path in front of net/http answers /nix-cache-info and memoised
+// narinfos itself, and hands each connection to net/http at its first other
+// request (DESIGN.md).
+//
 // Answers carry Cache-Control max-age (Config.TTL for hits, Config.NegativeTTL
 // for unknown items, like guix publish's --ttl and --negative-ttl) and
 // Content-Length when the size is known.

@@ -17,17 +17,26 @@ import (
 
 // Content types of the answers, as guix publish and Nix's caches use them.
 const (
-	typeNarinfo = "text/x-nix-narinfo"
-	typeNAR     = "application/x-nix-archive"
-	typeText    = "text/plain; charset=utf-8"
+	typeNarinfo   = "text/x-nix-narinfo"
+	typeCacheInfo = "text/x-nix-cache-info"
+	typeNAR       = "application/x-nix-archive"
+	typeText      = "text/plain; charset=utf-8"
 )
 
 // serveBytes answers with a small fixed body.
 func (s *Server) serveBytes(w http.ResponseWriter, r *http.Request, contentType string, body []byte) {
+	s.serveBody(w, r, []string{contentType}, []string{strconv.Itoa(len(body))}, body)
+}
+
+// serveBody answers with body, whose Content-Type and Content-Length header
+// values are given. The value slices may be shared between requests:
+// net/http copies the header map before it writes it and never modifies a
+// handler's values, so a narinfo answer allocates nothing here.
+func (s *Server) serveBody(w http.ResponseWriter, r *http.Request, contentType, length []string, body []byte) {
 	h := w.Header()
-	h["Content-Type"] = []string{contentType}
-	h["Content-Length"] = []string{strconv.Itoa(len(body))}
-	h["Cache-Control"] = []string{s.hitCacheControl}
+	h["Content-Type"] = contentType
+	h["Content-Length"] = length
+	h["Cache-Control"] = s.hitCache
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(body)
@@ -84,35 +93,36 @@ func (s *Server) serveNarinfo(w http.ResponseWriter, r *http.Request, hash strin
 		s.missing(w, r, "narinfo", err)
 		return
 	}
-	body, err := s.renderNarinfo(ni)
+	rd, err := s.renderNarinfo(ni)
 	if err != nil {
 		s.missing(w, r, "narinfo", err)
 		return
 	}
-	s.serveBytes(w, r, typeNarinfo, body)
+	s.serveBody(w, r, s.narinfoType, rd.length, rd.body)
 }
 
 // maxRendered bounds the narinfos kept printed; past it the memo restarts.
 const maxRendered = 1 << 14
 
-// rendered is a narinfo printed with every variant on offer.
+// rendered is a narinfo printed with every variant on offer, ready to send.
 type rendered struct {
-	ni   *narinfo.Narinfo // what the Source returned
-	keys []string         // cache keys of the variants listed
-	body []byte
+	ni     *narinfo.Narinfo // what the Source returned
+	keys   []string         // cache keys of the variants listed
+	body   []byte
+	length []string // the Content-Length header value of body
 }
 
 // renderNarinfo prints ni with one URL block per variant on offer, and queues
 // the compression of the missing ones. A narinfo whose variants are all
 // cached is printed once and reused while the Source returns the same value
 // and the cache still holds them.
-func (s *Server) renderNarinfo(ni *narinfo.Narinfo) ([]byte, error) {
+func (s *Server) renderNarinfo(ni *narinfo.Narinfo) (*rendered, error) {
 	hash := ni.StorePath.HashPart()
 	s.rmu.RLock()
 	r := s.rendered[hash]
 	s.rmu.RUnlock()
 	if r != nil && r.ni == ni && s.allCached(r.keys) {
-		return r.body, nil
+		return r, nil
 	}
 	base := ni.StorePath.Base()
 	keys := make([]string, 0, 1+len(s.cfg.Compressions))
@@ -134,10 +144,14 @@ func (s *Server) renderNarinfo(ni *narinfo.Narinfo) ([]byte, error) {
 		s.enqueue(ni)
 	}
 	body, err := printWithFiles(ni, files)
-	if err == nil && complete {
-		s.remember(hash, &rendered{ni: ni, keys: keys, body: body})
+	if err != nil {
+		return nil, err
 	}
-	return body, err
+	r = &rendered{ni: ni, keys: keys, body: body, length: []string{strconv.Itoa(len(body))}}
+	if complete {
+		s.remember(hash, r)
+	}
+	return r, nil
 }
 
 // printWithFiles prints ni with its URL blocks replaced by files, or as it is

@@ -2,6 +2,7 @@ package publish
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -110,6 +111,31 @@ func (b *nixBuilder) copyFrom(dst *nixtest.Nix, url string) (string, bool) {
 	return stderr.String(), err == nil
 }
 
+// stableSource returns the same narinfo value for a hash part every time,
+// as the mesh's Source does, so that the server memoises its answers and
+// its fast path serves them.
+type stableSource struct {
+	Source
+	mu   sync.Mutex
+	seen map[string]*narinfo.Narinfo
+}
+
+func (s *stableSource) Narinfo(ctx context.Context, hashPart string) (*narinfo.Narinfo, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ni, ok := s.seen[hashPart]; ok {
+		return ni, nil
+	}
+	ni, err := s.Source.Narinfo(ctx, hashPart)
+	if err == nil {
+		if s.seen == nil {
+			s.seen = map[string]*narinfo.Narinfo{}
+		}
+		s.seen[hashPart] = ni
+	}
+	return ni, err
+}
+
 // requests records the paths a server was asked for.
 type requests struct {
 	mu    sync.Mutex
@@ -151,7 +177,7 @@ func testNixCopy(t *testing.T, b *nixBuilder, comp string) {
 	if comp != CompressionNone {
 		comps = []string{comp}
 	}
-	s := newServer(t, b.source(b.narinfoDir), func(c *Config) { c.Compressions = comps })
+	s := newServer(t, &stableSource{Source: b.source(b.narinfoDir)}, func(c *Config) { c.Compressions = comps })
 	seen := observe(s)
 	url := start(t, s)
 	for _, p := range b.closure {
@@ -161,8 +187,12 @@ func testNixCopy(t *testing.T, b *nixBuilder, comp string) {
 		})
 	}
 	dst := b.client(t)
+	fast := s.fastAnswers.Load()
 	if out, ok := b.copyFrom(dst, url); !ok {
 		t.Fatalf("nix copy --from %s failed:\n%s", url, out)
+	}
+	if s.fastAnswers.Load() == fast {
+		t.Error("no request of Nix took the fast path")
 	}
 	for _, p := range b.closure {
 		want, err := nar.HashPath(b.nix.RealPath(p))

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/tbfg/tbfg-node/store"
+	"github.com/tbfg/tbfg-node/store/nixbase32"
 )
 
 // secret is the content of files outside the store and cache that no request
@@ -201,4 +202,20 @@ func rawRequest(t *testing.T, addr, line string) (int, string) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(bytes.TrimSpace(body))
+}
+
+// TestValidHashPartAgreesWithDecode checks the fast check of hash parts
+// against nixbase32.Decode: every byte value at every position of a valid
+// hash part is accepted by one exactly when by the other.
+func TestValidHashPartAgreesWithDecode(t *testing.T) {
+	valid := "0123456789abcdfghijklmnpqrsvwxy0"
+	for pos := range store.HashLen {
+		for c := range 256 {
+			h := valid[:pos] + string([]byte{byte(c)}) + valid[pos+1:]
+			_, decodeErr := nixbase32.Decode(h)
+			if got := validHashPart(h); (got == nil) != (decodeErr == nil) {
+				t.Fatalf("%q: validHashPart says %v, Decode %v", h, got, decodeErr)
+			}
+		}
+	}
 }

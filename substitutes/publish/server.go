@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tbfg/tbfg-node/store"
@@ -65,7 +67,11 @@ type Server struct {
 	cfg             Config
 	log             *slog.Logger
 	cacheInfo       []byte
+	cacheInfoLength string
 	hitCacheControl string
+	// Header values of every hit and of narinfos, shared by all answers
+	// (see serveBody).
+	hitCache, narinfoType []string
 
 	rmu      sync.RWMutex
 	rendered map[string]*rendered // by hash part
@@ -79,6 +85,8 @@ type Server struct {
 
 	// observe, when set by a test before Serve, sees every request.
 	observe func(*http.Request)
+	// fastAnswers counts the requests the fast path answered.
+	fastAnswers atomic.Int64
 }
 
 // New checks cfg, fills in defaults and returns a Server.
@@ -102,7 +110,9 @@ func New(cfg Config) (*Server, error) {
 		rendered: map[string]*rendered{},
 	}
 	s.hitCacheControl = s.maxAge(cfg.TTL)
+	s.hitCache, s.narinfoType = []string{s.hitCacheControl}, []string{typeNarinfo}
 	s.cacheInfo = fmt.Appendf(nil, "StoreDir: %s\nWantMassQuery: 1\nPriority: %d\n", cfg.StoreDir, cfg.Priority)
+	s.cacheInfoLength = strconv.Itoa(len(s.cacheInfo))
 	return s, nil
 }
 
@@ -156,16 +166,25 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	for range s.cfg.Workers {
 		wg.Go(func() { s.work(workCtx) })
 	}
+	// Connections start on the fast path (fastpath.go), which hands them
+	// to hs when it cannot answer.
+	fl := newFastListener(s, hs, ln)
+	fl.run()
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- hs.Serve(fl) }()
 
 	var err error
 	select {
 	case <-ctx.Done():
+		// Both paths wind down at once, each within ShutdownTimeout.
+		var fwg sync.WaitGroup
+		fwg.Go(func() { fl.shutdown(s.cfg.ShutdownTimeout) })
 		err = s.shutdown(hs)
+		fwg.Wait()
 		<-errc
 	case err = <-errc:
 		err = fmt.Errorf("substitute server: %w", err)
+		fl.shutdown(s.cfg.ShutdownTimeout)
 	}
 	// Workers stop after the HTTP server, so that no request queues a job
 	// that nobody will run.
@@ -207,7 +226,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch rt.kind {
 	case routeCacheInfo:
-		s.serveBytes(w, r, "text/x-nix-cache-info", s.cacheInfo)
+		s.serveBytes(w, r, typeCacheInfo, s.cacheInfo)
 	case routeSigningKey:
 		s.serveSigningKey(w, r)
 	case routeNarinfo:

@@ -1,0 +1,363 @@
+package publish
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The fast path answers the requests that dominate a substitute server's
+// traffic, GET and HEAD of a narinfo whose answer is memoised (and of
+// /nix-cache-info, which clients ask first on a connection), without
+// net/http, whose per-request work costs several times the handler's. Every
+// connection starts on the fast path; at the first request it does not
+// answer alone (any other resource, a miss, anything unusual in the request)
+// it hands the connection, with every byte it has not consumed, to net/http,
+// which serves it from then on. Its answers are ServeHTTP's: the same
+// status, header fields and body. fastparse.go reads the requests; DESIGN.md
+// says why.
+
+// fastBufSize is the read buffer of a connection on the fast path; a
+// request whose header does not fit goes to net/http.
+const fastBufSize = 4096
+
+// fastListener is the net.Listener net/http serves: it yields the
+// connections the fast path hands over.
+type fastListener struct {
+	ln      net.Listener
+	s       *Server
+	hs      *http.Server // for its timeouts
+	handoff chan net.Conn
+	done    chan struct{} // closed by Close
+	once    sync.Once
+	wg      sync.WaitGroup // the accept loop and every fast-path connection
+
+	// closing is set at shutdown. A connection marks itself idle before it
+	// checks closing, and shutdown sets closing before it looks for idle
+	// connections: one of the two always sees the other.
+	closing atomic.Bool
+	mu      sync.Mutex
+	conns   map[*fastConn]struct{}
+}
+
+func newFastListener(s *Server, hs *http.Server, ln net.Listener) *fastListener {
+	return &fastListener{ln: ln, s: s, hs: hs, handoff: make(chan net.Conn), done: make(chan struct{}),
+		conns: map[*fastConn]struct{}{}}
+}
+
+// Accept implements net.Listener for net/http.
+func (l *fastListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.handoff:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close implements net.Listener: it stops accepting. net/http calls it when
+// it shuts down; connections on the fast path end with shutdown.
+func (l *fastListener) Close() error {
+	var err error
+	l.once.Do(func() {
+		close(l.done)
+		err = l.ln.Close()
+	})
+	return err
+}
+
+func (l *fastListener) closed() bool {
+	select {
+	case <-l.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Addr implements net.Listener.
+func (l *fastListener) Addr() net.Addr { return l.ln.Addr() }
+
+// run accepts connections until Close and serves each on the fast path.
+// Accept errors (e.g. out of file descriptors) are retried with a growing
+// pause, as net/http does.
+func (l *fastListener) run() {
+	l.wg.Go(func() {
+		var pause time.Duration
+		for {
+			c, err := l.ln.Accept()
+			if err != nil {
+				if l.closed() {
+					return
+				}
+				select {
+				case <-l.done:
+					return
+				case <-time.After(pause):
+				}
+				pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+				l.s.log.Warn("substitute server: accept failed", "err", err, "retry-in", pause)
+				continue
+			}
+			pause = 0
+			fc := &fastConn{l: l, c: c, buf: make([]byte, fastBufSize)}
+			if !l.track(fc) {
+				_ = c.Close()
+				continue
+			}
+			l.wg.Go(fc.serve)
+		}
+	})
+}
+
+// track registers a fast-path connection, unless shutting down.
+func (l *fastListener) track(fc *fastConn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closing.Load() {
+		return false
+	}
+	l.conns[fc] = struct{}{}
+	return true
+}
+
+func (l *fastListener) untrack(fc *fastConn) {
+	l.mu.Lock()
+	delete(l.conns, fc)
+	l.mu.Unlock()
+}
+
+// shutdown closes the idle fast-path connections and lets the others finish
+// the answer they are writing, for up to timeout, then closes them too. It
+// returns once every fast-path goroutine has ended.
+func (l *fastListener) shutdown(timeout time.Duration) {
+	_ = l.Close()
+	l.closing.Store(true)
+	l.mu.Lock()
+	for fc := range l.conns {
+		if fc.idle.Load() {
+			_ = fc.c.Close()
+		}
+	}
+	l.mu.Unlock()
+	ended := make(chan struct{})
+	go func() { l.wg.Wait(); close(ended) }()
+	select {
+	case <-ended:
+		return
+	case <-time.After(timeout):
+	}
+	l.mu.Lock()
+	for fc := range l.conns {
+		_ = fc.c.Close()
+	}
+	l.mu.Unlock()
+	<-ended
+}
+
+// fastConn is one connection on the fast path.
+type fastConn struct {
+	l          *fastListener
+	c          net.Conn
+	buf        []byte
+	start, end int         // unconsumed bytes are buf[start:end]
+	out        []byte      // the answer being written
+	deadline   time.Time   // the read deadline set last
+	idle       atomic.Bool // waiting for a request to start
+}
+
+// serve answers requests until one needs net/http, the client goes away or
+// the server shuts down.
+func (fc *fastConn) serve() {
+	defer fc.l.untrack(fc)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for {
+		req, ok := fc.next()
+		switch {
+		case !ok:
+			_ = fc.c.Close()
+			return
+		case req == nil || !fc.answer(ctx, req):
+			fc.handOff()
+			return
+		case fc.closing():
+			_ = fc.c.Close()
+			return
+		}
+	}
+}
+
+// next reads until the buffer holds a whole request header and parses it.
+// It returns a nil request for net/http to answer, and false when the
+// connection is to be closed: the client closed it, or it timed out, between
+// requests (net/http closes those silently too). A connection that ends or
+// times out within a request goes to net/http, which answers as it does.
+func (fc *fastConn) next() (*fastRequest, bool) {
+	for {
+		if fc.start == fc.end {
+			fc.start, fc.end = 0, 0
+		}
+		if n := headerLen(fc.buf[fc.start:fc.end]); n > 0 {
+			return parseFastRequest(fc.buf[fc.start : fc.start+n]), true
+		}
+		if fc.end == len(fc.buf) {
+			if fc.start == 0 {
+				return nil, true // a long header: net/http's limits apply
+			}
+			fc.end = copy(fc.buf, fc.buf[fc.start:fc.end])
+			fc.start = 0
+		}
+		if err := fc.read(); err != nil {
+			return nil, fc.start < fc.end && !errors.Is(err, net.ErrClosed)
+		}
+	}
+}
+
+// read reads more bytes: before a request starts, within net/http's idle
+// timeout, and within one, within its header timeout.
+func (fc *fastConn) read() error {
+	waiting := fc.start == fc.end
+	timeout := fc.l.hs.ReadHeaderTimeout
+	if waiting {
+		timeout = fc.l.hs.IdleTimeout
+		if !fc.setIdle(true) {
+			return net.ErrClosed
+		}
+	}
+	// Resetting the deadline costs a timer update; one set less than a
+	// second earlier is as good.
+	if now := time.Now(); fc.deadline.Sub(now) < timeout-time.Second || fc.deadline.Sub(now) > timeout {
+		fc.deadline = now.Add(timeout)
+		_ = fc.c.SetReadDeadline(fc.deadline)
+	}
+	n, err := fc.c.Read(fc.buf[fc.end:])
+	fc.end += n
+	if waiting && !fc.setIdle(false) {
+		return net.ErrClosed
+	}
+	if n > 0 {
+		return nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return err
+}
+
+// setIdle marks the connection idle or busy; it returns false when the
+// server is shutting down.
+func (fc *fastConn) setIdle(idle bool) bool {
+	fc.idle.Store(idle)
+	return !fc.l.closing.Load()
+}
+
+func (fc *fastConn) closing() bool { return fc.l.closing.Load() }
+
+// answer writes the memoised answer to req, or returns false without
+// writing anything when there is none.
+func (fc *fastConn) answer(ctx context.Context, req *fastRequest) bool {
+	s := fc.l.s
+	contentType, length, body := typeCacheInfo, s.cacheInfoLength, s.cacheInfo
+	if !req.cacheInfo {
+		r, ok := s.memoised(ctx, req.hash)
+		if !ok {
+			return false
+		}
+		contentType, length, body = typeNarinfo, r.length[0], r.body
+	}
+	fc.start += req.size
+	out := append(fc.out[:0], "HTTP/1.1 200 OK\r\nCache-Control: "...)
+	out = append(out, s.hitCacheControl...)
+	out = append(out, "\r\nContent-Length: "...)
+	out = append(out, length...)
+	out = append(out, "\r\nContent-Type: "...)
+	out = append(out, contentType...)
+	out = append(out, "\r\nDate: "...)
+	out = time.Now().UTC().AppendFormat(out, http.TimeFormat)
+	out = append(out, "\r\n\r\n"...)
+	if !req.head {
+		out = append(out, body...)
+	}
+	fc.out = out
+	s.fastAnswers.Add(1)
+	if s.observe != nil {
+		s.observe(req.asHTTP())
+	}
+	if _, err := fc.c.Write(out); err != nil {
+		// The client is gone: the next read fails and ends the connection.
+		_ = fc.c.Close()
+	}
+	return true
+}
+
+// handOff gives the connection and its unconsumed bytes to net/http.
+func (fc *fastConn) handOff() {
+	_ = fc.c.SetReadDeadline(time.Time{})
+	hc := &handedConn{Conn: fc.c, pending: bytes.Clone(fc.buf[fc.start:fc.end])}
+	hc.tcp, _ = fc.c.(*net.TCPConn)
+	select {
+	case fc.l.handoff <- hc:
+	case <-fc.l.done:
+		_ = fc.c.Close()
+	}
+}
+
+// handedConn is a connection net/http takes over from the fast path: reads
+// return the bytes the fast path read but did not consume first. ReadFrom
+// and CloseWrite reach the TCP connection, so that net/http still sends
+// files with sendfile and closes connections gracefully.
+type handedConn struct {
+	net.Conn
+	tcp     *net.TCPConn
+	pending []byte
+}
+
+func (h *handedConn) Read(p []byte) (int, error) {
+	if len(h.pending) > 0 {
+		n := copy(p, h.pending)
+		h.pending = h.pending[n:]
+		return n, nil
+	}
+	return h.Conn.Read(p)
+}
+
+// ReadFrom lets io.Copy to the connection use sendfile.
+func (h *handedConn) ReadFrom(r io.Reader) (int64, error) {
+	if h.tcp != nil {
+		return h.tcp.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{h.Conn}, r)
+}
+
+// CloseWrite shuts down the writing side, as net/http does before closing.
+func (h *handedConn) CloseWrite() error {
+	if h.tcp != nil {
+		return h.tcp.CloseWrite()
+	}
+	return nil
+}
+
+// memoised returns the memoised answer for the narinfo of hash when the
+// Source still gives the narinfo it was printed from and the cache still
+// holds every variant it lists: exactly when ServeHTTP would send the same
+// bytes.
+func (s *Server) memoised(ctx context.Context, hash string) (*rendered, bool) {
+	s.rmu.RLock()
+	r := s.rendered[hash]
+	s.rmu.RUnlock()
+	if r == nil {
+		return nil, false
+	}
+	ni, err := s.lookup(ctx, hash)
+	if err != nil || ni != r.ni || !s.allCached(r.keys) {
+		return nil, false
+	}
+	return r, true
+}
