@@ -96,7 +96,7 @@ func (s *Source) trusted(p store.Path, acl *pki.ACL) (*narinfo.Narinfo, error) {
 	if !ok || !it.Available {
 		return nil, fmt.Errorf("fetch %s: %w", p, ErrNotHeld)
 	}
-	ni, err := s.parse(it.Narinfo)
+	ni, err := s.parse(p.HashPart(), it.Narinfo)
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s: recorded narinfo: %w", p, err)
 	}

@@ -57,8 +57,14 @@ type Source struct {
 	cfg Config
 	dir store.Dir
 
-	mu     sync.Mutex
-	parsed map[string]*narinfo.Narinfo // by narinfo text
+	mu     sync.RWMutex
+	parsed map[string]parsedNarinfo // by hash part
+}
+
+// parsedNarinfo is a record's narinfo text and its parse.
+type parsedNarinfo struct {
+	text string
+	ni   *narinfo.Narinfo
 }
 
 var _ publish.Source = (*Source)(nil)
@@ -71,7 +77,7 @@ func New(cfg Config) (*Source, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Source{cfg: cfg, dir: cfg.Store.Dir(), parsed: map[string]*narinfo.Narinfo{}}, nil
+	return &Source{cfg: cfg, dir: cfg.Store.Dir(), parsed: map[string]parsedNarinfo{}}, nil
 }
 
 // record returns the state's record of an item by hash part or path.
@@ -88,14 +94,18 @@ func (s *Source) record(hashPart string, p store.Path) (scheduler.ItemInfo, bool
 	return it, ok && it.Narinfo != ""
 }
 
-// parse returns the parsed narinfo text of a record, from the cache when it
-// was parsed before. The result is shared and must not be modified.
-func (s *Source) parse(text string) (*narinfo.Narinfo, error) {
-	s.mu.Lock()
-	ni, ok := s.parsed[text]
-	s.mu.Unlock()
-	if ok {
-		return ni, nil
+// parse returns the parsed narinfo text of the record of hashPart, from the
+// cache when the same text was parsed before. The result is shared and must
+// not be modified. The cache is keyed by hash part and checked against the
+// text: while the state keeps the record, the text is the same string, so
+// the comparison costs no more than comparing two pointers, and a record
+// replaced after a snapshot restore is parsed again.
+func (s *Source) parse(hashPart, text string) (*narinfo.Narinfo, error) {
+	s.mu.RLock()
+	c, ok := s.parsed[hashPart]
+	s.mu.RUnlock()
+	if ok && c.text == text {
+		return c.ni, nil
 	}
 	ni, err := narinfo.Parse([]byte(text), s.dir)
 	if err != nil {
@@ -105,7 +115,7 @@ func (s *Source) parse(text string) (*narinfo.Narinfo, error) {
 	if len(s.parsed) >= narinfoCacheMax {
 		clear(s.parsed)
 	}
-	s.parsed[text] = ni
+	s.parsed[hashPart] = parsedNarinfo{text: text, ni: ni}
 	s.mu.Unlock()
 	return ni, nil
 }
@@ -117,7 +127,7 @@ func (s *Source) Narinfo(_ context.Context, hashPart string) (*narinfo.Narinfo, 
 	if !ok || !it.Available && !s.validHere(store.Path(it.Path)) {
 		return nil, fmt.Errorf("narinfo %s: %w: %w", hashPart, publish.ErrNotFound, ErrNotHeld)
 	}
-	ni, err := s.parse(it.Narinfo)
+	ni, err := s.parse(hashPart, it.Narinfo)
 	if err != nil {
 		return nil, fmt.Errorf("narinfo %s recorded in the state: %w", hashPart, err)
 	}
