@@ -35,8 +35,10 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 	  done; \
 	done
 
-bench: ## run the benchmarks; each prints figures and ratios against a reference in the same run
-	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 30m $(PKGS)
+# -p 1: one package's benchmarks at a time, so that none loads the machine
+# while another measures its reference.
+bench: ## run the benchmarks (the node-vs-nginx one as root, with wrk and nginx); each prints ratios against a reference in the same run
+	$(GO) test -p 1 -run '^$$' -bench . -benchtime 3x -timeout 60m $(PKGS)
 
 demo: build ## as root: three namespace hosts build a demo graph and serve substitutes (stop: make demo-stop)
 	$(GO) build -o bin/tbfg-demo-gengraph ./integration/demo/gengraph

@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 
 // buildBinary builds cmd/tbfg-node once per test run, with the race detector
 // when the tests run with it, and returns the node and client executables.
-func buildBinary(t *testing.T) (node, client string) {
+func buildBinary(t testing.TB) (node, client string) {
 	t.Helper()
 	binary.once.Do(func() {
 		binary.dir, binary.err = os.MkdirTemp("", "tbfg-integration-")
@@ -340,7 +340,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error
 // logWriter sends a process's output to t.Log line by line with a prefix, and
 // keeps it for later checks.
 type logWriter struct {
-	t      *testing.T
+	t      testing.TB
 	prefix string
 
 	mu      sync.Mutex
