@@ -130,16 +130,30 @@ func TestCloseRemovesEverything(t *testing.T) {
 		n.Close()
 		t.Fatal(err)
 	}
-	sleeper := h.Command(context.Background(), "sleep", "600")
+	// A context ends the sleeper if Close misses it, so that a failure
+	// does not hold the test for long.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sleeper := h.Command(ctx, "sleep", "120")
 	if err := sleeper.Start(); err != nil {
 		n.Close()
 		t.Fatal(err)
 	}
+	// ip netns exec enters the namespace after Start returns: until then
+	// the process is not in it, and Close cannot see it.
+	waitFor(t, "the sleeper in the namespace", func() error {
+		out, err := exec.Command("ip", "netns", "pids", h.Name).Output()
+		if err == nil && len(strings.Fields(string(out))) == 0 {
+			err = errors.New("no process yet")
+		}
+		return err
+	})
+	start := time.Now()
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := sleeper.Wait(); err == nil {
-		t.Error("process in the namespace survived Close")
+	if err := sleeper.Wait(); err == nil || ctx.Err() != nil {
+		t.Errorf("process in the namespace survived Close (it ended after %s: %v)", time.Since(start).Round(time.Second), err)
 	}
 	assertGone(t, n.Bridge(), h)
 }
