@@ -125,11 +125,6 @@ func (n *Node) Run(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
-	if !n.secretStored {
-		if err := writeSecret(n.cfg.DataDir, n.secret); err != nil {
-			return err
-		}
-	}
 	if err := n.openLocal(); err != nil {
 		return err
 	}
@@ -141,6 +136,16 @@ func (n *Node) Run(ctx context.Context) error {
 	n.log.Info("starting", "data_dir", n.cfg.DataDir, "mode", n.cfg.Mode.String())
 	if err := n.mesh.Start(ctx); err != nil {
 		return n.failStart(ctx, err)
+	}
+	// The secret is stored only now that the mesh runs (for init: Raft is
+	// bootstrapped). A start that failed earlier (no executor, a busy port)
+	// leaves none, so init can simply be run again: with a stored secret
+	// init refuses, and run would wait forever for a leader that a mesh
+	// never bootstrapped cannot elect.
+	if !n.secretStored {
+		if err := writeSecret(n.cfg.DataDir, n.secret); err != nil {
+			return errors.Join(err, n.stop())
+		}
 	}
 	if err := n.startServices(ctx); err != nil {
 		return errors.Join(err, n.stop())

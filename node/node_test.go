@@ -89,6 +89,30 @@ func (r *running) shutdown(t *testing.T) error {
 	}
 }
 
+// TestFailedInitCanBeRetried checks that an init whose start fails (here:
+// the guix executor without guix) leaves no mesh secret, so that running
+// init again creates the mesh: with the secret stored, init would refuse and
+// run would wait for a leader that was never bootstrapped.
+func TestFailedInitCanBeRetried(t *testing.T) {
+	dir := t.TempDir()
+	cfg := loopbackConfig(t, "n1", ModeInit, dir)
+	cfg.Executor, cfg.Guix, cfg.SubstituteListen = ExecutorGuix, filepath.Join(dir, "no-guix"), "127.0.0.1:1"
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "--executor guix") {
+		t.Fatalf("Run = %v, want an error naming --executor guix", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, SecretFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("failed init left %s (%v): init could not be run again", SecretFile, err)
+	}
+	startNode(t, loopbackConfig(t, "n1-again", ModeInit, dir))
+	if _, err := os.Stat(filepath.Join(dir, SecretFile)); err != nil {
+		t.Errorf("running node: %v", err)
+	}
+}
+
 func TestNodeInitRunsAndRestarts(t *testing.T) {
 	dir := t.TempDir()
 	r := startNode(t, loopbackConfig(t, "n1", ModeInit, dir))
