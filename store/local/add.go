@@ -40,7 +40,7 @@ func (s *Store) AddFromNAR(ctx context.Context, info *Info, r io.Reader) error {
 	if err := s.checkReferences([]*Info{info}); err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp(s.real, ".add-")
+	tmp, err := os.MkdirTemp(s.real, stagingPrefix)
 	if err != nil {
 		return fmt.Errorf("add %s: %w", info.Path, err)
 	}

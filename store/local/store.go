@@ -104,8 +104,32 @@ func Open(realDir string, dir store.Dir, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The database is open in this process only (bbolt locks its file), so
+	// no add is in progress anywhere: staging directories left by a crash
+	// are garbage.
+	if err := removeStaging(real); err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
 	s := &Store{dir: dir, real: real, db: db, now: o.now, locked: make(map[store.Path]chan struct{})}
 	return s, nil
+}
+
+// stagingPrefix starts the name of the directory each add unpacks into
+// before the item is renamed into place.
+const stagingPrefix = ".add-"
+
+// removeStaging deletes the staging directories in real.
+func removeStaging(real string) error {
+	leftovers, err := filepath.Glob(filepath.Join(real, stagingPrefix+"*"))
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	for _, d := range leftovers {
+		if err := removeTree(d); err != nil {
+			return fmt.Errorf("open store: remove staging directory left by a crash: %w", err)
+		}
+	}
+	return nil
 }
 
 // Close closes the database. It is idempotent.

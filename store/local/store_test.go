@@ -245,3 +245,31 @@ func TestReopen(t *testing.T) {
 		t.Errorf("Valid = %v", valid)
 	}
 }
+
+// TestOpenRemovesStaging checks that Open deletes the staging directories a
+// crash left in the middle of an add (read-only, as canonicalised items
+// are), and nothing else.
+func TestOpenRemovesStaging(t *testing.T) {
+	real := filepath.Join(t.TempDir(), "store")
+	s, err := Open(real, store.GuixDir)
+	must(t, err)
+	p, err := s.AddText(context.Background(), "kept.txt", []byte("kept"), nil)
+	must(t, err)
+	must(t, s.Close())
+	staged := filepath.Join(real, stagingPrefix+"123", pathA.Base())
+	must(t, os.MkdirAll(filepath.Join(staged, "sub"), 0o755))
+	must(t, os.Chmod(filepath.Join(staged, "sub"), 0o555))
+	must(t, os.Chmod(staged, 0o555))
+	s, err = Open(real, store.GuixDir)
+	must(t, err)
+	defer s.Close()
+	if _, err := os.Lstat(filepath.Dir(staged)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("staging directory survived Open: %v", err)
+	}
+	if ok, err := s.IsValid(p); !ok || err != nil {
+		t.Errorf("%s after Open: valid %v, %v", p, ok, err)
+	}
+	if _, err := os.Lstat(filepath.Join(real, p.Base())); err != nil {
+		t.Errorf("item removed: %v", err)
+	}
+}
