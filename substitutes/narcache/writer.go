@@ -61,8 +61,10 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, w.err
 }
 
-// Commit makes the entry visible under its key, durably, and evicts older
-// entries if the cache is now over its limit.
+// Commit makes the entry visible under its key and evicts older entries if
+// the cache is now over its limit. The content is synced before the rename,
+// so after a crash an entry is whole or absent; the directory is not synced,
+// since an entry lost that way is only fetched again.
 func (w *Writer) Commit() error {
 	if w.done {
 		return ErrFinished
