@@ -27,6 +27,11 @@ import (
 // request whose header does not fit goes to net/http.
 const fastBufSize = 4096
 
+// fastWriteTimeout bounds the writing of one answer on the fast path: a
+// client that sends requests but stops reading the answers would otherwise
+// hold its connection's goroutine until shutdown.
+const fastWriteTimeout = time.Minute
+
 // fastListener is the net.Listener net/http serves: it yields the
 // connections the fast path hands over.
 type fastListener struct {
@@ -169,6 +174,7 @@ type fastConn struct {
 	start, end int         // unconsumed bytes are buf[start:end]
 	out        []byte      // the answer being written
 	deadline   time.Time   // the read deadline set last
+	wdeadline  time.Time   // the write deadline set last
 	idle       atomic.Bool // waiting for a request to start
 }
 
@@ -280,7 +286,8 @@ func (fc *fastConn) answer(ctx context.Context, req *fastRequest) bool {
 	out = append(out, "\r\nContent-Type: "...)
 	out = append(out, contentType...)
 	out = append(out, "\r\nDate: "...)
-	out = time.Now().UTC().AppendFormat(out, http.TimeFormat)
+	now := time.Now()
+	out = now.UTC().AppendFormat(out, http.TimeFormat)
 	out = append(out, "\r\n\r\n"...)
 	if !req.head {
 		out = append(out, body...)
@@ -289,6 +296,11 @@ func (fc *fastConn) answer(ctx context.Context, req *fastRequest) bool {
 	s.fastAnswers.Add(1)
 	if s.observe != nil {
 		s.observe(req.asHTTP())
+	}
+	// As with reads, a deadline set less than a second ago is as good.
+	if fc.wdeadline.Sub(now) < fastWriteTimeout-time.Second {
+		fc.wdeadline = now.Add(fastWriteTimeout)
+		_ = fc.c.SetWriteDeadline(fc.wdeadline)
 	}
 	if _, err := fc.c.Write(out); err != nil {
 		// The client is gone: the next read fails and ends the connection.
@@ -299,7 +311,8 @@ func (fc *fastConn) answer(ctx context.Context, req *fastRequest) bool {
 
 // handOff gives the connection and its unconsumed bytes to net/http.
 func (fc *fastConn) handOff() {
-	_ = fc.c.SetReadDeadline(time.Time{})
+	// net/http sets no write deadline of its own (NARs may take long).
+	_ = fc.c.SetDeadline(time.Time{})
 	hc := &handedConn{Conn: fc.c, pending: bytes.Clone(fc.buf[fc.start:fc.end])}
 	hc.tcp, _ = fc.c.(*net.TCPConn)
 	select {
