@@ -21,6 +21,13 @@
 // that doubles per failure, so a missing holder or a full disk never turns
 // into a busy loop.
 //
+// A target that is alive but cannot copy (full disk, holders it cannot
+// reach) is stood in for without any agreement: each node remembers since
+// when it has seen an item under-replicated with the same holders, and
+// after each whole Takeover period of that it counts one more candidate of
+// the ranking as chosen, so the next-ranked node takes a copy too. A node
+// takes its own share before standing in for others.
+//
 // When a holder is lost (NodeLost) or leaves, its items count one holder
 // fewer and the ranking over the remaining members picks the next node. The
 // package knows nothing about how items travel: the Fetcher and the Applier

@@ -24,7 +24,7 @@ type mesh struct {
 	app *scheduler.LocalApplier
 }
 
-func newMesh(t *testing.T, members ...string) *mesh {
+func newMesh(t testing.TB, members ...string) *mesh {
 	fsm := scheduler.NewFSM(testlog.New(t, "fsm"))
 	m := &mesh{fsm: fsm, app: &scheduler.LocalApplier{FSM: fsm}}
 	for _, id := range members {
@@ -34,7 +34,7 @@ func newMesh(t *testing.T, members ...string) *mesh {
 	return m
 }
 
-func (m *mesh) apply(t *testing.T, c scheduler.Command) {
+func (m *mesh) apply(t testing.TB, c scheduler.Command) {
 	t.Helper()
 	if _, err := m.app.Apply(context.Background(), scheduler.Encode(c)); err != nil {
 		t.Fatalf("apply %T: %v", c, err)
@@ -42,7 +42,7 @@ func (m *mesh) apply(t *testing.T, c scheduler.Command) {
 }
 
 // hold records node as a holder of items.
-func (m *mesh) hold(t *testing.T, node string, items ...scheduler.Item) {
+func (m *mesh) hold(t testing.TB, node string, items ...scheduler.Item) {
 	t.Helper()
 	m.apply(t, &scheduler.HolderAdded{Time: time.Now(), Node: node, Items: items})
 }
@@ -89,14 +89,24 @@ func item(name string, refs ...string) scheduler.Item {
 }
 
 // fetcher is a Fetcher that records what it was asked for and fails while
-// fail is set.
+// fail is set. A fetch takes delay, as a transfer would.
 type fetcher struct {
 	mu    sync.Mutex
 	calls []string
 	fail  bool
+	delay time.Duration
 }
 
 func (f *fetcher) Fetch(ctx context.Context, paths ...store.Path) error {
+	if f.delay > 0 {
+		t := time.NewTimer(f.delay)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, p := range paths {

@@ -50,27 +50,27 @@ func newRanking(members []string) ranking {
 	return rk
 }
 
-// chosen reports whether self is among the members that should take a copy
-// of the item at path with these holders: self is active, holds no copy,
-// and fewer than copies−len(holders) other candidates rank before it.
-func (rk ranking) chosen(self, path string, holders []string, copies int) bool {
-	need := copies - len(holders)
-	if need <= 0 || slices.Contains(holders, self) {
-		return false
+// position returns how many candidates for a copy of the item at path
+// with these holders rank before self, counting no further than limit, or
+// -1 if self is no candidate: it holds a copy or is not an active member.
+// Self is among the first k candidates when 0 <= position < k.
+func (rk ranking) position(self, path string, holders []string, limit int) int {
+	if slices.Contains(holders, self) {
+		return -1
 	}
 	if _, ok := rk.hashes[self]; !ok {
-		return false // not an active member: not a candidate
+		return -1 // not an active member: not a candidate
 	}
 	ph := hashString(path)
 	before := 0
 	for _, m := range rk.members {
 		if m != self && !slices.Contains(holders, m) && rk.better(ph, m, self) {
-			if before++; before >= need {
-				return false
+			if before++; before >= limit {
+				break
 			}
 		}
 	}
-	return true
+	return before
 }
 
 // better reports whether member a ranks before member b for the path whose

@@ -23,6 +23,11 @@ const (
 	// DefaultMinInterval is the shortest time between two looks at the
 	// state that a state change can cause.
 	DefaultMinInterval = time.Second
+	// DefaultTakeover is how long an item stays under-replicated before
+	// the next-ranked member takes a copy too. It is longer than the first
+	// few back-offs of a failing target (5, 10, 20, 40 s) and than a
+	// typical copy, so a working target is rarely doubled.
+	DefaultTakeover = 2 * time.Minute
 )
 
 // Back-off of a path after a failed fetch or commit, and the pause after a
@@ -76,6 +81,15 @@ type Config struct {
 	// while builds run the state changes many times a second. 0 means
 	// DefaultMinInterval.
 	MinInterval time.Duration
+	// Takeover is how long an item may stay under-replicated, as this node
+	// sees it, before one more member in the ranking takes a copy: after
+	// k whole periods the first need+k candidates are chosen instead of
+	// the first need, so a target that is alive but cannot copy (full
+	// disk, unreachable holders) is stood in for without any agreement.
+	// The count starts again when the item's number of holders changes.
+	// Takeover is only noticed when something wakes the replicator, so it
+	// wants a Tick. 0 means DefaultTakeover.
+	Takeover time.Duration
 	// Now is the clock of back-offs and command times; nil means time.Now.
 	Now func() time.Time
 	// Logger receives one line per item recorded and per failure; nil
@@ -88,6 +102,7 @@ type Config struct {
 type Replicator struct {
 	cfg  Config
 	wait map[string]hold // paths not to take before a time; Run's goroutine only
+	ages ages            // how long paths have been under-replicated
 }
 
 // hold keeps a path aside until a time: after failures (with their count,
@@ -102,8 +117,11 @@ func New(cfg Config) (*Replicator, error) {
 	if cfg.Node == "" || cfg.FSM == nil || cfg.Applier == nil || cfg.Fetcher == nil {
 		return nil, fmt.Errorf("%w: Node, FSM, Applier and Fetcher are required", ErrConfig)
 	}
-	if cfg.Copies < 0 || cfg.Batch < 0 || cfg.CommitTimeout < 0 || cfg.MinInterval < 0 {
-		return nil, fmt.Errorf("%w: negative Copies, Batch, CommitTimeout or MinInterval", ErrConfig)
+	if cfg.Copies < 0 || cfg.Batch < 0 || cfg.CommitTimeout < 0 || cfg.MinInterval < 0 || cfg.Takeover < 0 {
+		return nil, fmt.Errorf("%w: negative Copies, Batch, CommitTimeout, MinInterval or Takeover", ErrConfig)
+	}
+	if cfg.Takeover == 0 {
+		cfg.Takeover = DefaultTakeover
 	}
 	if cfg.MinInterval == 0 {
 		cfg.MinInterval = DefaultMinInterval
@@ -202,20 +220,74 @@ func (r *Replicator) round(ctx context.Context) bool {
 }
 
 // pick returns up to Batch under-replicated items this node is chosen for
-// and is not holding back.
+// and is not holding back: first those it is a target for, then those it
+// stands in for because they stayed under-replicated for a Takeover period
+// or more, so that a node's own share goes first. It updates the ages of
+// all the under-replicated items it could copy, chosen or not.
 func (r *Replicator) pick(now time.Time) []scheduler.ItemInfo {
-	var items []scheduler.ItemInfo
+	var own, over []scheduler.ItemInfo
+	r.ages.begin()
 	r.cfg.FSM.Read(func(s *scheduler.State) {
 		rk := newRanking(activeMembers(s))
-		items = s.UnderReplicated(r.cfg.Copies, r.cfg.Batch, func(it scheduler.ItemInfo) bool {
-			if it.Narinfo == "" || !rk.chosen(r.cfg.Node, it.Path, it.Holders, r.cfg.Copies) {
-				return false // an item without a signed narinfo cannot be fetched
+		if _, ok := rk.hashes[r.cfg.Node]; !ok {
+			return // not an active member: no candidate for any copy
+		}
+		// keep collects the batch itself and always says no: with a limit,
+		// UnderReplicated would stop at a full batch and the items after
+		// it would keep no age.
+		s.UnderReplicated(r.cfg.Copies, 0, func(it scheduler.ItemInfo) bool {
+			if it.Narinfo == "" || slices.Contains(it.Holders, r.cfg.Node) {
+				return false // it cannot be fetched (no signed narinfo), or is here
 			}
-			h, ok := r.wait[it.Path]
-			return !ok || !now.Before(h.until)
+			age := r.ages.see(it.Path, len(it.Holders), now)
+			if len(own) == r.cfg.Batch || !r.ready(it.Path, now) {
+				return false
+			}
+			switch r.choose(rk, it, age) {
+			case target:
+				own = append(own, it)
+			case stand:
+				if len(over) < r.cfg.Batch {
+					over = append(over, it)
+				}
+			}
+			return false
 		})
 	})
-	return items
+	r.ages.end()
+	return append(own, over[:min(len(over), r.cfg.Batch-len(own))]...)
+}
+
+// choice is what a node makes of one under-replicated item.
+type choice int
+
+const (
+	skip   choice = iota // other nodes copy it
+	target               // this node is one of its Targets
+	stand                // this node stands in for a target that is late
+)
+
+// choose says whether this node takes a copy of it, under-replicated for
+// age: it does if it is among the first need candidates in the ranking, or
+// among the first need+extra once age reached extra Takeover periods.
+func (r *Replicator) choose(rk ranking, it scheduler.ItemInfo, age time.Duration) choice {
+	need := r.cfg.Copies - len(it.Holders)
+	// Capped both ways: a clock that stepped back must not push a target
+	// out of its own choice, nor a long age overflow need+extra.
+	extra := int(max(0, min(age/r.cfg.Takeover, time.Duration(len(rk.members)))))
+	switch pos := rk.position(r.cfg.Node, it.Path, it.Holders, need+extra); {
+	case pos < 0 || pos >= need+extra:
+		return skip
+	case pos < need:
+		return target
+	}
+	return stand
+}
+
+// ready reports whether path is not held back at now.
+func (r *Replicator) ready(path string, now time.Time) bool {
+	h, ok := r.wait[path]
+	return !ok || !now.Before(h.until)
 }
 
 // activeMembers lists the IDs of the members that can take copies.

@@ -283,6 +283,7 @@ func TestNewRejects(t *testing.T) {
 		{"negative copies", func(c *Config) { c.Copies = -1 }},
 		{"negative batch", func(c *Config) { c.Batch = -1 }},
 		{"negative interval", func(c *Config) { c.MinInterval = -time.Second }},
+		{"negative takeover", func(c *Config) { c.Takeover = -time.Second }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := ok
@@ -292,7 +293,11 @@ func TestNewRejects(t *testing.T) {
 			}
 		})
 	}
-	if _, err := New(ok); err != nil {
-		t.Errorf("New with a full config: %v", err)
+	r, err := New(ok)
+	if err != nil {
+		t.Fatalf("New with a full config: %v", err)
+	}
+	if r.cfg.Takeover != DefaultTakeover {
+		t.Errorf("Takeover 0 became %v, want DefaultTakeover", r.cfg.Takeover)
 	}
 }
