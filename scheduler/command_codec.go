@@ -231,7 +231,10 @@ func (c *NodeJoined) decodeBody(d *decoder) {
 	}
 	c.MaxBuilds = int(n)
 	if d.more() {
-		c.NixKey = d.str()
+		// Present only when set, so that every command has one encoding.
+		if c.NixKey = d.str(); c.NixKey == "" {
+			d.fail("empty Nix key")
+		}
 	}
 }
 

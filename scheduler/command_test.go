@@ -124,3 +124,12 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestNodeJoinedEmptyNixKeyRefused checks that the optional last field has
+// one encoding: present only when set.
+func TestNodeJoinedEmptyNixKeyRefused(t *testing.T) {
+	b := Encode(&NodeJoined{Time: at(1), Node: "n1", Key: "k", Systems: []string{"x86_64-linux"}, MaxBuilds: 1})
+	if _, err := Decode(append(b, 0)); !errors.Is(err, ErrMalformed) {
+		t.Errorf("NodeJoined with an empty Nix key field: %v, want ErrMalformed", err)
+	}
+}

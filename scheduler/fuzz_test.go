@@ -2,6 +2,10 @@ package scheduler
 
 import (
 	"bytes"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -49,6 +53,11 @@ func FuzzUnmarshalState(f *testing.F) {
 	f.Add(encodeState(f, fuzzState(f)))
 	f.Add(encodeState(f, NewState()))
 	f.Add([]byte(snapshotMagic))
+	if v1, err := os.ReadFile(filepath.Join("testdata", "snapshot-v1.golden")); err == nil {
+		if b, err := hex.DecodeString(strings.ReplaceAll(string(v1), "\n", "")); err == nil {
+			f.Add(b) // version 1 still loads
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := UnmarshalState(data)
 		if err != nil {
