@@ -49,18 +49,25 @@
 // The executor is builtin (no daemon; /bin/sh in builds is /bin/busybox when
 // the host has it) or nix (--nix-store URI; /bin/sh=/bin/busybox is added to
 // Nix's sandbox paths when the host has busybox, and outputs are read back
-// with `nix store dump-path`). The agent runs up to --max-builds builds,
+// with `nix store dump-path`) or guix (the local guix-daemon through `guix
+// build`, with this node's own substitute server first in --substitute-urls
+// so that the .drv files and inputs come from the mesh; outputs are read
+// from the daemon's store). The agent runs up to --max-builds builds,
 // beyond the first only while the 1-minute load is below the number of
 // cores, each bounded by --build-timeout and --max-silent.
 //
 // The replicated state is the scheduler's FSM. Once the mesh has started,
-// the node registers itself with NodeJoined (its Guix public key, systems,
-// features and max builds), again whenever the state has lost it. While it
+// the node registers itself with NodeJoined (its Guix and Nix public keys,
+// systems, features and max builds), again whenever the state has lost it. While it
 // leads, it runs the scheduler's allocation loop over the members' gossip
 // (leadership is checked on every tick), and declares lost (NodeLost) the
 // members that left the Raft configuration or were silent past
 // --remove-after, which re-queues their builds. A node that leaves commits
 // NodeLeft first.
+//
+// The mesh secret is stored in the data dir only once the mesh has started
+// (for init, once Raft is bootstrapped), so an init that failed earlier can
+// be run again.
 //
 // Admin API, all under /v1/ so that later versions can live beside it:
 //
@@ -70,7 +77,7 @@
 //	POST /v1/submit  SubmitRequest → SubmitResult: check, import and queue
 //	                 derivations with their .drv closures
 //	GET  /v1/builds  []BuildView, selected by ?id=, ?state=, ?after=, ?limit=
-//	GET  /v1/acl     ACLView: the Guix ACL of every member key in the state
+//	GET  /v1/acl     ACLView: the Guix ACL and the Nix keys of every member
 //
 // Errors answer {"error": "..."}: 400 for a bad request (e.g. a derivation
 // whose output paths do not recompute), 404 for an unknown build, 503 while
