@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tbfg/tbfg-node/internal/poll"
 	"github.com/tbfg/tbfg-node/internal/wrkbench"
 	"github.com/tbfg/tbfg-node/store"
 	"github.com/tbfg/tbfg-node/store/derivation"
@@ -222,15 +223,5 @@ func readBenchFile(b *testing.B, name string) []byte {
 // last error after timeout.
 func pollBench(b *testing.B, timeout time.Duration, what string, cond func() error) {
 	b.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("%s: not within %s: %v", what, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond) // polling interval, not synchronisation
-	}
+	poll.Fatal(b, timeout, 100*time.Millisecond, what, cond)
 }

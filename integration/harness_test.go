@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tbfg/tbfg-node/internal/netns"
+	"github.com/tbfg/tbfg-node/internal/poll"
 )
 
 // binary is the tbfg-node executable built once for every test of the run:
@@ -323,18 +324,9 @@ func (h *host) nodes() ([]nodeJSON, error) {
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error) time.Duration {
 	t.Helper()
 	start := time.Now()
-	deadline := start.Add(timeout * timeScale())
-	for {
-		err := cond()
-		if err == nil {
-			t.Logf("%s: after %s", what, time.Since(start).Round(time.Millisecond))
-			return time.Since(start)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, timeout*timeScale(), err)
-		}
-		time.Sleep(250 * time.Millisecond) // polling interval, not synchronisation
-	}
+	poll.Fatal(t, timeout*timeScale(), 250*time.Millisecond, what, cond)
+	t.Logf("%s: after %s", what, time.Since(start).Round(time.Millisecond))
+	return time.Since(start)
 }
 
 // logWriter sends a process's output to t.Log line by line with a prefix, and

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tbfg/tbfg-node/internal/nixtest"
+	"github.com/tbfg/tbfg-node/internal/poll"
 	"github.com/tbfg/tbfg-node/store"
 	"github.com/tbfg/tbfg-node/store/derivation"
 	"github.com/tbfg/tbfg-node/store/local"
@@ -221,8 +222,7 @@ func registered(c *Client, n int) error {
 // fails the test at once.
 func waitBuilt(t *testing.T, c *Client, n int) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
+	poll.Fatal(t, 2*time.Minute, 100*time.Millisecond, "every build succeeded", func() error {
 		builds, err := c.Builds(context.Background(), BuildQuery{})
 		if err != nil {
 			t.Fatal(err)
@@ -236,14 +236,11 @@ func waitBuilt(t *testing.T, c *Client, n int) {
 				t.Fatalf("build %d of %s failed: %s: %s", b.ID, b.Derivation, b.Reason, b.Message)
 			}
 		}
-		if len(builds) == n && done == n {
-			return
+		if len(builds) != n || done != n {
+			return fmt.Errorf("%d of %d builds succeeded: %+v", done, n, builds)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d builds succeeded after 2 minutes: %+v", done, n, builds)
-		}
-		time.Sleep(100 * time.Millisecond) // polling interval, not synchronisation
-	}
+		return nil
+	})
 }
 
 // checkACL checks that the ACL text parses as Guix's and holds the key of

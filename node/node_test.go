@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tbfg/tbfg-node/internal/poll"
 )
 
 // testLogger routes a node's logs to t.Log with a prefix.
@@ -221,15 +223,5 @@ func sameMembers(c *Client, ids ...string) error {
 
 func waitUntil(t *testing.T, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval, not synchronisation
-	}
+	poll.Fatal(t, 30*time.Second, 50*time.Millisecond, what, cond)
 }

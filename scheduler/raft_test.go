@@ -12,6 +12,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+
+	"github.com/tbfg/tbfg-node/internal/poll"
 )
 
 // raftApplier commits commands with raft.Apply on the leader, as mesh.Mesh
@@ -154,13 +156,12 @@ func (c *testCluster) leader(t *testing.T) int {
 // waitFor polls cond until it holds or 10 seconds pass.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	poll.Fatal(t, 10*time.Second, 5*time.Millisecond, what, func() error {
+		if !cond() {
+			return errors.New("not yet")
 		}
-		time.Sleep(5 * time.Millisecond) // polling, not synchronisation
-	}
+		return nil
+	})
 }
 
 func TestRaftSubmitQueuedOnceEverywhere(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tbfg/tbfg-node/internal/poll"
 	"github.com/tbfg/tbfg-node/node"
 	"github.com/tbfg/tbfg-node/substitutes/pki"
 )
@@ -37,19 +39,22 @@ func startCLINode(t *testing.T, dir string) {
 	})
 	c := node.NewClient(dir)
 	defer c.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	err := poll.Until(30*time.Second, 50*time.Millisecond, func() error {
 		st, err := c.Status(ctx)
-		if err == nil && st.State == node.StateRunning && st.Leader == st.ID {
-			v, err := c.ACL(ctx)
-			if err == nil && len(v.Members) == 1 {
-				return
-			}
+		if err == nil && (st.State != node.StateRunning || st.Leader != st.ID) {
+			err = fmt.Errorf("status %+v", st)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node not registered within 30s: %v; stderr:\n%s", err, errOut.String())
+		if err != nil {
+			return err
 		}
-		time.Sleep(50 * time.Millisecond) // polling interval, not synchronisation
+		v, err := c.ACL(ctx)
+		if err == nil && len(v.Members) != 1 {
+			err = fmt.Errorf("%d members registered", len(v.Members))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("node not registered: %v; stderr:\n%s", err, errOut.String())
 	}
 }
 

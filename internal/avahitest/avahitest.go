@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/tbfg/tbfg-node/internal/poll"
 )
 
 // Command makes a command that runs in the test host's network namespace.
@@ -183,15 +185,5 @@ func writeFile(t testing.TB, name, data string) {
 // waitFor polls cond until it returns nil or d passes.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s: %v", d, what, err)
-		}
-		time.Sleep(100 * time.Millisecond) // polling interval, not synchronisation
-	}
+	poll.Fatal(t, d, 100*time.Millisecond, what, cond)
 }

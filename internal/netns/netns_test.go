@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tbfg/tbfg-node/internal/poll"
 )
 
 // requireRoot skips a test that needs namespaces, or fails it under CI.
@@ -60,17 +62,7 @@ func ping(from, to *Host) error {
 
 func waitFor(t *testing.T, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(100 * time.Millisecond) // polling interval, not synchronisation
-	}
+	poll.Fatal(t, 10*time.Second, 100*time.Millisecond, what, cond)
 }
 
 func TestNetworkConnectsHostsAndCutsLinks(t *testing.T) {
