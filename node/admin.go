@@ -12,9 +12,6 @@ import (
 	"time"
 )
 
-// AdminSocket is the name of the admin API's unix socket in the data dir.
-const AdminSocket = "admin.sock"
-
 // adminBackend is what the admin API serves; Node implements it, tests use
 // an in-memory one.
 type adminBackend interface {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tbfg/tbfg-node/mesh"
+	"github.com/tbfg/tbfg-node/node/datadir"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -67,7 +68,7 @@ func serveAdmin(t *testing.T, b adminBackend) *Client {
 	t.Helper()
 	dir := t.TempDir()
 	a := newAdminServer(b, discard())
-	if err := a.listen(filepath.Join(dir, AdminSocket)); err != nil {
+	if err := a.listen(filepath.Join(dir, datadir.AdminSocket)); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -75,7 +76,7 @@ func serveAdmin(t *testing.T, b adminBackend) *Client {
 			t.Error(err)
 		}
 	})
-	fi, err := os.Stat(filepath.Join(dir, AdminSocket))
+	fi, err := os.Stat(filepath.Join(dir, datadir.AdminSocket))
 	if err != nil || fi.Mode().Perm() != 0o600 || fi.Mode().Type() != os.ModeSocket {
 		t.Fatalf("admin socket: %v, %v; want a socket with mode 0600", fi.Mode(), err)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tbfg/tbfg-node/internal/nixtest"
 	"github.com/tbfg/tbfg-node/internal/poll"
+	"github.com/tbfg/tbfg-node/node/datadir"
 	"github.com/tbfg/tbfg-node/store"
 	"github.com/tbfg/tbfg-node/store/derivation"
 	"github.com/tbfg/tbfg-node/store/local"
@@ -252,7 +253,7 @@ func checkACL(t *testing.T, v ACLView, dirs []string) *pki.ACL {
 		t.Fatalf("ACL %q: %v", v.ACL, err)
 	}
 	for _, dir := range dirs {
-		b, err := os.ReadFile(filepath.Join(dir, GuixPublicKeyFile))
+		b, err := os.ReadFile(filepath.Join(dir, datadir.GuixPublicKeyFile))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -374,7 +375,7 @@ func TestNodeSubstituteListenBusy(t *testing.T) {
 	if err := n.Run(ctx); err == nil || !strings.Contains(err.Error(), "--substitute-listen") {
 		t.Fatalf("Run = %v, want an error naming --substitute-listen", err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, AdminSocket)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(dir, datadir.AdminSocket)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("admin socket left after a failed start: %v", err)
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"path/filepath"
 	"syscall"
+
+	"github.com/tbfg/tbfg-node/node/datadir"
 )
 
 // maxAnswer bounds an admin API answer the client reads.
@@ -25,7 +27,7 @@ type Client struct {
 
 // NewClient returns a client for the node whose data dir is dataDir.
 func NewClient(dataDir string) *Client {
-	socket := filepath.Join(dataDir, AdminSocket)
+	socket := filepath.Join(dataDir, datadir.AdminSocket)
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer

@@ -9,16 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/tbfg/tbfg-node/node/datadir"
 	"github.com/tbfg/tbfg-node/substitutes/nixkey"
 	"github.com/tbfg/tbfg-node/substitutes/pki"
-)
-
-// Names of the signing key files in the data dir.
-const (
-	GuixSecretKeyFile = "signing-key.sec"     // Guix secret key, 0600
-	GuixPublicKeyFile = "signing-key.pub"     // Guix public key, 0644
-	NixSecretKeyFile  = "nix-signing-key.sec" // Nix secret key, name:base64, 0600
-	NixPublicKeyFile  = "nix-signing-key.pub" // Nix public key, name:base64, 0644
 )
 
 // signingKeys are the node's keys for signing the narinfos it publishes.
@@ -36,7 +29,7 @@ func (k *signingKeys) guixPublic() string { return string(k.guix.Public.Marshal(
 func loadOrCreateKeys(dir, hostname string) (*signingKeys, error) {
 	var k signingKeys
 	var err error
-	k.guix, err = loadOrCreate(dir, GuixSecretKeyFile, GuixPublicKeyFile,
+	k.guix, err = loadOrCreate(dir, datadir.GuixSecretKeyFile, datadir.GuixPublicKeyFile,
 		func(b []byte) (*pki.SecretKey, error) { return pki.ParseSecretKey(b) },
 		func() (*pki.SecretKey, []byte, []byte, error) {
 			sk, err := pki.GenerateKey(nil)
@@ -48,7 +41,7 @@ func loadOrCreateKeys(dir, hostname string) (*signingKeys, error) {
 	if err != nil {
 		return nil, err
 	}
-	k.nix, err = loadOrCreate(dir, NixSecretKeyFile, NixPublicKeyFile, nixkey.ParseSecretKey,
+	k.nix, err = loadOrCreate(dir, datadir.NixSecretKeyFile, datadir.NixPublicKeyFile, nixkey.ParseSecretKey,
 		func() (*nixkey.SecretKey, []byte, []byte, error) {
 			sk, err := nixkey.Generate("tbfg-node", nil)
 			if err != nil {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tbfg/tbfg-node/node/datadir"
 )
 
 func TestSigningKeysCreatedOnceAndKept(t *testing.T) {
@@ -29,8 +31,8 @@ func TestSigningKeysCreatedOnceAndKept(t *testing.T) {
 		t.Error("keys changed when loaded again")
 	}
 	checkKeys(t, dir)
-	os.WriteFile(filepath.Join(dir, GuixSecretKeyFile), []byte("(not a key)"), 0o600)
-	if _, err := loadOrCreateKeys(dir, "h"); err == nil || !strings.Contains(err.Error(), GuixSecretKeyFile) {
-		t.Errorf("corrupt secret key: %v, want an error naming %s", err, GuixSecretKeyFile)
+	os.WriteFile(filepath.Join(dir, datadir.GuixSecretKeyFile), []byte("(not a key)"), 0o600)
+	if _, err := loadOrCreateKeys(dir, "h"); err == nil || !strings.Contains(err.Error(), datadir.GuixSecretKeyFile) {
+		t.Errorf("corrupt secret key: %v, want an error naming %s", err, datadir.GuixSecretKeyFile)
 	}
 }

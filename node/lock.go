@@ -6,16 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
-)
 
-// LockFile is the name of the file in the data dir whose lock a running node
-// holds, so that two processes never share one Raft log.
-const LockFile = "lock"
+	"github.com/tbfg/tbfg-node/node/datadir"
+)
 
 // lockDataDir takes the data dir's lock without waiting; the returned
 // function releases it.
 func lockDataDir(dir string) (func(), error) {
-	path := filepath.Join(dir, LockFile)
+	path := filepath.Join(dir, datadir.LockFile)
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock data dir: %w", err)

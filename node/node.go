@@ -14,6 +14,7 @@ import (
 
 	"github.com/tbfg/tbfg-node/mesh"
 	"github.com/tbfg/tbfg-node/node/agent"
+	"github.com/tbfg/tbfg-node/node/datadir"
 	"github.com/tbfg/tbfg-node/node/executor"
 	"github.com/tbfg/tbfg-node/node/meshsource"
 	"github.com/tbfg/tbfg-node/scheduler"
@@ -200,7 +201,7 @@ func (n *Node) failStart(ctx context.Context, err error) error {
 		return stopErr
 	}
 	if n.cfg.Mode == ModeInit {
-		_ = os.Remove(filepath.Join(n.cfg.DataDir, SecretFile))
+		_ = os.Remove(filepath.Join(n.cfg.DataDir, datadir.SecretFile))
 	}
 	return errors.Join(fmt.Errorf("start mesh: %w", err), stopErr)
 }
@@ -238,13 +239,9 @@ func (n *Node) stop() error {
 	return errors.Join(errs...)
 }
 
-func (n *Node) socket() string { return filepath.Join(n.cfg.DataDir, AdminSocket) }
+func (n *Node) socket() string { return filepath.Join(n.cfg.DataDir, datadir.AdminSocket) }
 
-// StoreSubdir is the directory under the data dir that holds the built-in
-// store's items; its database is store.db beside it.
-const StoreSubdir = "store"
-
-func (n *Node) storeRealDir() string { return filepath.Join(n.cfg.DataDir, StoreSubdir) }
+func (n *Node) storeRealDir() string { return filepath.Join(n.cfg.DataDir, datadir.StoreSubdir) }
 
 // openLocal loads or creates the signing keys, opens the built-in store and
 // makes the executor over it.

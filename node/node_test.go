@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tbfg/tbfg-node/internal/poll"
+	"github.com/tbfg/tbfg-node/node/datadir"
 )
 
 // testLogger routes a node's logs to t.Log with a prefix.
@@ -106,11 +107,11 @@ func TestFailedInitCanBeRetried(t *testing.T) {
 	if err := n.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "--executor guix") {
 		t.Fatalf("Run = %v, want an error naming --executor guix", err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, SecretFile)); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("failed init left %s (%v): init could not be run again", SecretFile, err)
+	if _, err := os.Stat(filepath.Join(dir, datadir.SecretFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("failed init left %s (%v): init could not be run again", datadir.SecretFile, err)
 	}
 	startNode(t, loopbackConfig(t, "n1-again", ModeInit, dir))
-	if _, err := os.Stat(filepath.Join(dir, SecretFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, datadir.SecretFile)); err != nil {
 		t.Errorf("running node: %v", err)
 	}
 }
@@ -143,7 +144,7 @@ func TestNodeInitRunsAndRestarts(t *testing.T) {
 	if err := r.n.Run(context.Background()); !errors.Is(err, ErrRunTwice) {
 		t.Errorf("second Run = %v, want ErrRunTwice", err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, AdminSocket)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(dir, datadir.AdminSocket)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("admin socket left after stop: %v", err)
 	}
 	if _, err := c.Status(context.Background()); !errors.Is(err, ErrNotRunning) {

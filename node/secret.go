@@ -9,15 +9,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/tbfg/tbfg-node/node/datadir"
 )
 
 // SecretSize is the length of a mesh secret in bytes.
 const SecretSize = 32
-
-// SecretFile is the name of the mesh secret in the data dir. It holds the
-// secret as 64 lowercase hexadecimal digits and a newline, mode 0600: the same
-// text init prints and join --secret takes, so it can be copied by hand.
-const SecretFile = "mesh.secret"
 
 // GenerateSecret returns a new random mesh secret.
 func GenerateSecret() ([]byte, error) {
@@ -62,7 +59,7 @@ func readSecretFile(path string) ([]byte, error) {
 // must find none), the given one for join (which must match any stored), the
 // stored one for run. stored reports whether the data dir already holds it.
 func resolveSecret(cfg Config) (secret []byte, stored bool, err error) {
-	path := filepath.Join(cfg.DataDir, SecretFile)
+	path := filepath.Join(cfg.DataDir, datadir.SecretFile)
 	have, err := readSecretFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, false, fmt.Errorf("read mesh secret: %w", err)
@@ -98,14 +95,14 @@ func joinSecret(cfg Config, have []byte) ([]byte, bool, error) {
 	}
 	if have != nil && !bytes.Equal(have, given) {
 		return nil, false, fmt.Errorf("%w: %s differs from the secret given; use another --data-dir, or tbfg-node run for the old mesh",
-			ErrSecretMismatch, filepath.Join(cfg.DataDir, SecretFile))
+			ErrSecretMismatch, filepath.Join(cfg.DataDir, datadir.SecretFile))
 	}
 	return given, have != nil, nil
 }
 
 // writeSecret stores secret in dir atomically with mode 0600.
 func writeSecret(dir string, secret []byte) error {
-	tmp, err := os.CreateTemp(dir, SecretFile+".*")
+	tmp, err := os.CreateTemp(dir, datadir.SecretFile+".*")
 	if err != nil {
 		return fmt.Errorf("write mesh secret: %w", err)
 	}
@@ -125,7 +122,7 @@ func writeSecret(dir string, secret []byte) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("write mesh secret: %w", err)
 	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, SecretFile)); err != nil {
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, datadir.SecretFile)); err != nil {
 		return fmt.Errorf("write mesh secret: %w", err)
 	}
 	return nil

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tbfg/tbfg-node/node/datadir"
 )
 
 func TestSecretRoundTrip(t *testing.T) {
@@ -64,7 +66,7 @@ func TestResolveSecretByMode(t *testing.T) {
 	if err := writeSecret(dir, s); err != nil {
 		t.Fatal(err)
 	}
-	fi, err := os.Stat(filepath.Join(dir, SecretFile))
+	fi, err := os.Stat(filepath.Join(dir, datadir.SecretFile))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("mesh.secret: %v, %v; want mode 0600", fi, err)
 	}

@@ -17,23 +17,13 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/tbfg/tbfg-node/node/agent"
+	"github.com/tbfg/tbfg-node/node/datadir"
 	"github.com/tbfg/tbfg-node/node/executor"
 	"github.com/tbfg/tbfg-node/node/meshsource"
 	"github.com/tbfg/tbfg-node/store"
 	"github.com/tbfg/tbfg-node/substitutes/dnssd"
 	"github.com/tbfg/tbfg-node/substitutes/narcache"
 	"github.com/tbfg/tbfg-node/substitutes/publish"
-)
-
-// Subdirectories of the data dir used by the builds and the substitute
-// server.
-const (
-	// LogSubdir holds one gzip build log per derivation, <drv base>.gz.
-	LogSubdir = "logs"
-	// NARCacheSubdir is the substitute server's NAR cache.
-	NARCacheSubdir = "nar-cache"
-	// BuildSubdir holds the builtin executor's build directories.
-	BuildSubdir = "builds"
 )
 
 // busybox is the static shell shown to builtin builds as /bin/sh when the
@@ -85,7 +75,7 @@ func (n *Node) newExecutor() error {
 		n.exec, n.outputNAR = nx, n.nixDump
 		return nil
 	default:
-		cfg := executor.BuiltinConfig{Store: n.store, BuildDir: filepath.Join(n.cfg.DataDir, BuildSubdir), Logger: log}
+		cfg := executor.BuiltinConfig{Store: n.store, BuildDir: filepath.Join(n.cfg.DataDir, datadir.BuildSubdir), Logger: log}
 		if _, err := os.Stat(busybox); err == nil {
 			cfg.SandboxPaths = map[string]string{"/bin/sh": busybox}
 		}
@@ -163,7 +153,7 @@ func (n *Node) startSource() error {
 	return meshsource.ServeStreams(n.mesh, src, n.log.With("component", "peer-streams"))
 }
 
-func (n *Node) logDir() string { return filepath.Join(n.cfg.DataDir, LogSubdir) }
+func (n *Node) logDir() string { return filepath.Join(n.cfg.DataDir, datadir.LogSubdir) }
 
 // startSubstitutes runs the substitute server on --substitute-listen and
 // records its URL for gossip; the URL needs the mesh's announced addresses.
@@ -171,7 +161,7 @@ func (n *Node) startSubstitutes(ctx context.Context) error {
 	if n.cfg.SubstituteListen == "" {
 		return nil
 	}
-	cache, err := narcache.Open(filepath.Join(n.cfg.DataDir, NARCacheSubdir),
+	cache, err := narcache.Open(filepath.Join(n.cfg.DataDir, datadir.NARCacheSubdir),
 		narcache.Options{MaxBytes: n.cfg.NARCacheSize, Logger: n.log.With("component", "nar-cache")})
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tbfg/tbfg-node/node/datadir"
 	"github.com/tbfg/tbfg-node/scheduler"
 	"github.com/tbfg/tbfg-node/store"
 	"github.com/tbfg/tbfg-node/store/derivation"
@@ -116,12 +117,12 @@ func TestNodeSubmitQueuesAndAllocates(t *testing.T) {
 // as held by n, each with a narinfo signed by n's Guix and Nix keys.
 func checkSignedItems(t *testing.T, n *Node, dir string, drvs ...store.Path) {
 	t.Helper()
-	gpub, _ := os.ReadFile(filepath.Join(dir, GuixPublicKeyFile))
+	gpub, _ := os.ReadFile(filepath.Join(dir, datadir.GuixPublicKeyFile))
 	acl, err := pki.ParseACL(gpub)
 	if err != nil {
 		t.Fatal(err)
 	}
-	npub, _ := os.ReadFile(filepath.Join(dir, NixPublicKeyFile))
+	npub, _ := os.ReadFile(filepath.Join(dir, datadir.NixPublicKeyFile))
 	nkeys, err := nixkey.ParsePublicKeys(npub)
 	if err != nil {
 		t.Fatal(err)
@@ -238,20 +239,20 @@ func writeWrongOutput(t *testing.T, dir, drv string) string {
 // checkKeys checks the signing keys the node created in dir.
 func checkKeys(t *testing.T, dir string) {
 	t.Helper()
-	for name, mode := range map[string]os.FileMode{GuixSecretKeyFile: 0o600, NixSecretKeyFile: 0o600, GuixPublicKeyFile: 0o644, NixPublicKeyFile: 0o644} {
+	for name, mode := range map[string]os.FileMode{datadir.GuixSecretKeyFile: 0o600, datadir.NixSecretKeyFile: 0o600, datadir.GuixPublicKeyFile: 0o644, datadir.NixPublicKeyFile: 0o644} {
 		fi, err := os.Stat(filepath.Join(dir, name))
 		if err != nil || fi.Mode().Perm() != mode {
 			t.Errorf("%s: %v, %v; want mode %v", name, fi, err, mode)
 		}
 	}
-	sec, _ := os.ReadFile(filepath.Join(dir, GuixSecretKeyFile))
-	pub, _ := os.ReadFile(filepath.Join(dir, GuixPublicKeyFile))
+	sec, _ := os.ReadFile(filepath.Join(dir, datadir.GuixSecretKeyFile))
+	pub, _ := os.ReadFile(filepath.Join(dir, datadir.GuixPublicKeyFile))
 	sk, err := pki.ParseSecretKey(sec)
 	if err != nil || string(sk.Public.Marshal()) != string(pub) {
 		t.Errorf("Guix key pair does not match: %v", err)
 	}
-	nsec, _ := os.ReadFile(filepath.Join(dir, NixSecretKeyFile))
-	npub, _ := os.ReadFile(filepath.Join(dir, NixPublicKeyFile))
+	nsec, _ := os.ReadFile(filepath.Join(dir, datadir.NixSecretKeyFile))
+	npub, _ := os.ReadFile(filepath.Join(dir, datadir.NixPublicKeyFile))
 	nk, err := nixkey.ParseSecretKey(nsec)
 	if err != nil || nk.Public().String()+"\n" != string(npub) {
 		t.Errorf("Nix key pair does not match: %v", err)

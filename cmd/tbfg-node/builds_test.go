@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tbfg/tbfg-node/node"
+	"github.com/tbfg/tbfg-node/node/datadir"
 )
 
 func TestDrvArgs(t *testing.T) {
@@ -56,7 +57,7 @@ type fakeNode struct {
 
 func (f *fakeNode) serve(t *testing.T) string {
 	dir := t.TempDir()
-	l, err := net.Listen("unix", filepath.Join(dir, node.AdminSocket))
+	l, err := net.Listen("unix", filepath.Join(dir, datadir.AdminSocket))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tbfg/tbfg-node/node"
+	"github.com/tbfg/tbfg-node/node/datadir"
 )
 
 // meshCommands lists the commands that run a node or talk to a running one.
@@ -143,7 +144,7 @@ func cmdInit(ctx context.Context, s *stdio, args []string) error {
 		return err
 	}
 	fmt.Fprintf(s.out, "Creating a new mesh in %s.\n", n.DataDir())
-	fmt.Fprintf(s.out, "Mesh secret (also in %s/%s, keep it private):\n  %s\n", n.DataDir(), node.SecretFile, n.Secret())
+	fmt.Fprintf(s.out, "Mesh secret (also in %s/%s, keep it private):\n  %s\n", n.DataDir(), datadir.SecretFile, n.Secret())
 	fmt.Fprintf(s.out, "To add a machine on this LAN, run on it:\n  tbfg-node join --secret %s\n", n.Secret())
 	fmt.Fprintln(s.out, "From another network, add --peer with one of the addresses below.")
 	return runNode(ctx, s, n, *noRun)

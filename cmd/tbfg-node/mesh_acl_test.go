@@ -14,6 +14,7 @@ import (
 
 	"github.com/tbfg/tbfg-node/internal/poll"
 	"github.com/tbfg/tbfg-node/node"
+	"github.com/tbfg/tbfg-node/node/datadir"
 	"github.com/tbfg/tbfg-node/substitutes/pki"
 )
 
@@ -64,7 +65,7 @@ func startCLINode(t *testing.T, dir string) {
 func TestMeshACLAndAuthorize(t *testing.T) {
 	dir := t.TempDir()
 	startCLINode(t, dir)
-	pub, err := os.ReadFile(filepath.Join(dir, node.GuixPublicKeyFile))
+	pub, err := os.ReadFile(filepath.Join(dir, datadir.GuixPublicKeyFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func TestMeshACLAndAuthorize(t *testing.T) {
 	if err != nil || !slices.Equal(acl.Keys, []pki.PublicKey{key}) {
 		t.Fatalf("acl printed %q: %v; want an ACL of the node's key", stdout, err)
 	}
-	nixPub, err := os.ReadFile(filepath.Join(dir, node.NixPublicKeyFile))
+	nixPub, err := os.ReadFile(filepath.Join(dir, datadir.NixPublicKeyFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +140,7 @@ func TestMeshAuthorizeRunsGuix(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "1 keys authorized") {
 		t.Fatalf("authorize: exit %d, %q, %s", code, stdout, stderr)
 	}
-	pub, err := os.ReadFile(filepath.Join(dir, node.GuixPublicKeyFile))
+	pub, err := os.ReadFile(filepath.Join(dir, datadir.GuixPublicKeyFile))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tbfg/tbfg-node/mesh"
 	"github.com/tbfg/tbfg-node/node"
+	"github.com/tbfg/tbfg-node/node/datadir"
 )
 
 var updateMeshGolden = flag.Bool("update-mesh-golden", false, "rewrite testdata/mesh-*.golden")
@@ -74,7 +75,7 @@ func TestMeshInitNoRun(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("init --no-run: exit %d: %s", code, stderr)
 	}
-	secret, err := os.ReadFile(filepath.Join(dir, node.SecretFile))
+	secret, err := os.ReadFile(filepath.Join(dir, datadir.SecretFile))
 	if err != nil {
 		t.Fatal(err)
 	}
