@@ -19,6 +19,7 @@ import (
 
 	"github.com/tbfg/tbfg-node/internal/nixtest"
 	"github.com/tbfg/tbfg-node/internal/poll"
+	"github.com/tbfg/tbfg-node/node/adminapi"
 	"github.com/tbfg/tbfg-node/node/datadir"
 	"github.com/tbfg/tbfg-node/store"
 	"github.com/tbfg/tbfg-node/store/derivation"
@@ -147,7 +148,7 @@ func TestNodesBuildAndPublish(t *testing.T) {
 // change) before it starts, and waits until all are registered members. It
 // returns them, their data dirs and a client of the first (closed by the
 // test's cleanup).
-func startBuildNodes(t *testing.T, n int, system string, edit func(i int, c *Config)) ([]*running, []string, *Client) {
+func startBuildNodes(t *testing.T, n int, system string, edit func(i int, c *Config)) ([]*running, []string, *adminapi.Client) {
 	t.Helper()
 	var nodes []*running
 	var dirs []string
@@ -166,7 +167,7 @@ func startBuildNodes(t *testing.T, n int, system string, edit func(i int, c *Con
 		}
 		nodes = append(nodes, startNode(t, cfg))
 	}
-	c := NewClient(dirs[0])
+	c := adminapi.NewClient(dirs[0])
 	t.Cleanup(func() { c.Close() })
 	waitUntil(t, fmt.Sprintf("%d registered members", n), func() error { return registered(c, n) })
 	return nodes, dirs, c
@@ -175,20 +176,20 @@ func startBuildNodes(t *testing.T, n int, system string, edit func(i int, c *Con
 // submitGraph submits the top of g, and so the whole graph, on r.
 func submitGraph(ctx context.Context, t *testing.T, r *running, g *buildGraph) {
 	t.Helper()
-	if _, err := r.n.Submit(ctx, SubmitRequest{Derivations: []string{file(filepath.Dir(g.files[0]), g.top)}}); err != nil {
+	if _, err := r.n.Submit(ctx, adminapi.SubmitRequest{Derivations: []string{file(filepath.Dir(g.files[0]), g.top)}}); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // gossipedSubstitutes checks that c's node has heard every node's
 // substitute URL and signing key.
-func gossipedSubstitutes(c *Client, nodes []*running) error {
+func gossipedSubstitutes(c *adminapi.Client, nodes []*running) error {
 	views, err := c.Nodes(context.Background())
 	if err != nil {
 		return err
 	}
 	for _, r := range nodes {
-		i := slices.IndexFunc(views, func(v NodeView) bool { return v.ID == r.n.ID() })
+		i := slices.IndexFunc(views, func(v adminapi.NodeView) bool { return v.ID == r.n.ID() })
 		switch {
 		case i < 0 || views[i].NodeStatus == nil:
 			return fmt.Errorf("no gossip from %s", r.n.ID())
@@ -202,7 +203,7 @@ func gossipedSubstitutes(c *Client, nodes []*running) error {
 }
 
 // registered checks that c's node sees n active members in the state.
-func registered(c *Client, n int) error {
+func registered(c *adminapi.Client, n int) error {
 	v, err := c.ACL(context.Background())
 	if err != nil {
 		return err
@@ -221,10 +222,10 @@ func registered(c *Client, n int) error {
 
 // waitBuilt waits until n builds exist and all succeeded; a failed build
 // fails the test at once.
-func waitBuilt(t *testing.T, c *Client, n int) {
+func waitBuilt(t *testing.T, c *adminapi.Client, n int) {
 	t.Helper()
 	poll.Fatal(t, 2*time.Minute, 100*time.Millisecond, "every build succeeded", func() error {
-		builds, err := c.Builds(context.Background(), BuildQuery{})
+		builds, err := c.Builds(context.Background(), adminapi.BuildQuery{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -246,7 +247,7 @@ func waitBuilt(t *testing.T, c *Client, n int) {
 
 // checkACL checks that the ACL text parses as Guix's and holds the key of
 // every node, and returns it.
-func checkACL(t *testing.T, v ACLView, dirs []string) *pki.ACL {
+func checkACL(t *testing.T, v adminapi.ACLView, dirs []string) *pki.ACL {
 	t.Helper()
 	acl, err := pki.ParseACL([]byte(v.ACL))
 	if err != nil {
@@ -387,14 +388,14 @@ func TestNodeGossipsRunningBuilds(t *testing.T) {
 	system := nativeSystems(runtime.GOARCH)[0]
 	dir := t.TempDir()
 	r := startNode(t, buildConfig(t, "n1", ModeInit, dir, system))
-	c := NewClient(dir)
+	c := adminapi.NewClient(dir)
 	defer c.Close()
 	waitUntil(t, "registered", func() error { return registered(c, 1) })
 	src := t.TempDir()
 	drv, _ := writeShellDrv(t, src, system, "forever", "while :; do sleep 1; done", nil, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := r.n.Submit(ctx, SubmitRequest{Derivations: []string{file(src, drv)}}); err != nil {
+	if _, err := r.n.Submit(ctx, adminapi.SubmitRequest{Derivations: []string{file(src, drv)}}); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, "one running build gossiped", func() error {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tbfg/tbfg-node/mesh"
+	"github.com/tbfg/tbfg-node/node/adminapi"
 	"github.com/tbfg/tbfg-node/node/agent"
 	"github.com/tbfg/tbfg-node/node/datadir"
 	"github.com/tbfg/tbfg-node/node/executor"
@@ -34,7 +35,7 @@ type Node struct {
 	secretStored  bool // the data dir already holds secret
 	fsm           *scheduler.FSM
 	mesh          *mesh.Mesh
-	admin         *adminServer
+	admin         *adminapi.Server
 	sched         *scheduling
 	keys          *signingKeys       // loaded by Run, before anything reads them
 	signer        *meshsource.Signer // signs the narinfos of items this node holds; made with keys
@@ -51,7 +52,7 @@ type Node struct {
 	registeredOnce sync.Once
 
 	ran        atomic.Bool
-	state      atomic.Value // string: StateStarting, StateRunning, StateStopping
+	state      atomic.Value // string: adminapi.StateStarting, adminapi.StateRunning, adminapi.StateStopping
 	ready      chan struct{}
 	left       chan struct{}
 	leaveOnce  sync.Once
@@ -76,7 +77,7 @@ func New(cfg Config) (*Node, error) {
 		n.log = slog.New(slog.DiscardHandler)
 	}
 	n.fsm = scheduler.NewFSM(n.log.With("component", "scheduler"))
-	n.state.Store(StateStarting)
+	n.state.Store(adminapi.StateStarting)
 	var err error
 	if n.secret, n.secretStored, err = resolveSecret(cfg); err != nil {
 		return nil, err
@@ -86,7 +87,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("mesh: %w", err)
 	}
 	n.sched = newScheduling(n, n.log.With("component", "scheduling"))
-	n.admin = newAdminServer(n, n.log.With("component", "admin"))
+	n.admin = adminapi.NewServer(n, n.log.With("component", "admin"))
 	return n, nil
 }
 
@@ -131,7 +132,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	// The admin API starts before the mesh so that status answers "starting"
 	// while the node looks for its mesh; the other calls wait for running.
-	if err := n.admin.listen(n.socket()); err != nil {
+	if err := n.admin.Listen(n.socket()); err != nil {
 		return errors.Join(err, n.store.Close())
 	}
 	n.log.Info("starting", "data_dir", n.cfg.DataDir, "mode", n.cfg.Mode.String())
@@ -151,7 +152,7 @@ func (n *Node) Run(ctx context.Context) error {
 	if err := n.startServices(ctx); err != nil {
 		return errors.Join(err, n.stop())
 	}
-	n.state.Store(StateRunning)
+	n.state.Store(adminapi.StateRunning)
 	close(n.ready)
 	n.log.Info("running", "id", n.mesh.ID(), "addrs", n.mesh.Addrs())
 	select {
@@ -208,14 +209,14 @@ func (n *Node) failStart(ctx context.Context, err error) error {
 
 // stop shuts the components down in the reverse of their start order.
 func (n *Node) stop() error {
-	n.state.Store(StateStopping)
+	n.state.Store(adminapi.StateStopping)
 	n.log.Info("stopping")
 	var errs []error
 	// The admin API first: its handlers call into the mesh, which must not
 	// close under them. Bounded, so a stuck client cannot hold the shutdown.
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	errs = append(errs, n.admin.shutdown(ctx))
+	errs = append(errs, n.admin.Shutdown(ctx))
 	if err := os.Remove(n.socket()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}
@@ -291,15 +292,15 @@ func (n *Node) Apply(ctx context.Context, cmd []byte) ([]byte, error) {
 	return n.mesh.Apply(ctx, cmd)
 }
 
-func (n *Node) running() bool { return n.state.Load() == StateRunning }
+func (n *Node) running() bool { return n.state.Load() == adminapi.StateRunning }
 
 func (n *Node) notReady() error {
-	return fmt.Errorf("%w: node is %s", ErrUnavailable, n.state.Load())
+	return fmt.Errorf("%w: node is %s", adminapi.ErrUnavailable, n.state.Load())
 }
 
 // Status reports the node's own view for the admin API.
-func (n *Node) Status() Status {
-	st := Status{State: n.state.Load().(string), DataDir: n.cfg.DataDir, Addresses: []string{}, NodeStatus: n.localStatus()}
+func (n *Node) Status() adminapi.Status {
+	st := adminapi.Status{State: n.state.Load().(string), DataDir: n.cfg.DataDir, Addresses: []string{}, NodeStatus: n.localStatus()}
 	if !n.running() {
 		return st
 	}
@@ -317,15 +318,15 @@ func (n *Node) Status() Status {
 }
 
 // Nodes lists the members of the mesh for the admin API.
-func (n *Node) Nodes() ([]NodeView, error) {
+func (n *Node) Nodes() ([]adminapi.NodeView, error) {
 	if !n.running() {
 		return nil, n.notReady()
 	}
 	self := n.mesh.ID()
 	members := n.mesh.Members()
-	views := make([]NodeView, 0, len(members))
+	views := make([]adminapi.NodeView, 0, len(members))
 	for _, m := range members {
-		views = append(views, nodeView(m, self))
+		views = append(views, adminapi.NewNodeView(m, self))
 	}
 	return views, nil
 }

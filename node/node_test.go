@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tbfg/tbfg-node/internal/poll"
+	"github.com/tbfg/tbfg-node/node/adminapi"
 	"github.com/tbfg/tbfg-node/node/datadir"
 )
 
@@ -119,11 +120,11 @@ func TestFailedInitCanBeRetried(t *testing.T) {
 func TestNodeInitRunsAndRestarts(t *testing.T) {
 	dir := t.TempDir()
 	r := startNode(t, loopbackConfig(t, "n1", ModeInit, dir))
-	c := NewClient(dir)
+	c := adminapi.NewClient(dir)
 	defer c.Close()
 	waitUntil(t, "one-node mesh led by itself after init", func() error {
 		st, err := c.Status(context.Background())
-		if err == nil && (st.State != StateRunning || st.ID == "" || st.Leader != st.ID || st.Members != 1 || st.Voters != 1) {
+		if err == nil && (st.State != adminapi.StateRunning || st.ID == "" || st.Leader != st.ID || st.Members != 1 || st.Voters != 1) {
 			err = fmt.Errorf("status %+v", st)
 		}
 		return err
@@ -147,8 +148,8 @@ func TestNodeInitRunsAndRestarts(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, datadir.AdminSocket)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("admin socket left after stop: %v", err)
 	}
-	if _, err := c.Status(context.Background()); !errors.Is(err, ErrNotRunning) {
-		t.Errorf("status of a stopped node: %v, want ErrNotRunning", err)
+	if _, err := c.Status(context.Background()); !errors.Is(err, adminapi.ErrNotRunning) {
+		t.Errorf("status of a stopped node: %v, want adminapi.ErrNotRunning", err)
 	}
 	startNode(t, loopbackConfig(t, "n1-restart", ModeRun, dir))
 	waitUntil(t, "restarted node leads again", func() error {
@@ -167,10 +168,10 @@ func TestNodeJoinsByPeerAndLeaves(t *testing.T) {
 	cfg.Secret = first.n.Secret()
 	cfg.Peers = first.n.Addrs()
 	second := startNode(t, cfg)
-	c1, c2 := NewClient(dir1), NewClient(dir2)
+	c1, c2 := adminapi.NewClient(dir1), adminapi.NewClient(dir2)
 	defer c1.Close()
 	defer c2.Close()
-	for _, c := range []*Client{c1, c2} {
+	for _, c := range []*adminapi.Client{c1, c2} {
 		waitUntil(t, "both nodes listed with gossip", func() error { return sameMembers(c, first.n.ID(), second.n.ID()) })
 	}
 	// The same join command again, without --peer: the node just runs and
@@ -202,7 +203,7 @@ func TestNodeJoinsByPeerAndLeaves(t *testing.T) {
 }
 
 // sameMembers checks that c's node lists exactly ids, each with gossip.
-func sameMembers(c *Client, ids ...string) error {
+func sameMembers(c *adminapi.Client, ids ...string) error {
 	nodes, err := c.Nodes(context.Background())
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tbfg/tbfg-node/node/adminapi"
 	"github.com/tbfg/tbfg-node/node/datadir"
 	"github.com/tbfg/tbfg-node/scheduler"
 	"github.com/tbfg/tbfg-node/store"
@@ -60,14 +61,14 @@ func TestNodeSubmitQueuesAndAllocates(t *testing.T) {
 	cfg := loopbackConfig(t, "n1", ModeInit, dir)
 	cfg.MaxBuilds, cfg.Systems = 2, []string{"x86_64-linux"}
 	r := startNode(t, cfg)
-	c := NewClient(dir)
+	c := adminapi.NewClient(dir)
 	defer c.Close()
 	ctx := context.Background()
 
 	src := t.TempDir()
 	a, b, cc := writeTestDrv(t, src, "a", nil), writeTestDrv(t, src, "b", nil), writeTestDrv(t, src, "c", nil)
 	top := writeTestDrv(t, src, "top", nil, a, b)
-	res, err := c.Submit(ctx, SubmitRequest{Derivations: []string{file(src, top), file(src, cc)}})
+	res, err := c.Submit(ctx, adminapi.SubmitRequest{Derivations: []string{file(src, top), file(src, cc)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +76,7 @@ func TestNodeSubmitQueuesAndAllocates(t *testing.T) {
 		t.Fatalf("submit result %+v: want 2 roots (top first) and 4 builds", res)
 	}
 	// The .drv files are now in the node's store, so the store path works.
-	again, err := c.Submit(ctx, SubmitRequest{Derivations: []string{string(top)}})
+	again, err := c.Submit(ctx, adminapi.SubmitRequest{Derivations: []string{string(top)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +85,7 @@ func TestNodeSubmitQueuesAndAllocates(t *testing.T) {
 	}
 	self := r.n.ID()
 	waitUntil(t, "two leaves allocated to the node, the dependent queued", func() error {
-		builds, err := c.Builds(ctx, BuildQuery{})
+		builds, err := c.Builds(ctx, adminapi.BuildQuery{})
 		if err != nil {
 			return err
 		}
@@ -105,7 +106,7 @@ func TestNodeSubmitQueuesAndAllocates(t *testing.T) {
 		}
 		return nil
 	})
-	got, err := c.Builds(ctx, BuildQuery{IDs: []uint64{res.Roots[1].ID}})
+	got, err := c.Builds(ctx, adminapi.BuildQuery{IDs: []uint64{res.Roots[1].ID}})
 	if err != nil || len(got) != 1 || got[0].Derivation != string(cc) || got[0].Submitted == nil {
 		t.Errorf("build %d: %+v, %v; want %s", res.Roots[1].ID, got, err, cc)
 	}
@@ -159,7 +160,7 @@ func TestNodeSubmitRejectsBadDerivations(t *testing.T) {
 	cfg := loopbackConfig(t, "n1", ModeInit, dir)
 	cfg.Systems = []string{"x86_64-linux"}
 	startNode(t, cfg)
-	c := NewClient(dir)
+	c := adminapi.NewClient(dir)
 	defer c.Close()
 	ctx := context.Background()
 
@@ -192,20 +193,20 @@ func TestNodeSubmitRejectsBadDerivations(t *testing.T) {
 		{"absent", filepath.Join(src, "00000000000000000000000000000000-x.drv"), "no such file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := c.Submit(ctx, SubmitRequest{Derivations: []string{tc.arg}})
-			if !errors.Is(err, ErrBadRequest) || !strings.Contains(err.Error(), tc.want) {
+			_, err := c.Submit(ctx, adminapi.SubmitRequest{Derivations: []string{tc.arg}})
+			if !errors.Is(err, adminapi.ErrBadRequest) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Submit(%s) = %v, want a bad request saying %q", tc.arg, err, tc.want)
 			}
 		})
 	}
-	if builds, err := c.Builds(ctx, BuildQuery{}); err != nil || len(builds) != 0 {
+	if builds, err := c.Builds(ctx, adminapi.BuildQuery{}); err != nil || len(builds) != 0 {
 		t.Errorf("builds after rejected submissions: %+v, %v; want none", builds, err)
 	}
-	if _, err := c.Builds(ctx, BuildQuery{IDs: []uint64{7}}); !errors.Is(err, ErrNoBuild) {
-		t.Errorf("Builds of an unknown id: %v, want ErrNoBuild", err)
+	if _, err := c.Builds(ctx, adminapi.BuildQuery{IDs: []uint64{7}}); !errors.Is(err, adminapi.ErrNoBuild) {
+		t.Errorf("Builds of an unknown id: %v, want adminapi.ErrNoBuild", err)
 	}
-	if _, err := c.Builds(ctx, BuildQuery{States: []string{"sleeping"}}); !errors.Is(err, ErrBadRequest) {
-		t.Errorf("Builds in an unknown state: %v, want ErrBadRequest", err)
+	if _, err := c.Builds(ctx, adminapi.BuildQuery{States: []string{"sleeping"}}); !errors.Is(err, adminapi.ErrBadRequest) {
+		t.Errorf("Builds in an unknown state: %v, want adminapi.ErrBadRequest", err)
 	}
 }
 

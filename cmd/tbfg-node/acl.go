@@ -11,7 +11,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/tbfg/tbfg-node/node"
+	"github.com/tbfg/tbfg-node/node/adminapi"
 	"github.com/tbfg/tbfg-node/substitutes/pki"
 )
 
@@ -48,7 +48,7 @@ func cmdACL(ctx context.Context, s *stdio, args []string) error {
 	return err
 }
 
-func fetchACL(ctx context.Context, cf *clientFlags) (node.ACLView, error) {
+func fetchACL(ctx context.Context, cf *clientFlags) (adminapi.ACLView, error) {
 	cl, ctx, cancel := cf.client(ctx)
 	defer cancel()
 	defer cl.Close()

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/tbfg/tbfg-node/internal/poll"
-	"github.com/tbfg/tbfg-node/node"
+	"github.com/tbfg/tbfg-node/node/adminapi"
 	"github.com/tbfg/tbfg-node/node/datadir"
 	"github.com/tbfg/tbfg-node/substitutes/pki"
 )
@@ -38,11 +38,11 @@ func startCLINode(t *testing.T, dir string) {
 			t.Error("node did not stop within 30s")
 		}
 	})
-	c := node.NewClient(dir)
+	c := adminapi.NewClient(dir)
 	defer c.Close()
 	err := poll.Until(30*time.Second, 50*time.Millisecond, func() error {
 		st, err := c.Status(ctx)
-		if err == nil && (st.State != node.StateRunning || st.Leader != st.ID) {
+		if err == nil && (st.State != adminapi.StateRunning || st.Leader != st.ID) {
 			err = fmt.Errorf("status %+v", st)
 		}
 		if err != nil {
@@ -90,7 +90,7 @@ func TestMeshACLAndAuthorize(t *testing.T) {
 		t.Fatalf("acl --nix: exit %d, %q, %s; want %q", code, stdout, stderr, want)
 	}
 	code, stdout, stderr = runMesh(t, "acl", "--json", "--data-dir", dir)
-	var v node.ACLView
+	var v adminapi.ACLView
 	if code != 0 || json.Unmarshal([]byte(stdout), &v) != nil || len(v.Members) != 1 || v.Members[0].Key != string(pub) {
 		t.Fatalf("acl --json: exit %d, %q, %s", code, stdout, stderr)
 	}

@@ -1,4 +1,4 @@
-package node
+package adminapi
 
 import (
 	"bytes"
@@ -74,6 +74,13 @@ func (c *Client) Builds(ctx context.Context, q BuildQuery) ([]BuildView, error) 
 	}
 	err := c.call(ctx, http.MethodGet, path, &builds)
 	return builds, err
+}
+
+// ACL returns the ACL of the mesh's member keys.
+func (c *Client) ACL(ctx context.Context) (ACLView, error) {
+	var v ACLView
+	err := c.call(ctx, http.MethodGet, "/v1/acl", &v)
+	return v, err
 }
 
 // Close releases idle connections.
