@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/tbfg/tbfg-node/internal/atomicfile"
 	"github.com/tbfg/tbfg-node/node/datadir"
 	"github.com/tbfg/tbfg-node/substitutes/nixkey"
 	"github.com/tbfg/tbfg-node/substitutes/pki"
@@ -97,31 +98,12 @@ func loadOrCreate[K any](dir, sec, pub string, parse func([]byte) (K, error),
 	}
 	// The public key first: a secret key without its public half would be
 	// loaded next time, but the pub file is only written here.
-	if err := writeFileAtomic(filepath.Join(dir, pub), pubText, 0o644); err != nil {
-		return zero, err
+	pubPath, secPath := filepath.Join(dir, pub), filepath.Join(dir, sec)
+	if err := atomicfile.Write(pubPath, pubText, 0o644); err != nil {
+		return zero, fmt.Errorf("write %s: %w", pubPath, err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, sec), secText, 0o600); err != nil {
-		return zero, err
+	if err := atomicfile.Write(secPath, secText, 0o600); err != nil {
+		return zero, fmt.Errorf("write %s: %w", secPath, err)
 	}
 	return k, nil
-}
-
-// writeFileAtomic writes data to path with mode perm through a temporary
-// file renamed into place.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	err = errors.Join(err, f.Chmod(perm), f.Sync(), f.Close())
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/tbfg/tbfg-node/internal/atomicfile"
 	"github.com/tbfg/tbfg-node/node/datadir"
 )
 
@@ -102,27 +103,8 @@ func joinSecret(cfg Config, have []byte) ([]byte, bool, error) {
 
 // writeSecret stores secret in dir atomically with mode 0600.
 func writeSecret(dir string, secret []byte) error {
-	tmp, err := os.CreateTemp(dir, datadir.SecretFile+".*")
+	err := atomicfile.Write(filepath.Join(dir, datadir.SecretFile), []byte(FormatSecret(secret)+"\n"), 0o600)
 	if err != nil {
-		return fmt.Errorf("write mesh secret: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write mesh secret: %w", err)
-	}
-	if _, err := tmp.WriteString(FormatSecret(secret) + "\n"); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write mesh secret: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write mesh secret: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write mesh secret: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, datadir.SecretFile)); err != nil {
 		return fmt.Errorf("write mesh secret: %w", err)
 	}
 	return nil
