@@ -195,7 +195,7 @@ func gossipedSubstitutes(c *adminapi.Client, nodes []*running) error {
 			return fmt.Errorf("no gossip from %s", r.n.ID())
 		case views[i].SubstituteURL != r.n.SubstituteURL():
 			return fmt.Errorf("%s gossips substitute URL %q, want %q", r.n.ID(), views[i].SubstituteURL, r.n.SubstituteURL())
-		case views[i].SigningKey != r.n.keys.guixPublic():
+		case views[i].SigningKey != r.n.keys.GuixPublic():
 			return fmt.Errorf("%s gossips key %q", r.n.ID(), views[i].SigningKey)
 		}
 	}

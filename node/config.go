@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/tbfg/tbfg-node/node/datadir"
 	"github.com/tbfg/tbfg-node/store"
 )
 
@@ -228,7 +229,7 @@ func (c *Config) validateSecret() error {
 	case !given && c.Mode == ModeJoin:
 		return errors.New("join needs the mesh secret: --secret HEX or --secret-file FILE (printed by tbfg-node init)")
 	case c.Secret != "":
-		if _, err := ParseSecret([]byte(c.Secret)); err != nil {
+		if _, err := datadir.ParseSecret([]byte(c.Secret)); err != nil {
 			return fmt.Errorf("--secret: %w", err)
 		}
 	}

@@ -14,10 +14,6 @@ var (
 	// ErrSecretMismatch is returned by join when the data dir already belongs
 	// to a mesh with another secret.
 	ErrSecretMismatch = errors.New("data dir belongs to a mesh with another secret")
-	// ErrBadSecret is returned for a secret that is not 64 hexadecimal digits.
-	ErrBadSecret = errors.New("bad mesh secret")
-	// ErrLocked is returned when another process runs a node on the data dir.
-	ErrLocked = errors.New("data dir in use by another tbfg-node")
 	// ErrRunTwice is returned by a second call of Node.Run: a node runs once.
 	ErrRunTwice = errors.New("node already ran")
 )

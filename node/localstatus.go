@@ -57,7 +57,7 @@ func (n *Node) localStatus() mesh.NodeStatus {
 		RunningBuilds: n.runningBuilds(),
 	}
 	if n.keys != nil {
-		st.SigningKey = n.keys.guixPublic()
+		st.SigningKey = n.keys.GuixPublic()
 	}
 	var err error
 	if st.Load1, err = readLoad1("/proc/loadavg"); err != nil {

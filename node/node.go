@@ -37,7 +37,7 @@ type Node struct {
 	mesh          *mesh.Mesh
 	admin         *adminapi.Server
 	sched         *scheduling
-	keys          *signingKeys       // loaded by Run, before anything reads them
+	keys          *datadir.Keys      // loaded by Run, before anything reads them
 	signer        *meshsource.Signer // signs the narinfos of items this node holds; made with keys
 	store         *local.Store       // opened by Run, closed by stop
 	exec          executor.Executor  // made by Run over store
@@ -122,7 +122,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	// The lock comes first and goes last: a second process on this data dir
 	// would open the same Raft log.
-	unlock, err := lockDataDir(n.cfg.DataDir)
+	unlock, err := datadir.Lock(n.cfg.DataDir)
 	if err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ func (n *Node) Run(ctx context.Context) error {
 	// init refuses, and run would wait forever for a leader that a mesh
 	// never bootstrapped cannot elect.
 	if !n.secretStored {
-		if err := writeSecret(n.cfg.DataDir, n.secret); err != nil {
+		if err := datadir.WriteSecret(n.cfg.DataDir, n.secret); err != nil {
 			return errors.Join(err, n.stop())
 		}
 	}
@@ -252,10 +252,10 @@ func (n *Node) openLocal() error {
 	if err != nil {
 		return fmt.Errorf("host name for the signing key: %w", err)
 	}
-	if n.keys, err = loadOrCreateKeys(n.cfg.DataDir, host); err != nil {
+	if n.keys, err = datadir.LoadOrCreateKeys(n.cfg.DataDir, host); err != nil {
 		return err
 	}
-	n.signer = &meshsource.Signer{Host: host, Guix: n.keys.guix, Nix: n.keys.nix}
+	n.signer = &meshsource.Signer{Host: host, Guix: n.keys.Guix, Nix: n.keys.Nix}
 	if n.store, err = local.Open(n.storeRealDir(), store.Dir(n.cfg.StoreDir)); err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
@@ -269,7 +269,7 @@ func (n *Node) openLocal() error {
 func (n *Node) FSM() *scheduler.FSM { return n.fsm }
 
 // Secret is the mesh secret in its text form, as join --secret takes it.
-func (n *Node) Secret() string { return FormatSecret(n.secret) }
+func (n *Node) Secret() string { return datadir.FormatSecret(n.secret) }
 
 // DataDir is the node's data directory.
 func (n *Node) DataDir() string { return n.cfg.DataDir }

@@ -136,7 +136,7 @@ func TestNodeInitRunsAndRestarts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := second.Run(context.Background()); !errors.Is(err, ErrLocked) {
+	if err := second.Run(context.Background()); !errors.Is(err, datadir.ErrLocked) {
 		t.Errorf("second process on the data dir: %v, want ErrLocked", err)
 	}
 	if err := r.shutdown(t); err != nil {

@@ -129,8 +129,8 @@ func (s *scheduling) join(ctx context.Context) {
 
 // nodeJoined is the NodeJoined command that describes this node.
 func (n *Node) nodeJoined() *scheduler.NodeJoined {
-	return &scheduler.NodeJoined{Time: time.Now(), Node: n.mesh.ID(), Key: n.keys.guixPublic(),
-		NixKey: n.keys.nix.Public().String(), Systems: n.cfg.Systems, Features: n.cfg.Features,
+	return &scheduler.NodeJoined{Time: time.Now(), Node: n.mesh.ID(), Key: n.keys.GuixPublic(),
+		NixKey: n.keys.Nix.Public().String(), Systems: n.cfg.Systems, Features: n.cfg.Features,
 		MaxBuilds: n.cfg.MaxBuilds}
 }
 

@@ -167,7 +167,7 @@ func (n *Node) startSubstitutes(ctx context.Context) error {
 		return err
 	}
 	srv, err := publish.New(publish.Config{StoreDir: store.Dir(n.cfg.StoreDir), Source: n.source, Cache: cache,
-		SigningKey: []byte(n.keys.guixPublic()), Logger: n.log.With("component", "substitutes")})
+		SigningKey: []byte(n.keys.GuixPublic()), Logger: n.log.With("component", "substitutes")})
 	if err != nil {
 		return errors.Join(fmt.Errorf("substitute server: %w", err), cache.Close())
 	}

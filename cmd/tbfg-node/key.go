@@ -10,19 +10,21 @@ import (
 	"path/filepath"
 
 	"github.com/tbfg/tbfg-node/internal/atomicfile"
+	"github.com/tbfg/tbfg-node/node/datadir"
 	"github.com/tbfg/tbfg-node/substitutes/nixkey"
 	"github.com/tbfg/tbfg-node/substitutes/pki"
 )
 
-// Names of the key files `key generate` writes. The Guix pair has the names
-// and format of `guix archive --generate-key` (/etc/guix/signing-key.*); the
-// Nix pair holds Nix's `name:base64` keys, as `nix key generate-secret` and
-// `nix key convert-secret-to-public` print them.
+// Names of the key files `key generate` writes: those of a node's data
+// dir. The Guix pair has the names and format of `guix archive
+// --generate-key` (/etc/guix/signing-key.*); the Nix pair holds Nix's
+// `name:base64` keys, as `nix key generate-secret` and `nix key
+// convert-secret-to-public` print them.
 const (
-	guixSecretFile = "signing-key.sec"
-	guixPublicFile = "signing-key.pub"
-	nixSecretFile  = "nix-signing-key.sec"
-	nixPublicFile  = "nix-signing-key.pub"
+	guixSecretFile = datadir.GuixSecretKeyFile
+	guixPublicFile = datadir.GuixPublicKeyFile
+	nixSecretFile  = datadir.NixSecretKeyFile
+	nixPublicFile  = datadir.NixPublicKeyFile
 )
 
 // keyCommands lists the "key" subcommands.

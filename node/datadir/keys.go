@@ -1,4 +1,4 @@
-package node
+package datadir
 
 import (
 	"crypto/ed25519"
@@ -10,27 +10,27 @@ import (
 	"strings"
 
 	"github.com/tbfg/tbfg-node/internal/atomicfile"
-	"github.com/tbfg/tbfg-node/node/datadir"
 	"github.com/tbfg/tbfg-node/substitutes/nixkey"
 	"github.com/tbfg/tbfg-node/substitutes/pki"
 )
 
-// signingKeys are the node's keys for signing the narinfos it publishes.
-type signingKeys struct {
-	guix *pki.SecretKey
-	nix  *nixkey.SecretKey
+// Keys are the node's keys for signing the narinfos it publishes.
+type Keys struct {
+	Guix *pki.SecretKey
+	Nix  *nixkey.SecretKey
 }
 
-// guixPublic is the Guix public key as signing-key.pub holds it.
-func (k *signingKeys) guixPublic() string { return string(k.guix.Public.Marshal()) }
+// GuixPublic is the Guix public key as signing-key.pub holds it.
+func (k *Keys) GuixPublic() string { return string(k.Guix.Public.Marshal()) }
 
-// loadOrCreateKeys reads the node's signing keys from dir, creating a pair
-// that is absent: a Guix key as `guix archive --generate-key` writes it, and
-// a Nix key named after the host (`nix key generate-secret --key-name`).
-func loadOrCreateKeys(dir, hostname string) (*signingKeys, error) {
-	var k signingKeys
+// LoadOrCreateKeys reads the node's signing keys from the data dir dir,
+// creating a pair that is absent: a Guix key as `guix archive
+// --generate-key` writes it, and a Nix key named after the host (`nix key
+// generate-secret --key-name`).
+func LoadOrCreateKeys(dir, hostname string) (*Keys, error) {
+	var k Keys
 	var err error
-	k.guix, err = loadOrCreate(dir, datadir.GuixSecretKeyFile, datadir.GuixPublicKeyFile,
+	k.Guix, err = loadOrCreate(dir, GuixSecretKeyFile, GuixPublicKeyFile,
 		func(b []byte) (*pki.SecretKey, error) { return pki.ParseSecretKey(b) },
 		func() (*pki.SecretKey, []byte, []byte, error) {
 			sk, err := pki.GenerateKey(nil)
@@ -42,7 +42,7 @@ func loadOrCreateKeys(dir, hostname string) (*signingKeys, error) {
 	if err != nil {
 		return nil, err
 	}
-	k.nix, err = loadOrCreate(dir, datadir.NixSecretKeyFile, datadir.NixPublicKeyFile, nixkey.ParseSecretKey,
+	k.Nix, err = loadOrCreate(dir, NixSecretKeyFile, NixPublicKeyFile, nixkey.ParseSecretKey,
 		func() (*nixkey.SecretKey, []byte, []byte, error) {
 			sk, err := nixkey.Generate("tbfg-node", nil)
 			if err != nil {

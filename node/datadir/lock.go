@@ -1,4 +1,4 @@
-package node
+package datadir
 
 import (
 	"errors"
@@ -6,14 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
-
-	"github.com/tbfg/tbfg-node/node/datadir"
 )
 
-// lockDataDir takes the data dir's lock without waiting; the returned
-// function releases it.
-func lockDataDir(dir string) (func(), error) {
-	path := filepath.Join(dir, datadir.LockFile)
+// Lock takes the lock of the data dir dir without waiting; the returned
+// function releases it. The lock lasts as long as the process, at most.
+func Lock(dir string) (unlock func(), err error) {
+	path := filepath.Join(dir, LockFile)
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock data dir: %w", err)
