@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tbfg/tbfg-node/internal/hostinfo"
 	"github.com/tbfg/tbfg-node/internal/nixtest"
 	"github.com/tbfg/tbfg-node/internal/poll"
 	"github.com/tbfg/tbfg-node/node/adminapi"
@@ -118,7 +119,7 @@ func buildConfig(t *testing.T, name string, mode Mode, dir, system string) Confi
 // narinfo's hash.
 func TestNodesBuildAndPublish(t *testing.T) {
 	requireRoot(t)
-	system := nativeSystems(runtime.GOARCH)[0]
+	system := hostinfo.NativeSystems(runtime.GOARCH)[0]
 	nodes, dirs, c := startBuildNodes(t, 3, system, nil)
 	g := writeBuildGraph(t, t.TempDir(), system, 5)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -326,7 +327,7 @@ func httpGet(t *testing.T, url string) []byte {
 // two nodes, each building in its own Nix chroot store with a /gnu/store
 // layout.
 func TestNodesBuildWithNix(t *testing.T) {
-	system := nativeSystems(runtime.GOARCH)[0]
+	system := hostinfo.NativeSystems(runtime.GOARCH)[0]
 	nodes, dirs, c := startBuildNodes(t, 2, system, func(i int, cfg *Config) {
 		nix := nixtest.New(t, store.GuixDir)
 		if i == 0 {
@@ -385,7 +386,7 @@ func TestNodeSubstituteListenBusy(t *testing.T) {
 // stops, and checks that the node gossips it as running.
 func TestNodeGossipsRunningBuilds(t *testing.T) {
 	requireRoot(t)
-	system := nativeSystems(runtime.GOARCH)[0]
+	system := hostinfo.NativeSystems(runtime.GOARCH)[0]
 	dir := t.TempDir()
 	r := startNode(t, buildConfig(t, "n1", ModeInit, dir, system))
 	c := adminapi.NewClient(dir)

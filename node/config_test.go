@@ -101,17 +101,6 @@ func TestDefaultDataDir(t *testing.T) {
 	}
 }
 
-func TestNativeSystems(t *testing.T) {
-	for _, tc := range []struct {
-		arch string
-		want string
-	}{{"amd64", "x86_64-linux i686-linux"}, {"arm64", "aarch64-linux"}, {"386", "i686-linux"}, {"mips", ""}} {
-		if got := strings.Join(nativeSystems(tc.arch), " "); got != tc.want {
-			t.Errorf("nativeSystems(%s) = %q, want %q", tc.arch, got, tc.want)
-		}
-	}
-}
-
 func TestValidateSubstitutes(t *testing.T) {
 	for _, tc := range []struct {
 		name          string

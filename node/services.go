@@ -16,6 +16,7 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/tbfg/tbfg-node/internal/hostinfo"
 	"github.com/tbfg/tbfg-node/node/agent"
 	"github.com/tbfg/tbfg-node/node/datadir"
 	"github.com/tbfg/tbfg-node/node/executor"
@@ -268,7 +269,7 @@ func (n *Node) startAgent(ctx context.Context) error {
 
 // load1 is the machine's 1-minute load average, 0 when unreadable.
 func (n *Node) load1() float64 {
-	v, _ := readLoad1("/proc/loadavg")
+	v, _ := hostinfo.Load1()
 	return v
 }
 
