@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tbfg/tbfg-node/internal/loops"
 	"github.com/tbfg/tbfg-node/mesh"
 	"github.com/tbfg/tbfg-node/node/adminapi"
 	"github.com/tbfg/tbfg-node/node/agent"
@@ -37,12 +38,12 @@ type Node struct {
 	mesh          *mesh.Mesh
 	admin         *adminapi.Server
 	sched         *scheduling
-	keys          *datadir.Keys      // loaded by Run, before anything reads them
-	signer        *meshsource.Signer // signs the narinfos of items this node holds; made with keys
-	store         *local.Store       // opened by Run, closed by stop
-	exec          executor.Executor  // made by Run over store
-	source        *meshsource.Source // made by Run once the mesh runs
-	svc           services
+	keys          *datadir.Keys               // loaded by Run, before anything reads them
+	signer        *meshsource.Signer          // signs the narinfos of items this node holds; made with keys
+	store         *local.Store                // opened by Run, closed by stop
+	exec          executor.Executor           // made by Run over store
+	source        *meshsource.Source          // made by Run once the mesh runs
+	loops         *loops.Group                // the background loops, made by Run
 	agent         atomic.Pointer[agent.Agent] // set once the agent runs
 	substituteURL atomic.Value                // string, gossiped
 	// outputNAR reads outputs the executor keeps outside store (nix).
@@ -120,6 +121,7 @@ func (n *Node) Run(ctx context.Context) error {
 	if n.ran.Swap(true) {
 		return ErrRunTwice
 	}
+	n.loops = loops.New(ctx, n.log)
 	// The lock comes first and goes last: a second process on this data dir
 	// would open the same Raft log.
 	unlock, err := datadir.Lock(n.cfg.DataDir)
@@ -181,7 +183,7 @@ func (n *Node) startServices(ctx context.Context) error {
 	if err := n.startSubstitutes(ctx); err != nil {
 		return err
 	}
-	n.sched.start(ctx)
+	n.loops.Go("scheduling", nil, func(ctx context.Context) error { n.sched.loop(ctx); return nil })
 	if n.cfg.withoutAgent {
 		return nil
 	}
@@ -220,16 +222,14 @@ func (n *Node) stop() error {
 	if err := os.Remove(n.socket()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}
-	// Then the replicator, the agent, scheduling and the substitute server,
-	// the reverse of startServices: the replicator, the agent and scheduling
-	// commit through the mesh, and the replicator, the agent and the server
-	// read NARs from the members through it. The replicator may simply
-	// drop a copy in progress (what it fetched stays valid and is recorded
-	// by the next run), while the agent's final reports must get through.
-	n.stopReplicator()
-	n.stopAgent()
-	n.sched.stop()
-	errs = append(errs, n.stopSubstitutes())
+	// Then the replicator, the agent, scheduling and the substitute server
+	// (its advertisement first, its cache last), the reverse of
+	// startServices: the replicator, the agent and scheduling commit through
+	// the mesh, and the replicator, the agent and the server read NARs from
+	// the members through it. The replicator may simply drop a copy in
+	// progress (what it fetched stays valid and is recorded by the next
+	// run), while the agent's final reports must get through.
+	errs = append(errs, n.loops.Stop())
 	// Then the mesh: closing Raft ends the FSM's Apply calls, and closing
 	// gossip ends the calls to localStatus.
 	errs = append(errs, n.mesh.Close())

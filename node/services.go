@@ -34,21 +34,6 @@ const busybox = "/bin/busybox"
 // advertiseTimeout bounds the start of the DNS-SD advertisement.
 const advertiseTimeout = 10 * time.Second
 
-// services are the parts of a node that need the mesh running: the mesh
-// source (NARs and logs from every member), the substitute server and its
-// DNS-SD advertisement, the build agent and the replicator.
-type services struct {
-	stopServer context.CancelFunc
-	serverDone chan error
-	cache      *narcache.Cache
-	advert     *dnssd.Advertisement
-	stopAgent  context.CancelFunc
-	agentDone  chan struct{}
-	// The replicator, which copies items to more holders (replicas.go).
-	stopReplicator context.CancelFunc
-	replicatorDone chan struct{}
-}
-
 // newExecutor makes the configured executor over the opened store, and the
 // function that reads its outputs when they live outside that store.
 func (n *Node) newExecutor() error {
@@ -176,12 +161,12 @@ func (n *Node) startSubstitutes(ctx context.Context) error {
 	if err != nil {
 		return errors.Join(fmt.Errorf("--substitute-listen: %w", err), cache.Close())
 	}
-	n.svc.cache = cache
+	// The cache closes after the server, which writes into it until Serve
+	// returns.
+	n.loops.Defer("nar cache", cache.Close)
 	port := ln.Addr().(*net.TCPAddr).Port
 	n.substituteURL.Store(substituteURL(n.cfg.SubstituteListen, port, n.mesh.Addrs()))
-	ctx, n.svc.stopServer = context.WithCancel(ctx)
-	n.svc.serverDone = make(chan error, 1)
-	go func() { n.svc.serverDone <- srv.Serve(ctx, ln) }()
+	n.loops.Go("substitute server", nil, func(ctx context.Context) error { return srv.Serve(ctx, ln) })
 	n.log.Info("serving substitutes", "url", n.SubstituteURL())
 	n.advertise(ctx, port)
 	return nil
@@ -229,7 +214,8 @@ func (n *Node) advertise(ctx context.Context, port int) {
 		n.log.Warn("substitute server not advertised on the LAN", "err", err)
 		return
 	}
-	n.svc.advert = ad
+	// Withdrawn before the server stops.
+	n.loops.Defer("advertisement", ad.Close)
 }
 
 // startAgent runs the build agent once this node is registered in its
@@ -249,22 +235,22 @@ func (n *Node) startAgent(ctx context.Context) error {
 		tick.Stop()
 		return fmt.Errorf("build agent: %w", err)
 	}
-	ctx, n.svc.stopAgent = context.WithCancel(ctx)
-	n.svc.agentDone = make(chan struct{})
-	go func() {
-		defer close(n.svc.agentDone)
-		defer tick.Stop()
-		select {
-		case <-n.registered:
-		case <-ctx.Done():
-			return
-		}
+	n.loops.Defer("agent ticker", stopTicker(tick))
+	// Stopping the agent stops its running builds and reports them as
+	// failed through the mesh.
+	n.loops.Go("build agent", n.registered, func(ctx context.Context) error {
 		n.agent.Store(a)
 		if err := a.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			n.log.Error("build agent stopped", "err", err)
 		}
-	}()
+		return nil
+	})
 	return nil
+}
+
+// stopTicker is t.Stop as a cleanup of the loop group.
+func stopTicker(t *time.Ticker) func() error {
+	return func() error { t.Stop(); return nil }
 }
 
 // load1 is the machine's 1-minute load average, 0 when unreadable.
@@ -279,31 +265,4 @@ func (n *Node) runningBuilds() int {
 		return len(a.Running())
 	}
 	return 0
-}
-
-// stopAgent stops the agent, if it started, and waits for it: its running
-// builds are stopped and reported as failed through the mesh.
-func (n *Node) stopAgent() {
-	if n.svc.stopAgent != nil {
-		n.svc.stopAgent()
-		<-n.svc.agentDone
-	}
-}
-
-// stopSubstitutes withdraws the advertisement and stops the substitute
-// server, then closes its cache; each is skipped if it never started.
-func (n *Node) stopSubstitutes() error {
-	var errs []error
-	if n.svc.advert != nil {
-		errs = append(errs, n.svc.advert.Close())
-	}
-	if n.svc.stopServer != nil {
-		n.svc.stopServer()
-		errs = append(errs, <-n.svc.serverDone)
-	}
-	// The cache after the server, which writes into it until Serve returns.
-	if n.svc.cache != nil {
-		errs = append(errs, n.svc.cache.Close())
-	}
-	return errors.Join(errs...)
 }
