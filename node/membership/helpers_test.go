@@ -71,9 +71,11 @@ func newFixture(t *testing.T) *fixture {
 	clock := queuetest.NewClock(t0)
 	q := queuetest.New(t, clock.Now)
 	fm := &fakeMesh{id: "self", app: q.Applier, lead: make(chan bool, 1)}
-	m := New(Config{Mesh: fm, FSM: q.FSM, GossipInterval: time.Second, RemoveAfter: removeAfter, Now: clock.Now,
+	m := New(Config{
+		Mesh: fm, FSM: q.FSM, GossipInterval: time.Second, RemoveAfter: removeAfter, Now: clock.Now,
 		Registration: scheduler.NodeJoined{Key: "key-self", Systems: []string{"x86_64-linux"}, MaxBuilds: 2},
-		Logger: testlog.New(t, "membership")})
+		Logger:       testlog.New(t, "membership"),
+	})
 	return &fixture{q: q, clock: clock, mesh: fm, m: m}
 }
 
@@ -89,4 +91,18 @@ func (fx *fixture) member(id string) (scheduler.MemberInfo, bool) {
 		}
 	})
 	return mi, ok
+}
+
+// run runs the membership until the test ends, then checks that Run
+// returned nil.
+func (fx *fixture) run(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- fx.m.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	})
 }

@@ -1,7 +1,6 @@
 package membership
 
 import (
-	"context"
 	"slices"
 	"testing"
 	"time"
@@ -111,15 +110,7 @@ func TestLeaderAllocates(t *testing.T) {
 	fx := newFixture(t)
 	fx.mesh.setMembers(mesh.Member{ID: "self", LastSeen: t0,
 		Status: &mesh.NodeStatus{Systems: []string{"x86_64-linux"}, MaxBuilds: 2, Cores: 2, StoreFreeBytes: 1 << 40}})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- fx.m.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run = %v", err)
-		}
-	}()
+	fx.run(t)
 	<-fx.m.Registered()
 	fx.mesh.lead <- true
 	fx.q.Apply(t, &scheduler.Submit{Time: t0, Submitter: "test", Node: "self", Derivations: []scheduler.Derivation{{

@@ -52,19 +52,12 @@ func TestEnsureJoined(t *testing.T) {
 func TestRunRegistersAndLeave(t *testing.T) {
 	fx := newFixture(t)
 	fx.mesh.setMembers(mesh.Member{ID: "self"})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- fx.m.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run = %v", err)
-		}
-	}()
+	fx.run(t)
 	<-fx.m.Registered()
 	if mi, ok := fx.member("self"); !ok || mi.Status != "active" {
 		t.Fatalf("Registered open with the state listing %+v", mi)
 	}
+	ctx := context.Background()
 	if err := fx.m.Leave(ctx); err != nil {
 		t.Fatal(err)
 	}
