@@ -296,52 +296,6 @@ func (n *Node) notReady() error {
 	return fmt.Errorf("%w: node is %s", adminapi.ErrUnavailable, n.state.Load())
 }
 
-// Status reports the node's own view for the admin API.
-func (n *Node) Status() adminapi.Status {
-	st := adminapi.Status{State: n.state.Load().(string), DataDir: n.cfg.DataDir, Addresses: []string{}, NodeStatus: n.localStatus()}
-	if !n.running() {
-		return st
-	}
-	st.ID, st.Leader = n.mesh.ID(), n.mesh.Leader()
-	if a := n.mesh.Addrs(); a != nil {
-		st.Addresses = a
-	}
-	for _, m := range n.mesh.Members() {
-		st.Members++
-		if m.Suffrage == "voter" {
-			st.Voters++
-		}
-	}
-	return st
-}
-
-// Nodes lists the members of the mesh for the admin API.
-func (n *Node) Nodes() ([]adminapi.NodeView, error) {
-	if !n.running() {
-		return nil, n.notReady()
-	}
-	self := n.mesh.ID()
-	members := n.mesh.Members()
-	views := make([]adminapi.NodeView, 0, len(members))
-	for _, m := range members {
-		views = append(views, adminapi.NewNodeView(m, self))
-	}
-	return views, nil
-}
-
-// Leave removes the node from the build queue and the mesh and then makes
-// Run return.
-func (n *Node) Leave(ctx context.Context) error {
-	if !n.running() {
-		return n.notReady()
-	}
-	if err := n.members.Leave(ctx); err != nil {
-		return err
-	}
-	n.leaveOnce.Do(func() { close(n.left) })
-	return nil
-}
-
 // registration describes this node in the build queue: its keys, loaded by
 // then, and what it builds.
 func (n *Node) registration() scheduler.NodeJoined {
