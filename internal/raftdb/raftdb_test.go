@@ -323,6 +323,17 @@ func TestOpenCurrentInPlace(t *testing.T) {
 	}
 }
 
+// TestOpenEmptyFile: a file left empty by a stop while it was being created
+// opens as a new store.
+func TestOpenEmptyFile(t *testing.T) {
+	path := tempStore(t)
+	writeFile(t, path, nil)
+	s := open(t, path)
+	if last, err := s.LastIndex(); last != 0 || err != nil {
+		t.Errorf("LastIndex = %d, %v; want 0", last, err)
+	}
+}
+
 func writeFile(t *testing.T, path string, data []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, data, 0o600); err != nil {

@@ -41,7 +41,10 @@ func upgrade(path string, log *slog.Logger) error {
 	if err := removeIfExists(path + upgradingSuffix); err != nil {
 		return err
 	}
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+	// A file that was being created when the node stopped may be empty:
+	// it has nothing to upgrade, and bbolt initialises it when opening it
+	// for writing, where a read-only open fails.
+	if fi, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) || err == nil && fi.Size() == 0 {
 		return nil
 	}
 	// The old file stays open, and so locked against a writer, until the
