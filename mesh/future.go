@@ -9,7 +9,7 @@ import (
 // await waits for a future of this Raft incarnation, and ends with
 // raft.ErrRaftShutdown once the incarnation is told to stop.
 //
-// hashicorp/raft (v1.8.0) leaves unset the shutdown channel of the futures
+// hashicorp/raft (v1.7.2, as v1.8.0) leaves unset the shutdown channel of the futures
 // that Apply and the membership calls return, and when it shuts down it
 // drops the commands still queued for the state machine without answering
 // their futures: a plain Error() on one of those never returns, and the

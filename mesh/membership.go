@@ -17,7 +17,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/tbfg/tbfg-node/internal/raftstore"
+	"github.com/tbfg/tbfg-node/internal/raftdb"
 )
 
 // membership is what the mesh knows about who belongs: a cache of the Raft
@@ -204,7 +204,7 @@ func (m *Mesh) inspectRaftState() (bool, string, error) {
 	if _, err := os.Stat(m.raftDir()); errors.Is(err, os.ErrNotExist) {
 		return false, "", nil
 	}
-	store, err := raftstore.Open(m.raftDir() + "/raft.db")
+	store, err := raftdb.Open(m.raftDB(), m.log)
 	if err != nil {
 		return false, "", fmt.Errorf("open raft log: %w", err)
 	}

@@ -12,8 +12,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	"github.com/tbfg/tbfg-node/internal/raftstore"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
+	"github.com/tbfg/tbfg-node/internal/raftdb"
 	"github.com/tbfg/tbfg-node/internal/raftlog"
 )
 
@@ -51,7 +52,7 @@ var clusterIDKey = []byte("tbfg_cluster_id")
 // raftNode is one incarnation of Raft on this node; a wipe replaces it.
 type raftNode struct {
 	r     *raft.Raft
-	store *raftstore.Store
+	store *raftboltdb.BoltStore
 	layer *streamLayer
 	// hadState tells whether the stores held Raft history when opened.
 	hadState bool
@@ -72,15 +73,18 @@ type raftNode struct {
 
 func (m *Mesh) raftDir() string { return filepath.Join(m.cfg.DataDir, "raft") }
 
+// raftDB is the file of Raft's log and stable store.
+func (m *Mesh) raftDB() string { return filepath.Join(m.raftDir(), "raft.db") }
+
 // openRaft opens the stores in DataDir/raft and starts Raft on them.
 func (m *Mesh) openRaft() (*raftNode, error) {
 	dir := m.raftDir()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create raft dir: %w", err)
 	}
-	store, err := raftstore.Open(filepath.Join(dir, "raft.db"))
+	store, err := raftdb.Open(m.raftDB(), m.log)
 	if err != nil {
-		return nil, fmt.Errorf("open raft log %s: %w", dir, err)
+		return nil, fmt.Errorf("open raft log: %w", err)
 	}
 	rn, err := m.startRaft(store)
 	if err != nil {
@@ -90,7 +94,7 @@ func (m *Mesh) openRaft() (*raftNode, error) {
 	return rn, nil
 }
 
-func (m *Mesh) startRaft(store *raftstore.Store) (*raftNode, error) {
+func (m *Mesh) startRaft(store *raftboltdb.BoltStore) (*raftNode, error) {
 	hlog := raftlog.New(m.log, "raft")
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(m.raftDir(), 2, hlog)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -13,7 +14,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	"github.com/tbfg/tbfg-node/internal/raftstore"
+	"github.com/tbfg/tbfg-node/internal/raftdb"
 )
 
 // The benchmarks print their figures with b.ReportMetric; each ratio compares
@@ -43,10 +44,10 @@ func (f *trivialFSM) Snapshot() (raft.FSMSnapshot, error) { return &fsmSnapshot{
 func (f *trivialFSM) Restore(rc io.ReadCloser) error      { return rc.Close() }
 
 // boltRaft starts a single-node Raft on the mesh's on-disk log store
-// (internal/raftstore, bbolt) in a temporary directory.
+// (raft-boltdb/v2, opened by internal/raftdb) in a temporary directory.
 func boltRaft(b *testing.B, fsm raft.FSM) *raft.Raft {
 	dir := b.TempDir()
-	store, err := raftstore.Open(filepath.Join(dir, "raft.db"))
+	store, err := raftdb.Open(filepath.Join(dir, "raft.db"), slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}
