@@ -15,8 +15,9 @@ import (
 // logFSM is the test state machine: an append-only log of commands. A
 // command starting with "fail" returns an error instead.
 type logFSM struct {
-	mu  sync.Mutex
-	log []string
+	mu    sync.Mutex
+	log   []string
+	index map[string]uint64 // Raft index each command was applied at
 }
 
 func (f *logFSM) Apply(l *raft.Log) any {
@@ -27,6 +28,10 @@ func (f *logFSM) Apply(l *raft.Log) any {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.log = append(f.log, cmd)
+	if f.index == nil {
+		f.index = map[string]uint64{}
+	}
+	f.index[cmd] = l.Index
 	return []byte(strconv.Itoa(len(f.log)))
 }
 
@@ -34,6 +39,13 @@ func (f *logFSM) entries() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.log)
+}
+
+// indexOf returns the Raft index cmd was applied at, 0 if not (yet).
+func (f *logFSM) indexOf(cmd string) uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.index[cmd]
 }
 
 func (f *logFSM) Snapshot() (raft.FSMSnapshot, error) {

@@ -543,16 +543,26 @@ func (m *Mesh) addrsOf(id string) []string {
 // old leader may have committed it before failing to answer), so commands
 // should be idempotent. A state-machine error is an *FSMError.
 func (m *Mesh) Apply(ctx context.Context, cmd []byte) ([]byte, error) {
+	resp, _, err := m.ApplyIndexed(ctx, cmd)
+	return resp, err
+}
+
+// ApplyIndexed is Apply that also returns the Raft index that committed cmd.
+// This node's own replica may not have applied that index yet when it
+// returns: a read that must see the command waits for the index first (the
+// FSM's WaitIndex), which is what makes "submit on a follower, then read
+// there" see its own write.
+func (m *Mesh) ApplyIndexed(ctx context.Context, cmd []byte) ([]byte, uint64, error) {
 	var last error
 	for wait := m.retryBase(); ; wait = min(2*wait, time.Second) {
-		resp, err := m.applyOnce(ctx, cmd)
+		resp, index, err := m.applyOnce(ctx, cmd)
 		var fe *FSMError
 		if err == nil || errors.As(err, &fe) || errors.Is(err, ErrClosed) {
-			return resp, err
+			return resp, index, err
 		}
 		last = err
 		if !sleepCtx(ctx, wait) {
-			return nil, fmt.Errorf("%w: %w (last attempt: %w)", ErrNoLeader, ctx.Err(), last)
+			return nil, 0, fmt.Errorf("%w: %w (last attempt: %w)", ErrNoLeader, ctx.Err(), last)
 		}
 	}
 }
@@ -562,36 +572,36 @@ func (m *Mesh) retryBase() time.Duration {
 }
 
 // applyOnce makes one attempt at committing cmd.
-func (m *Mesh) applyOnce(ctx context.Context, cmd []byte) ([]byte, error) {
+func (m *Mesh) applyOnce(ctx context.Context, cmd []byte) ([]byte, uint64, error) {
 	if m.ctx.Err() != nil {
-		return nil, ErrClosed
+		return nil, 0, ErrClosed
 	}
 	leader := m.Leader()
 	switch leader {
 	case "":
-		return nil, errors.New("no leader elected")
+		return nil, 0, errors.New("no leader elected")
 	case m.ID():
 		return responseResult(m.applyLocal(cmd), nil)
 	}
 	id, err := peer.Decode(leader)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	resp, err := m.roundTrip(ctx, id, &rpcRequest{Kind: kindApply, Cmd: cmd})
 	return responseResult(resp, err)
 }
 
-// responseResult turns an apply response into Apply's result.
-func responseResult(resp *rpcResponse, err error) ([]byte, error) {
+// responseResult turns an apply response into Apply's result and index.
+func responseResult(resp *rpcResponse, err error) ([]byte, uint64, error) {
 	switch {
 	case err != nil:
-		return nil, err
+		return nil, 0, err
 	case resp.Code == codeFSM:
-		return nil, &FSMError{Msg: resp.Err}
+		return nil, resp.Index, &FSMError{Msg: resp.Err}
 	case resp.Code != "":
-		return nil, &rpcError{Peer: resp.Leader, Code: resp.Code, Msg: resp.Err}
+		return nil, 0, &rpcError{Peer: resp.Leader, Code: resp.Code, Msg: resp.Err}
 	}
-	return resp.Resp, nil
+	return resp.Resp, resp.Index, nil
 }
 
 // applyLocal commits cmd on this node, which must lead.
@@ -613,15 +623,16 @@ func applyOn(rn *raftNode, cmd []byte) *rpcResponse {
 		}
 		return &rpcResponse{Code: code, Err: err.Error()}
 	}
+	idx := f.Index()
 	switch r := f.Response().(type) {
 	case nil:
-		return &rpcResponse{}
+		return &rpcResponse{Index: idx}
 	case []byte:
-		return &rpcResponse{Resp: r}
+		return &rpcResponse{Resp: r, Index: idx}
 	case error:
-		return &rpcResponse{Code: codeFSM, Err: r.Error()}
+		return &rpcResponse{Code: codeFSM, Err: r.Error(), Index: idx}
 	default:
-		return &rpcResponse{Code: codeFSM, Err: fmt.Sprintf("unsupported response type %T", r)}
+		return &rpcResponse{Code: codeFSM, Err: fmt.Sprintf("unsupported response type %T", r), Index: idx}
 	}
 }
 

@@ -92,6 +92,9 @@ type rpcResponse struct {
 	Hello  *hello        `json:"hello,omitempty"`
 	Join   *joinResponse `json:"join,omitempty"`
 	Resp   []byte        `json:"resp,omitempty"`
+	// Index is the Raft index that committed an applied command, so that
+	// the caller can wait for its own replica to reach it before reading.
+	Index uint64 `json:"index,omitempty"`
 }
 
 // rpcError is a failed rpcResponse seen by the caller.
