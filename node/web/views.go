@@ -123,7 +123,9 @@ func queueTableOf(counts []scheduler.QueueCount) queueTable {
 	return t
 }
 
-func containsState(xs []scheduler.BuildState, s scheduler.BuildState) bool { return indexState(xs, s) >= 0 }
+func containsState(xs []scheduler.BuildState, s scheduler.BuildState) bool {
+	return indexState(xs, s) >= 0
+}
 
 func indexState(xs []scheduler.BuildState, s scheduler.BuildState) int {
 	for i, x := range xs {
