@@ -21,6 +21,8 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/tbfg/tbfg-node/internal/atomicfile"
 )
 
 // dialTimeout bounds one connection attempt, handshake included.
@@ -127,7 +129,7 @@ func (b *addrBook) save() error {
 	if err != nil {
 		return fmt.Errorf("encode address book: %w", err)
 	}
-	if err := writeFileAtomic(b.path, data, 0o600); err != nil {
+	if err := atomicfile.Write(b.path, data, 0o600); err != nil {
 		return fmt.Errorf("write address book: %w", err)
 	}
 	return nil

@@ -1,12 +1,11 @@
 package node
 
 import (
-	"context"
-	"errors"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/tbfg/tbfg-node/node/adminapi"
 	"github.com/tbfg/tbfg-node/scheduler"
 	"github.com/tbfg/tbfg-node/substitutes/pki"
 )
@@ -26,7 +25,7 @@ func TestACLView(t *testing.T) {
 	if err != nil || !slices.Equal(acl.Keys, []pki.PublicKey{k1.Public, k2.Public}) {
 		t.Fatalf("ACL %q, %v: want both keys once, in order", v.ACL, err)
 	}
-	if len(v.Members) != 4 || v.Members[1] != (ACLMember{ID: "b", Status: "left", Key: key2}) ||
+	if len(v.Members) != 4 || v.Members[1] != (adminapi.ACLMember{ID: "b", Status: "left", Key: key2}) ||
 		v.Members[0].NixKey != "a-1:AAAA" {
 		t.Errorf("members %+v", v.Members)
 	}
@@ -39,18 +38,5 @@ func TestACLView(t *testing.T) {
 	}
 	if _, err := aclView([]scheduler.MemberInfo{{ID: "bad", Key: "(public-key"}}); err == nil || !strings.Contains(err.Error(), "member bad") {
 		t.Errorf("bad key: %v, want an error naming the member", err)
-	}
-}
-
-func TestAdminACL(t *testing.T) {
-	want := ACLView{ACL: "(acl)", Members: []ACLMember{{ID: "a", Status: "active", Key: "k"}}}
-	c := serveAdmin(t, &fakeBackend{acl: want})
-	got, err := c.ACL(context.Background())
-	if err != nil || got.ACL != want.ACL || !slices.Equal(got.Members, want.Members) {
-		t.Fatalf("ACL = %+v, %v; want %+v", got, err, want)
-	}
-	c = serveAdmin(t, &fakeBackend{err: ErrUnavailable})
-	if _, err := c.ACL(context.Background()); !errors.Is(err, ErrUnavailable) {
-		t.Errorf("ACL of a starting node: %v, want ErrUnavailable", err)
 	}
 }

@@ -17,8 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tbfg/tbfg-node/internal/hostinfo"
 	"github.com/tbfg/tbfg-node/internal/nixtest"
 	"github.com/tbfg/tbfg-node/internal/poll"
+	"github.com/tbfg/tbfg-node/node/adminapi"
+	"github.com/tbfg/tbfg-node/node/datadir"
 	"github.com/tbfg/tbfg-node/store"
 	"github.com/tbfg/tbfg-node/store/derivation"
 	"github.com/tbfg/tbfg-node/store/local"
@@ -116,7 +119,7 @@ func buildConfig(t *testing.T, name string, mode Mode, dir, system string) Confi
 // narinfo's hash.
 func TestNodesBuildAndPublish(t *testing.T) {
 	requireRoot(t)
-	system := nativeSystems(runtime.GOARCH)[0]
+	system := hostinfo.NativeSystems(runtime.GOARCH)[0]
 	nodes, dirs, c := startBuildNodes(t, 3, system, nil)
 	g := writeBuildGraph(t, t.TempDir(), system, 5)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -146,7 +149,7 @@ func TestNodesBuildAndPublish(t *testing.T) {
 // change) before it starts, and waits until all are registered members. It
 // returns them, their data dirs and a client of the first (closed by the
 // test's cleanup).
-func startBuildNodes(t *testing.T, n int, system string, edit func(i int, c *Config)) ([]*running, []string, *Client) {
+func startBuildNodes(t *testing.T, n int, system string, edit func(i int, c *Config)) ([]*running, []string, *adminapi.Client) {
 	t.Helper()
 	var nodes []*running
 	var dirs []string
@@ -165,7 +168,7 @@ func startBuildNodes(t *testing.T, n int, system string, edit func(i int, c *Con
 		}
 		nodes = append(nodes, startNode(t, cfg))
 	}
-	c := NewClient(dirs[0])
+	c := adminapi.NewClient(dirs[0])
 	t.Cleanup(func() { c.Close() })
 	waitUntil(t, fmt.Sprintf("%d registered members", n), func() error { return registered(c, n) })
 	return nodes, dirs, c
@@ -174,26 +177,26 @@ func startBuildNodes(t *testing.T, n int, system string, edit func(i int, c *Con
 // submitGraph submits the top of g, and so the whole graph, on r.
 func submitGraph(ctx context.Context, t *testing.T, r *running, g *buildGraph) {
 	t.Helper()
-	if _, err := r.n.Submit(ctx, SubmitRequest{Derivations: []string{file(filepath.Dir(g.files[0]), g.top)}}); err != nil {
+	if _, err := r.n.Submit(ctx, adminapi.SubmitRequest{Derivations: []string{file(filepath.Dir(g.files[0]), g.top)}}); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // gossipedSubstitutes checks that c's node has heard every node's
 // substitute URL and signing key.
-func gossipedSubstitutes(c *Client, nodes []*running) error {
+func gossipedSubstitutes(c *adminapi.Client, nodes []*running) error {
 	views, err := c.Nodes(context.Background())
 	if err != nil {
 		return err
 	}
 	for _, r := range nodes {
-		i := slices.IndexFunc(views, func(v NodeView) bool { return v.ID == r.n.ID() })
+		i := slices.IndexFunc(views, func(v adminapi.NodeView) bool { return v.ID == r.n.ID() })
 		switch {
 		case i < 0 || views[i].NodeStatus == nil:
 			return fmt.Errorf("no gossip from %s", r.n.ID())
 		case views[i].SubstituteURL != r.n.SubstituteURL():
 			return fmt.Errorf("%s gossips substitute URL %q, want %q", r.n.ID(), views[i].SubstituteURL, r.n.SubstituteURL())
-		case views[i].SigningKey != r.n.keys.guixPublic():
+		case views[i].SigningKey != r.n.keys.GuixPublic():
 			return fmt.Errorf("%s gossips key %q", r.n.ID(), views[i].SigningKey)
 		}
 	}
@@ -201,7 +204,7 @@ func gossipedSubstitutes(c *Client, nodes []*running) error {
 }
 
 // registered checks that c's node sees n active members in the state.
-func registered(c *Client, n int) error {
+func registered(c *adminapi.Client, n int) error {
 	v, err := c.ACL(context.Background())
 	if err != nil {
 		return err
@@ -220,10 +223,10 @@ func registered(c *Client, n int) error {
 
 // waitBuilt waits until n builds exist and all succeeded; a failed build
 // fails the test at once.
-func waitBuilt(t *testing.T, c *Client, n int) {
+func waitBuilt(t *testing.T, c *adminapi.Client, n int) {
 	t.Helper()
 	poll.Fatal(t, 2*time.Minute, 100*time.Millisecond, "every build succeeded", func() error {
-		builds, err := c.Builds(context.Background(), BuildQuery{})
+		builds, err := c.Builds(context.Background(), adminapi.BuildQuery{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -245,14 +248,14 @@ func waitBuilt(t *testing.T, c *Client, n int) {
 
 // checkACL checks that the ACL text parses as Guix's and holds the key of
 // every node, and returns it.
-func checkACL(t *testing.T, v ACLView, dirs []string) *pki.ACL {
+func checkACL(t *testing.T, v adminapi.ACLView, dirs []string) *pki.ACL {
 	t.Helper()
 	acl, err := pki.ParseACL([]byte(v.ACL))
 	if err != nil {
 		t.Fatalf("ACL %q: %v", v.ACL, err)
 	}
 	for _, dir := range dirs {
-		b, err := os.ReadFile(filepath.Join(dir, GuixPublicKeyFile))
+		b, err := os.ReadFile(filepath.Join(dir, datadir.GuixPublicKeyFile))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -324,7 +327,7 @@ func httpGet(t *testing.T, url string) []byte {
 // two nodes, each building in its own Nix chroot store with a /gnu/store
 // layout.
 func TestNodesBuildWithNix(t *testing.T) {
-	system := nativeSystems(runtime.GOARCH)[0]
+	system := hostinfo.NativeSystems(runtime.GOARCH)[0]
 	nodes, dirs, c := startBuildNodes(t, 2, system, func(i int, cfg *Config) {
 		nix := nixtest.New(t, store.GuixDir)
 		if i == 0 {
@@ -374,7 +377,7 @@ func TestNodeSubstituteListenBusy(t *testing.T) {
 	if err := n.Run(ctx); err == nil || !strings.Contains(err.Error(), "--substitute-listen") {
 		t.Fatalf("Run = %v, want an error naming --substitute-listen", err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, AdminSocket)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(dir, datadir.AdminSocket)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("admin socket left after a failed start: %v", err)
 	}
 }
@@ -383,17 +386,17 @@ func TestNodeSubstituteListenBusy(t *testing.T) {
 // stops, and checks that the node gossips it as running.
 func TestNodeGossipsRunningBuilds(t *testing.T) {
 	requireRoot(t)
-	system := nativeSystems(runtime.GOARCH)[0]
+	system := hostinfo.NativeSystems(runtime.GOARCH)[0]
 	dir := t.TempDir()
 	r := startNode(t, buildConfig(t, "n1", ModeInit, dir, system))
-	c := NewClient(dir)
+	c := adminapi.NewClient(dir)
 	defer c.Close()
 	waitUntil(t, "registered", func() error { return registered(c, 1) })
 	src := t.TempDir()
 	drv, _ := writeShellDrv(t, src, system, "forever", "while :; do sleep 1; done", nil, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := r.n.Submit(ctx, SubmitRequest{Derivations: []string{file(src, drv)}}); err != nil {
+	if _, err := r.n.Submit(ctx, adminapi.SubmitRequest{Derivations: []string{file(src, drv)}}); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, "one running build gossiped", func() error {

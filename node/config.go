@@ -17,6 +17,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/tbfg/tbfg-node/internal/hostinfo"
+	"github.com/tbfg/tbfg-node/node/datadir"
 	"github.com/tbfg/tbfg-node/store"
 )
 
@@ -228,7 +230,7 @@ func (c *Config) validateSecret() error {
 	case !given && c.Mode == ModeJoin:
 		return errors.New("join needs the mesh secret: --secret HEX or --secret-file FILE (printed by tbfg-node init)")
 	case c.Secret != "":
-		if _, err := ParseSecret([]byte(c.Secret)); err != nil {
+		if _, err := datadir.ParseSecret([]byte(c.Secret)); err != nil {
 			return fmt.Errorf("--secret: %w", err)
 		}
 	}
@@ -330,7 +332,7 @@ func (c *Config) validateBuilds() error {
 		c.MaxBuilds = runtime.NumCPU()
 	}
 	if len(c.Systems) == 0 {
-		c.Systems = nativeSystems(runtime.GOARCH)
+		c.Systems = hostinfo.NativeSystems(runtime.GOARCH)
 	}
 	if len(c.Systems) == 0 {
 		return fmt.Errorf("--system: no default for %s, name the systems this machine builds for", runtime.GOARCH)

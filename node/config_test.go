@@ -7,10 +7,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tbfg/tbfg-node/node/datadir"
 )
 
 func TestValidateRejectsBadFlags(t *testing.T) {
-	secret := strings.Repeat("ab", SecretSize)
+	secret := strings.Repeat("ab", datadir.SecretSize)
 	for _, tc := range []struct {
 		name string
 		edit func(*Config)
@@ -22,7 +24,7 @@ func TestValidateRejectsBadFlags(t *testing.T) {
 		{"secret on run", func(c *Config) { c.SecretFile = "/f" }, "only apply to join"},
 		{"join without secret", func(c *Config) { c.Mode = ModeJoin }, "--secret HEX or --secret-file"},
 		{"short secret", func(c *Config) { c.Mode, c.Secret = ModeJoin, "abcd" }, "--secret: bad mesh secret: want 64"},
-		{"non-hex secret", func(c *Config) { c.Mode, c.Secret = ModeJoin, strings.Repeat("zz", SecretSize) }, "--secret: bad mesh secret"},
+		{"non-hex secret", func(c *Config) { c.Mode, c.Secret = ModeJoin, strings.Repeat("zz", datadir.SecretSize) }, "--secret: bad mesh secret"},
 		{"negative expect", func(c *Config) { c.BootstrapExpect = -1 }, "--bootstrap-expect -1"},
 		{"expect on init", func(c *Config) { c.Mode, c.BootstrapExpect = ModeInit, 3 }, "--bootstrap-expect does not apply to init"},
 		{"expect non-voter", func(c *Config) { c.BootstrapExpect, c.Voter = 3, false }, "--bootstrap-expect with --voter=false"},
@@ -95,17 +97,6 @@ func TestDefaultDataDir(t *testing.T) {
 		t.Setenv("XDG_STATE_HOME", "/state")
 		if got := DefaultDataDir(); got != "/state/tbfg" {
 			t.Errorf("DefaultDataDir() = %q, want /state/tbfg", got)
-		}
-	}
-}
-
-func TestNativeSystems(t *testing.T) {
-	for _, tc := range []struct {
-		arch string
-		want string
-	}{{"amd64", "x86_64-linux i686-linux"}, {"arm64", "aarch64-linux"}, {"386", "i686-linux"}, {"mips", ""}} {
-		if got := strings.Join(nativeSystems(tc.arch), " "); got != tc.want {
-			t.Errorf("nativeSystems(%s) = %q, want %q", tc.arch, got, tc.want)
 		}
 	}
 }

@@ -1,8 +1,8 @@
 // Package node is the composition root of one running tbfg-node: configuration
 // (Config, Validate), the data directory, start and stop order of the
 // components (New, Run), the status this node gossips, its place in the
-// replicated build queue, and the local admin API that the command-line
-// interface uses (Client).
+// replicated build queue, and the backend of the local admin API that the
+// command-line interface uses (package adminapi).
 //
 // The data directory (default /var/lib/tbfg for root, else
 // $XDG_STATE_HOME/tbfg) is mode 0700 and holds:
@@ -69,19 +69,8 @@
 // (for init, once Raft is bootstrapped), so an init that failed earlier can
 // be run again.
 //
-// Admin API, all under /v1/ so that later versions can live beside it:
-//
-//	GET  /v1/status  Status: this node's ID, the leader's, state, local figures
-//	GET  /v1/nodes   []NodeView: the Raft configuration merged with gossip
-//	POST /v1/leave   leave the mesh, then stop the node
-//	POST /v1/submit  SubmitRequest → SubmitResult: check, import and queue
-//	                 derivations with their .drv closures
-//	GET  /v1/builds  []BuildView, selected by ?id=, ?state=, ?after=, ?limit=
-//	GET  /v1/acl     ACLView: the Guix ACL and the Nix keys of every member
-//
-// Errors answer {"error": "..."}: 400 for a bad request (e.g. a derivation
-// whose output paths do not recompute), 404 for an unknown build, 503 while
-// the node is starting or stopping.
+// The admin API (package adminapi: status, nodes, leave, submit, builds,
+// acl) is served over the node: Node is its Backend.
 //
 // A submitted derivation is a .drv store path valid in the node's store, or
 // a .drv file in a copy of a store: a directory holding each .drv under its

@@ -14,21 +14,6 @@ var (
 	// ErrSecretMismatch is returned by join when the data dir already belongs
 	// to a mesh with another secret.
 	ErrSecretMismatch = errors.New("data dir belongs to a mesh with another secret")
-	// ErrBadSecret is returned for a secret that is not 64 hexadecimal digits.
-	ErrBadSecret = errors.New("bad mesh secret")
-	// ErrLocked is returned when another process runs a node on the data dir.
-	ErrLocked = errors.New("data dir in use by another tbfg-node")
-	// ErrNotRunning is returned by Client when no node answers on the socket.
-	ErrNotRunning = errors.New("no node running")
-	// ErrUnavailable is returned by Client when the node is starting or
-	// stopping and cannot answer yet.
-	ErrUnavailable = errors.New("node not ready")
 	// ErrRunTwice is returned by a second call of Node.Run: a node runs once.
 	ErrRunTwice = errors.New("node already ran")
-	// ErrBadRequest wraps errors in what a client asked for, such as a
-	// derivation that does not check out; the admin API answers 400.
-	ErrBadRequest = errors.New("bad request")
-	// ErrNoBuild is returned for a build id the state does not know; the
-	// admin API answers 404.
-	ErrNoBuild = errors.New("no such build")
 )

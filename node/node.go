@@ -12,8 +12,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tbfg/tbfg-node/internal/loops"
 	"github.com/tbfg/tbfg-node/mesh"
+	"github.com/tbfg/tbfg-node/node/adminapi"
 	"github.com/tbfg/tbfg-node/node/agent"
+	"github.com/tbfg/tbfg-node/node/datadir"
 	"github.com/tbfg/tbfg-node/node/executor"
 	"github.com/tbfg/tbfg-node/node/meshsource"
 	"github.com/tbfg/tbfg-node/scheduler"
@@ -33,14 +36,14 @@ type Node struct {
 	secretStored  bool // the data dir already holds secret
 	fsm           *scheduler.FSM
 	mesh          *mesh.Mesh
-	admin         *adminServer
+	admin         *adminapi.Server
 	sched         *scheduling
-	keys          *signingKeys       // loaded by Run, before anything reads them
-	signer        *meshsource.Signer // signs the narinfos of items this node holds; made with keys
-	store         *local.Store       // opened by Run, closed by stop
-	exec          executor.Executor  // made by Run over store
-	source        *meshsource.Source // made by Run once the mesh runs
-	svc           services
+	keys          *datadir.Keys               // loaded by Run, before anything reads them
+	signer        *meshsource.Signer          // signs the narinfos of items this node holds; made with keys
+	store         *local.Store                // opened by Run, closed by stop
+	exec          executor.Executor           // made by Run over store
+	source        *meshsource.Source          // made by Run once the mesh runs
+	loops         *loops.Group                // the background loops, made by Run
 	agent         atomic.Pointer[agent.Agent] // set once the agent runs
 	substituteURL atomic.Value                // string, gossiped
 	// outputNAR reads outputs the executor keeps outside store (nix).
@@ -50,7 +53,7 @@ type Node struct {
 	registeredOnce sync.Once
 
 	ran        atomic.Bool
-	state      atomic.Value // string: StateStarting, StateRunning, StateStopping
+	state      atomic.Value // string: adminapi.StateStarting, adminapi.StateRunning, adminapi.StateStopping
 	ready      chan struct{}
 	left       chan struct{}
 	leaveOnce  sync.Once
@@ -75,7 +78,7 @@ func New(cfg Config) (*Node, error) {
 		n.log = slog.New(slog.DiscardHandler)
 	}
 	n.fsm = scheduler.NewFSM(n.log.With("component", "scheduler"))
-	n.state.Store(StateStarting)
+	n.state.Store(adminapi.StateStarting)
 	var err error
 	if n.secret, n.secretStored, err = resolveSecret(cfg); err != nil {
 		return nil, err
@@ -85,7 +88,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("mesh: %w", err)
 	}
 	n.sched = newScheduling(n, n.log.With("component", "scheduling"))
-	n.admin = newAdminServer(n, n.log.With("component", "admin"))
+	n.admin = adminapi.NewServer(n, n.log.With("component", "admin"))
 	return n, nil
 }
 
@@ -118,9 +121,10 @@ func (n *Node) Run(ctx context.Context) error {
 	if n.ran.Swap(true) {
 		return ErrRunTwice
 	}
+	n.loops = loops.New(ctx, n.log)
 	// The lock comes first and goes last: a second process on this data dir
 	// would open the same Raft log.
-	unlock, err := lockDataDir(n.cfg.DataDir)
+	unlock, err := datadir.Lock(n.cfg.DataDir)
 	if err != nil {
 		return err
 	}
@@ -130,7 +134,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	// The admin API starts before the mesh so that status answers "starting"
 	// while the node looks for its mesh; the other calls wait for running.
-	if err := n.admin.listen(n.socket()); err != nil {
+	if err := n.admin.Listen(n.socket()); err != nil {
 		return errors.Join(err, n.store.Close())
 	}
 	n.log.Info("starting", "data_dir", n.cfg.DataDir, "mode", n.cfg.Mode.String())
@@ -143,14 +147,14 @@ func (n *Node) Run(ctx context.Context) error {
 	// init refuses, and run would wait forever for a leader that a mesh
 	// never bootstrapped cannot elect.
 	if !n.secretStored {
-		if err := writeSecret(n.cfg.DataDir, n.secret); err != nil {
+		if err := datadir.WriteSecret(n.cfg.DataDir, n.secret); err != nil {
 			return errors.Join(err, n.stop())
 		}
 	}
 	if err := n.startServices(ctx); err != nil {
 		return errors.Join(err, n.stop())
 	}
-	n.state.Store(StateRunning)
+	n.state.Store(adminapi.StateRunning)
 	close(n.ready)
 	n.log.Info("running", "id", n.mesh.ID(), "addrs", n.mesh.Addrs())
 	select {
@@ -179,7 +183,7 @@ func (n *Node) startServices(ctx context.Context) error {
 	if err := n.startSubstitutes(ctx); err != nil {
 		return err
 	}
-	n.sched.start(ctx)
+	n.loops.Go("scheduling", nil, func(ctx context.Context) error { n.sched.loop(ctx); return nil })
 	if n.cfg.withoutAgent {
 		return nil
 	}
@@ -200,34 +204,32 @@ func (n *Node) failStart(ctx context.Context, err error) error {
 		return stopErr
 	}
 	if n.cfg.Mode == ModeInit {
-		_ = os.Remove(filepath.Join(n.cfg.DataDir, SecretFile))
+		_ = os.Remove(filepath.Join(n.cfg.DataDir, datadir.SecretFile))
 	}
 	return errors.Join(fmt.Errorf("start mesh: %w", err), stopErr)
 }
 
 // stop shuts the components down in the reverse of their start order.
 func (n *Node) stop() error {
-	n.state.Store(StateStopping)
+	n.state.Store(adminapi.StateStopping)
 	n.log.Info("stopping")
 	var errs []error
 	// The admin API first: its handlers call into the mesh, which must not
 	// close under them. Bounded, so a stuck client cannot hold the shutdown.
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	errs = append(errs, n.admin.shutdown(ctx))
+	errs = append(errs, n.admin.Shutdown(ctx))
 	if err := os.Remove(n.socket()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}
-	// Then the replicator, the agent, scheduling and the substitute server,
-	// the reverse of startServices: the replicator, the agent and scheduling
-	// commit through the mesh, and the replicator, the agent and the server
-	// read NARs from the members through it. The replicator may simply
-	// drop a copy in progress (what it fetched stays valid and is recorded
-	// by the next run), while the agent's final reports must get through.
-	n.stopReplicator()
-	n.stopAgent()
-	n.sched.stop()
-	errs = append(errs, n.stopSubstitutes())
+	// Then the replicator, the agent, scheduling and the substitute server
+	// (its advertisement first, its cache last), the reverse of
+	// startServices: the replicator, the agent and scheduling commit through
+	// the mesh, and the replicator, the agent and the server read NARs from
+	// the members through it. The replicator may simply drop a copy in
+	// progress (what it fetched stays valid and is recorded by the next
+	// run), while the agent's final reports must get through.
+	errs = append(errs, n.loops.Stop())
 	// Then the mesh: closing Raft ends the FSM's Apply calls, and closing
 	// gossip ends the calls to localStatus.
 	errs = append(errs, n.mesh.Close())
@@ -238,13 +240,9 @@ func (n *Node) stop() error {
 	return errors.Join(errs...)
 }
 
-func (n *Node) socket() string { return filepath.Join(n.cfg.DataDir, AdminSocket) }
+func (n *Node) socket() string { return filepath.Join(n.cfg.DataDir, datadir.AdminSocket) }
 
-// StoreSubdir is the directory under the data dir that holds the built-in
-// store's items; its database is store.db beside it.
-const StoreSubdir = "store"
-
-func (n *Node) storeRealDir() string { return filepath.Join(n.cfg.DataDir, StoreSubdir) }
+func (n *Node) storeRealDir() string { return filepath.Join(n.cfg.DataDir, datadir.StoreSubdir) }
 
 // openLocal loads or creates the signing keys, opens the built-in store and
 // makes the executor over it.
@@ -254,10 +252,10 @@ func (n *Node) openLocal() error {
 	if err != nil {
 		return fmt.Errorf("host name for the signing key: %w", err)
 	}
-	if n.keys, err = loadOrCreateKeys(n.cfg.DataDir, host); err != nil {
+	if n.keys, err = datadir.LoadOrCreateKeys(n.cfg.DataDir, host); err != nil {
 		return err
 	}
-	n.signer = &meshsource.Signer{Host: host, Guix: n.keys.guix, Nix: n.keys.nix}
+	n.signer = &meshsource.Signer{Host: host, Guix: n.keys.Guix, Nix: n.keys.Nix}
 	if n.store, err = local.Open(n.storeRealDir(), store.Dir(n.cfg.StoreDir)); err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
@@ -271,7 +269,7 @@ func (n *Node) openLocal() error {
 func (n *Node) FSM() *scheduler.FSM { return n.fsm }
 
 // Secret is the mesh secret in its text form, as join --secret takes it.
-func (n *Node) Secret() string { return FormatSecret(n.secret) }
+func (n *Node) Secret() string { return datadir.FormatSecret(n.secret) }
 
 // DataDir is the node's data directory.
 func (n *Node) DataDir() string { return n.cfg.DataDir }
@@ -294,15 +292,15 @@ func (n *Node) Apply(ctx context.Context, cmd []byte) ([]byte, error) {
 	return n.mesh.Apply(ctx, cmd)
 }
 
-func (n *Node) running() bool { return n.state.Load() == StateRunning }
+func (n *Node) running() bool { return n.state.Load() == adminapi.StateRunning }
 
 func (n *Node) notReady() error {
-	return fmt.Errorf("%w: node is %s", ErrUnavailable, n.state.Load())
+	return fmt.Errorf("%w: node is %s", adminapi.ErrUnavailable, n.state.Load())
 }
 
 // Status reports the node's own view for the admin API.
-func (n *Node) Status() Status {
-	st := Status{State: n.state.Load().(string), DataDir: n.cfg.DataDir, Addresses: []string{}, NodeStatus: n.localStatus()}
+func (n *Node) Status() adminapi.Status {
+	st := adminapi.Status{State: n.state.Load().(string), DataDir: n.cfg.DataDir, Addresses: []string{}, NodeStatus: n.localStatus()}
 	if !n.running() {
 		return st
 	}
@@ -320,15 +318,15 @@ func (n *Node) Status() Status {
 }
 
 // Nodes lists the members of the mesh for the admin API.
-func (n *Node) Nodes() ([]NodeView, error) {
+func (n *Node) Nodes() ([]adminapi.NodeView, error) {
 	if !n.running() {
 		return nil, n.notReady()
 	}
 	self := n.mesh.ID()
 	members := n.mesh.Members()
-	views := make([]NodeView, 0, len(members))
+	views := make([]adminapi.NodeView, 0, len(members))
 	for _, m := range members {
-		views = append(views, nodeView(m, self))
+		views = append(views, adminapi.NewNodeView(m, self))
 	}
 	return views, nil
 }

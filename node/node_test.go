@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/tbfg/tbfg-node/internal/poll"
+	"github.com/tbfg/tbfg-node/node/adminapi"
+	"github.com/tbfg/tbfg-node/node/datadir"
 )
 
 // testLogger routes a node's logs to t.Log with a prefix.
@@ -106,11 +108,11 @@ func TestFailedInitCanBeRetried(t *testing.T) {
 	if err := n.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "--executor guix") {
 		t.Fatalf("Run = %v, want an error naming --executor guix", err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, SecretFile)); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("failed init left %s (%v): init could not be run again", SecretFile, err)
+	if _, err := os.Stat(filepath.Join(dir, datadir.SecretFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("failed init left %s (%v): init could not be run again", datadir.SecretFile, err)
 	}
 	startNode(t, loopbackConfig(t, "n1-again", ModeInit, dir))
-	if _, err := os.Stat(filepath.Join(dir, SecretFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, datadir.SecretFile)); err != nil {
 		t.Errorf("running node: %v", err)
 	}
 }
@@ -118,11 +120,11 @@ func TestFailedInitCanBeRetried(t *testing.T) {
 func TestNodeInitRunsAndRestarts(t *testing.T) {
 	dir := t.TempDir()
 	r := startNode(t, loopbackConfig(t, "n1", ModeInit, dir))
-	c := NewClient(dir)
+	c := adminapi.NewClient(dir)
 	defer c.Close()
 	waitUntil(t, "one-node mesh led by itself after init", func() error {
 		st, err := c.Status(context.Background())
-		if err == nil && (st.State != StateRunning || st.ID == "" || st.Leader != st.ID || st.Members != 1 || st.Voters != 1) {
+		if err == nil && (st.State != adminapi.StateRunning || st.ID == "" || st.Leader != st.ID || st.Members != 1 || st.Voters != 1) {
 			err = fmt.Errorf("status %+v", st)
 		}
 		return err
@@ -134,7 +136,7 @@ func TestNodeInitRunsAndRestarts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := second.Run(context.Background()); !errors.Is(err, ErrLocked) {
+	if err := second.Run(context.Background()); !errors.Is(err, datadir.ErrLocked) {
 		t.Errorf("second process on the data dir: %v, want ErrLocked", err)
 	}
 	if err := r.shutdown(t); err != nil {
@@ -143,11 +145,11 @@ func TestNodeInitRunsAndRestarts(t *testing.T) {
 	if err := r.n.Run(context.Background()); !errors.Is(err, ErrRunTwice) {
 		t.Errorf("second Run = %v, want ErrRunTwice", err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, AdminSocket)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(dir, datadir.AdminSocket)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("admin socket left after stop: %v", err)
 	}
-	if _, err := c.Status(context.Background()); !errors.Is(err, ErrNotRunning) {
-		t.Errorf("status of a stopped node: %v, want ErrNotRunning", err)
+	if _, err := c.Status(context.Background()); !errors.Is(err, adminapi.ErrNotRunning) {
+		t.Errorf("status of a stopped node: %v, want adminapi.ErrNotRunning", err)
 	}
 	startNode(t, loopbackConfig(t, "n1-restart", ModeRun, dir))
 	waitUntil(t, "restarted node leads again", func() error {
@@ -166,10 +168,10 @@ func TestNodeJoinsByPeerAndLeaves(t *testing.T) {
 	cfg.Secret = first.n.Secret()
 	cfg.Peers = first.n.Addrs()
 	second := startNode(t, cfg)
-	c1, c2 := NewClient(dir1), NewClient(dir2)
+	c1, c2 := adminapi.NewClient(dir1), adminapi.NewClient(dir2)
 	defer c1.Close()
 	defer c2.Close()
-	for _, c := range []*Client{c1, c2} {
+	for _, c := range []*adminapi.Client{c1, c2} {
 		waitUntil(t, "both nodes listed with gossip", func() error { return sameMembers(c, first.n.ID(), second.n.ID()) })
 	}
 	// The same join command again, without --peer: the node just runs and
@@ -201,7 +203,7 @@ func TestNodeJoinsByPeerAndLeaves(t *testing.T) {
 }
 
 // sameMembers checks that c's node lists exactly ids, each with gossip.
-func sameMembers(c *Client, ids ...string) error {
+func sameMembers(c *adminapi.Client, ids ...string) error {
 	nodes, err := c.Nodes(context.Background())
 	if err != nil {
 		return err

@@ -28,29 +28,14 @@ func (n *Node) startReplicator(ctx context.Context) error {
 		tick.Stop()
 		return fmt.Errorf("replicator: %w", err)
 	}
-	ctx, n.svc.stopReplicator = context.WithCancel(ctx)
-	n.svc.replicatorDone = make(chan struct{})
-	go func() {
-		defer close(n.svc.replicatorDone)
-		defer tick.Stop()
-		select {
-		case <-n.registered:
-		case <-ctx.Done():
-			return
-		}
+	n.loops.Defer("replicator ticker", stopTicker(tick))
+	// Stopping the replicator abandons a copy in progress: what it fetched
+	// stays valid in the store and is recorded by the next run.
+	n.loops.Go("replicator", n.registered, func(ctx context.Context) error {
 		if err := r.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			n.log.Error("replicator stopped", "err", err)
 		}
-	}()
+		return nil
+	})
 	return nil
-}
-
-// stopReplicator stops the replicator, if it started, and waits for it: a
-// copy in progress is abandoned (what it fetched stays valid in the store
-// and is recorded by the next run).
-func (n *Node) stopReplicator() {
-	if n.svc.stopReplicator != nil {
-		n.svc.stopReplicator()
-		<-n.svc.replicatorDone
-	}
 }

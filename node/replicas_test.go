@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tbfg/tbfg-node/internal/hostinfo"
 	"github.com/tbfg/tbfg-node/scheduler"
 	"github.com/tbfg/tbfg-node/store"
 )
@@ -21,7 +22,7 @@ import (
 // and each node's own store has the item valid.
 func TestNodesReplicateOutputs(t *testing.T) {
 	requireRoot(t)
-	system := nativeSystems(runtime.GOARCH)[0]
+	system := hostinfo.NativeSystems(runtime.GOARCH)[0]
 	nodes, _, c := startBuildNodes(t, 2, system, nil)
 	g := writeBuildGraph(t, t.TempDir(), system, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -29,9 +29,6 @@ type scheduling struct {
 	log  *slog.Logger
 	tick time.Duration
 
-	cancel context.CancelFunc
-	done   chan struct{}
-
 	// Owned by the loop goroutine.
 	leader      bool // the mesh last reported this node as leader
 	leading     bool // the allocation loop runs
@@ -42,26 +39,6 @@ type scheduling struct {
 
 func newScheduling(n *Node, log *slog.Logger) *scheduling {
 	return &scheduling{n: n, log: log, tick: min(n.cfg.GossipInterval, time.Second)}
-}
-
-// start runs the loop in the background until stop.
-func (s *scheduling) start(ctx context.Context) {
-	ctx, s.cancel = context.WithCancel(ctx)
-	s.done = make(chan struct{})
-	go func() {
-		defer close(s.done)
-		s.loop(ctx)
-	}()
-}
-
-// stop ends the loop and the allocation loop and waits for both. It is
-// idempotent and does nothing if the loop never started.
-func (s *scheduling) stop() {
-	if s.cancel == nil {
-		return
-	}
-	s.cancel()
-	<-s.done
 }
 
 // loop starts and stops the allocation loop as the mesh reports leadership
@@ -129,8 +106,8 @@ func (s *scheduling) join(ctx context.Context) {
 
 // nodeJoined is the NodeJoined command that describes this node.
 func (n *Node) nodeJoined() *scheduler.NodeJoined {
-	return &scheduler.NodeJoined{Time: time.Now(), Node: n.mesh.ID(), Key: n.keys.guixPublic(),
-		NixKey: n.keys.nix.Public().String(), Systems: n.cfg.Systems, Features: n.cfg.Features,
+	return &scheduler.NodeJoined{Time: time.Now(), Node: n.mesh.ID(), Key: n.keys.GuixPublic(),
+		NixKey: n.keys.Nix.Public().String(), Systems: n.cfg.Systems, Features: n.cfg.Features,
 		MaxBuilds: n.cfg.MaxBuilds}
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+
+	"github.com/tbfg/tbfg-node/node/adminapi"
 )
 
 // TestNewLeaderAllocates checks that the allocation loop follows
@@ -21,7 +23,7 @@ func TestNewLeaderAllocates(t *testing.T) {
 		cfg.Systems = []string{"x86_64-linux"}
 		nodes = append(nodes, startNode(t, cfg))
 	}
-	c1, c2 := NewClient(dirs[0]), NewClient(dirs[1])
+	c1, c2 := adminapi.NewClient(dirs[0]), adminapi.NewClient(dirs[1])
 	defer c1.Close()
 	defer c2.Close()
 	ctx := context.Background()
@@ -43,12 +45,12 @@ func TestNewLeaderAllocates(t *testing.T) {
 	})
 	src := t.TempDir()
 	drv := writeTestDrv(t, src, "after-handover", nil)
-	res, err := c2.Submit(ctx, SubmitRequest{Derivations: []string{file(src, drv)}})
+	res, err := c2.Submit(ctx, adminapi.SubmitRequest{Derivations: []string{file(src, drv)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, "the build allocated by the new leader", func() error {
-		got, err := c2.Builds(ctx, BuildQuery{IDs: []uint64{res.Roots[0].ID}})
+		got, err := c2.Builds(ctx, adminapi.BuildQuery{IDs: []uint64{res.Roots[0].ID}})
 		if err != nil {
 			return err
 		}
@@ -60,7 +62,7 @@ func TestNewLeaderAllocates(t *testing.T) {
 }
 
 // leads checks that c's node sees leader lead a configuration of voters.
-func leads(ctx context.Context, c *Client, leader string, voters int) error {
+func leads(ctx context.Context, c *adminapi.Client, leader string, voters int) error {
 	st, err := c.Status(ctx)
 	if err != nil {
 		return err

@@ -16,7 +16,9 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/tbfg/tbfg-node/internal/hostinfo"
 	"github.com/tbfg/tbfg-node/node/agent"
+	"github.com/tbfg/tbfg-node/node/datadir"
 	"github.com/tbfg/tbfg-node/node/executor"
 	"github.com/tbfg/tbfg-node/node/meshsource"
 	"github.com/tbfg/tbfg-node/store"
@@ -25,38 +27,12 @@ import (
 	"github.com/tbfg/tbfg-node/substitutes/publish"
 )
 
-// Subdirectories of the data dir used by the builds and the substitute
-// server.
-const (
-	// LogSubdir holds one gzip build log per derivation, <drv base>.gz.
-	LogSubdir = "logs"
-	// NARCacheSubdir is the substitute server's NAR cache.
-	NARCacheSubdir = "nar-cache"
-	// BuildSubdir holds the builtin executor's build directories.
-	BuildSubdir = "builds"
-)
-
 // busybox is the static shell shown to builtin builds as /bin/sh when the
 // host has it (Debian's busybox-static), as Nix's sandbox-paths would.
 const busybox = "/bin/busybox"
 
 // advertiseTimeout bounds the start of the DNS-SD advertisement.
 const advertiseTimeout = 10 * time.Second
-
-// services are the parts of a node that need the mesh running: the mesh
-// source (NARs and logs from every member), the substitute server and its
-// DNS-SD advertisement, the build agent and the replicator.
-type services struct {
-	stopServer context.CancelFunc
-	serverDone chan error
-	cache      *narcache.Cache
-	advert     *dnssd.Advertisement
-	stopAgent  context.CancelFunc
-	agentDone  chan struct{}
-	// The replicator, which copies items to more holders (replicas.go).
-	stopReplicator context.CancelFunc
-	replicatorDone chan struct{}
-}
 
 // newExecutor makes the configured executor over the opened store, and the
 // function that reads its outputs when they live outside that store.
@@ -85,7 +61,7 @@ func (n *Node) newExecutor() error {
 		n.exec, n.outputNAR = nx, n.nixDump
 		return nil
 	default:
-		cfg := executor.BuiltinConfig{Store: n.store, BuildDir: filepath.Join(n.cfg.DataDir, BuildSubdir), Logger: log}
+		cfg := executor.BuiltinConfig{Store: n.store, BuildDir: filepath.Join(n.cfg.DataDir, datadir.BuildSubdir), Logger: log}
 		if _, err := os.Stat(busybox); err == nil {
 			cfg.SandboxPaths = map[string]string{"/bin/sh": busybox}
 		}
@@ -163,7 +139,7 @@ func (n *Node) startSource() error {
 	return meshsource.ServeStreams(n.mesh, src, n.log.With("component", "peer-streams"))
 }
 
-func (n *Node) logDir() string { return filepath.Join(n.cfg.DataDir, LogSubdir) }
+func (n *Node) logDir() string { return filepath.Join(n.cfg.DataDir, datadir.LogSubdir) }
 
 // startSubstitutes runs the substitute server on --substitute-listen and
 // records its URL for gossip; the URL needs the mesh's announced addresses.
@@ -171,13 +147,13 @@ func (n *Node) startSubstitutes(ctx context.Context) error {
 	if n.cfg.SubstituteListen == "" {
 		return nil
 	}
-	cache, err := narcache.Open(filepath.Join(n.cfg.DataDir, NARCacheSubdir),
+	cache, err := narcache.Open(filepath.Join(n.cfg.DataDir, datadir.NARCacheSubdir),
 		narcache.Options{MaxBytes: n.cfg.NARCacheSize, Logger: n.log.With("component", "nar-cache")})
 	if err != nil {
 		return err
 	}
 	srv, err := publish.New(publish.Config{StoreDir: store.Dir(n.cfg.StoreDir), Source: n.source, Cache: cache,
-		SigningKey: []byte(n.keys.guixPublic()), Logger: n.log.With("component", "substitutes")})
+		SigningKey: []byte(n.keys.GuixPublic()), Logger: n.log.With("component", "substitutes")})
 	if err != nil {
 		return errors.Join(fmt.Errorf("substitute server: %w", err), cache.Close())
 	}
@@ -185,12 +161,12 @@ func (n *Node) startSubstitutes(ctx context.Context) error {
 	if err != nil {
 		return errors.Join(fmt.Errorf("--substitute-listen: %w", err), cache.Close())
 	}
-	n.svc.cache = cache
+	// The cache closes after the server, which writes into it until Serve
+	// returns.
+	n.loops.Defer("nar cache", cache.Close)
 	port := ln.Addr().(*net.TCPAddr).Port
 	n.substituteURL.Store(substituteURL(n.cfg.SubstituteListen, port, n.mesh.Addrs()))
-	ctx, n.svc.stopServer = context.WithCancel(ctx)
-	n.svc.serverDone = make(chan error, 1)
-	go func() { n.svc.serverDone <- srv.Serve(ctx, ln) }()
+	n.loops.Go("substitute server", nil, func(ctx context.Context) error { return srv.Serve(ctx, ln) })
 	n.log.Info("serving substitutes", "url", n.SubstituteURL())
 	n.advertise(ctx, port)
 	return nil
@@ -238,7 +214,8 @@ func (n *Node) advertise(ctx context.Context, port int) {
 		n.log.Warn("substitute server not advertised on the LAN", "err", err)
 		return
 	}
-	n.svc.advert = ad
+	// Withdrawn before the server stops.
+	n.loops.Defer("advertisement", ad.Close)
 }
 
 // startAgent runs the build agent once this node is registered in its
@@ -258,27 +235,27 @@ func (n *Node) startAgent(ctx context.Context) error {
 		tick.Stop()
 		return fmt.Errorf("build agent: %w", err)
 	}
-	ctx, n.svc.stopAgent = context.WithCancel(ctx)
-	n.svc.agentDone = make(chan struct{})
-	go func() {
-		defer close(n.svc.agentDone)
-		defer tick.Stop()
-		select {
-		case <-n.registered:
-		case <-ctx.Done():
-			return
-		}
+	n.loops.Defer("agent ticker", stopTicker(tick))
+	// Stopping the agent stops its running builds and reports them as
+	// failed through the mesh.
+	n.loops.Go("build agent", n.registered, func(ctx context.Context) error {
 		n.agent.Store(a)
 		if err := a.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			n.log.Error("build agent stopped", "err", err)
 		}
-	}()
+		return nil
+	})
 	return nil
+}
+
+// stopTicker is t.Stop as a cleanup of the loop group.
+func stopTicker(t *time.Ticker) func() error {
+	return func() error { t.Stop(); return nil }
 }
 
 // load1 is the machine's 1-minute load average, 0 when unreadable.
 func (n *Node) load1() float64 {
-	v, _ := readLoad1("/proc/loadavg")
+	v, _ := hostinfo.Load1()
 	return v
 }
 
@@ -288,31 +265,4 @@ func (n *Node) runningBuilds() int {
 		return len(a.Running())
 	}
 	return 0
-}
-
-// stopAgent stops the agent, if it started, and waits for it: its running
-// builds are stopped and reported as failed through the mesh.
-func (n *Node) stopAgent() {
-	if n.svc.stopAgent != nil {
-		n.svc.stopAgent()
-		<-n.svc.agentDone
-	}
-}
-
-// stopSubstitutes withdraws the advertisement and stops the substitute
-// server, then closes its cache; each is skipped if it never started.
-func (n *Node) stopSubstitutes() error {
-	var errs []error
-	if n.svc.advert != nil {
-		errs = append(errs, n.svc.advert.Close())
-	}
-	if n.svc.stopServer != nil {
-		n.svc.stopServer()
-		errs = append(errs, <-n.svc.serverDone)
-	}
-	// The cache after the server, which writes into it until Serve returns.
-	if n.svc.cache != nil {
-		errs = append(errs, n.svc.cache.Close())
-	}
-	return errors.Join(errs...)
 }

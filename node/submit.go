@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tbfg/tbfg-node/node/adminapi"
 	"github.com/tbfg/tbfg-node/node/meshsource"
 	"github.com/tbfg/tbfg-node/scheduler"
 	"github.com/tbfg/tbfg-node/store"
@@ -25,27 +26,27 @@ const submitBatch = 2000
 // source must recompute) and submits the whole graph to the build queue,
 // with the .drv files and sources as signed items this node holds. Nothing
 // is submitted if any derivation is wrong.
-func (n *Node) Submit(ctx context.Context, req SubmitRequest) (SubmitResult, error) {
+func (n *Node) Submit(ctx context.Context, req adminapi.SubmitRequest) (adminapi.SubmitResult, error) {
 	if !n.running() {
-		return SubmitResult{}, n.notReady()
+		return adminapi.SubmitResult{}, n.notReady()
 	}
 	if len(req.Derivations) == 0 {
-		return SubmitResult{}, fmt.Errorf("%w: no derivations given", ErrBadRequest)
+		return adminapi.SubmitResult{}, fmt.Errorf("%w: no derivations given", adminapi.ErrBadRequest)
 	}
 	roots, err := n.importRequested(ctx, req.Derivations)
 	if err != nil {
-		return SubmitResult{}, err
+		return adminapi.SubmitResult{}, err
 	}
 	cmd, err := n.submitCommand(roots, req)
 	if err != nil {
-		return SubmitResult{}, err
+		return adminapi.SubmitResult{}, err
 	}
 	if err := n.ensureJoined(ctx); err != nil {
-		return SubmitResult{}, err
+		return adminapi.SubmitResult{}, err
 	}
 	ids, err := n.applySubmit(ctx, cmd)
 	if err != nil {
-		return SubmitResult{}, err
+		return adminapi.SubmitResult{}, err
 	}
 	return n.submitResult(roots, cmd.Derivations, ids), nil
 }
@@ -91,15 +92,15 @@ func (n *Node) resolveDrv(arg string) (store.Path, string, error) {
 		}
 	}
 	if !filepath.IsAbs(arg) {
-		return "", "", fmt.Errorf("%w: %s: want a store path or an absolute file name", ErrBadRequest, arg)
+		return "", "", fmt.Errorf("%w: %s: want a store path or an absolute file name", adminapi.ErrBadRequest, arg)
 	}
 	p, err := dir.Join(filepath.Base(arg))
 	if err != nil || !strings.HasSuffix(arg, ".drv") {
-		return "", "", fmt.Errorf("%w: %s: file name is not that of a .drv store item (<hash>-<name>.drv)", ErrBadRequest, arg)
+		return "", "", fmt.Errorf("%w: %s: file name is not that of a .drv store item (<hash>-<name>.drv)", adminapi.ErrBadRequest, arg)
 	}
 	if _, err := os.Stat(arg); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return "", "", fmt.Errorf("%w: %s: no such file, and not valid in this node's store (%s)", ErrBadRequest, arg, n.store.RealDir())
+			return "", "", fmt.Errorf("%w: %s: no such file, and not valid in this node's store (%s)", adminapi.ErrBadRequest, arg, n.store.RealDir())
 		}
 		return "", "", err
 	}
@@ -118,11 +119,11 @@ var badInput = []error{meshsource.ErrBadDerivation, fs.ErrNotExist, fs.ErrPermis
 func (n *Node) importError(err error) error {
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%w: %w: an input that is not in this node's store (%s) must sit beside the .drv file that needs it",
-			ErrBadRequest, err, n.store.RealDir())
+			adminapi.ErrBadRequest, err, n.store.RealDir())
 	}
 	for _, e := range badInput {
 		if errors.Is(err, e) {
-			return fmt.Errorf("%w: %w", ErrBadRequest, err)
+			return fmt.Errorf("%w: %w", adminapi.ErrBadRequest, err)
 		}
 	}
 	return err
@@ -131,7 +132,7 @@ func (n *Node) importError(err error) error {
 // submitCommand builds the Submit command of the imported closures of
 // roots: their derivations, inputs first, and the signed records of their
 // .drv files and sources as items this node holds.
-func (n *Node) submitCommand(roots []store.Path, req SubmitRequest) (scheduler.Submit, error) {
+func (n *Node) submitCommand(roots []store.Path, req adminapi.SubmitRequest) (scheduler.Submit, error) {
 	cmd := scheduler.Submit{Time: time.Now(), Submitter: req.Submitter, Node: n.mesh.ID(), Priority: req.Priority}
 	drvs, err := meshsource.Graph(n.store, roots...)
 	if err != nil {
@@ -159,7 +160,7 @@ func (n *Node) submitCommand(roots []store.Path, req SubmitRequest) (scheduler.S
 func (n *Node) applySubmit(ctx context.Context, cmd scheduler.Submit) (map[string]scheduler.BuildID, error) {
 	parts, err := scheduler.SplitSubmit(cmd, submitBatch)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+		return nil, fmt.Errorf("%w: %w", adminapi.ErrBadRequest, err)
 	}
 	ids := make(map[string]scheduler.BuildID, len(cmd.Derivations))
 	for i := range parts {
@@ -179,14 +180,14 @@ func (n *Node) applySubmit(ctx context.Context, cmd scheduler.Submit) (map[strin
 }
 
 // submitResult lists the submitted builds with their states.
-func (n *Node) submitResult(roots []store.Path, drvs []scheduler.Derivation, ids map[string]scheduler.BuildID) SubmitResult {
-	res := SubmitResult{Roots: []SubmittedBuild{}, Builds: []SubmittedBuild{}}
+func (n *Node) submitResult(roots []store.Path, drvs []scheduler.Derivation, ids map[string]scheduler.BuildID) adminapi.SubmitResult {
+	res := adminapi.SubmitResult{Roots: []adminapi.SubmittedBuild{}, Builds: []adminapi.SubmittedBuild{}}
 	n.fsm.Read(func(st *scheduler.State) {
-		entry := func(drv string) SubmittedBuild {
+		entry := func(drv string) adminapi.SubmittedBuild {
 			// A follower's replica may not have applied the Submit the
 			// leader just committed; the build exists, its state is not
 			// known here yet.
-			b := SubmittedBuild{ID: uint64(ids[drv]), Derivation: drv, State: "submitted"}
+			b := adminapi.SubmittedBuild{ID: uint64(ids[drv]), Derivation: drv, State: "submitted"}
 			if info, ok := st.Build(ids[drv]); ok {
 				b.State = info.State.String()
 			}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tbfg/tbfg-node/internal/nixtest"
+	"github.com/tbfg/tbfg-node/node/adminapi"
 	"github.com/tbfg/tbfg-node/store"
 )
 
@@ -36,9 +37,9 @@ in mk "top" [a b]
 	cfg := loopbackConfig(t, "n1", ModeInit, dir)
 	cfg.Systems = []string{"x86_64-linux"}
 	r := startNode(t, cfg)
-	c := NewClient(dir)
+	c := adminapi.NewClient(dir)
 	defer c.Close()
-	res, err := c.Submit(context.Background(), SubmitRequest{Derivations: []string{nix.RealPath(top)}})
+	res, err := c.Submit(context.Background(), adminapi.SubmitRequest{Derivations: []string{nix.RealPath(top)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tbfg/tbfg-node/node/adminapi"
+	"github.com/tbfg/tbfg-node/node/datadir"
 	"github.com/tbfg/tbfg-node/scheduler"
 	"github.com/tbfg/tbfg-node/store"
 	"github.com/tbfg/tbfg-node/store/derivation"
@@ -59,14 +61,14 @@ func TestNodeSubmitQueuesAndAllocates(t *testing.T) {
 	cfg := loopbackConfig(t, "n1", ModeInit, dir)
 	cfg.MaxBuilds, cfg.Systems = 2, []string{"x86_64-linux"}
 	r := startNode(t, cfg)
-	c := NewClient(dir)
+	c := adminapi.NewClient(dir)
 	defer c.Close()
 	ctx := context.Background()
 
 	src := t.TempDir()
 	a, b, cc := writeTestDrv(t, src, "a", nil), writeTestDrv(t, src, "b", nil), writeTestDrv(t, src, "c", nil)
 	top := writeTestDrv(t, src, "top", nil, a, b)
-	res, err := c.Submit(ctx, SubmitRequest{Derivations: []string{file(src, top), file(src, cc)}})
+	res, err := c.Submit(ctx, adminapi.SubmitRequest{Derivations: []string{file(src, top), file(src, cc)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +76,7 @@ func TestNodeSubmitQueuesAndAllocates(t *testing.T) {
 		t.Fatalf("submit result %+v: want 2 roots (top first) and 4 builds", res)
 	}
 	// The .drv files are now in the node's store, so the store path works.
-	again, err := c.Submit(ctx, SubmitRequest{Derivations: []string{string(top)}})
+	again, err := c.Submit(ctx, adminapi.SubmitRequest{Derivations: []string{string(top)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +85,7 @@ func TestNodeSubmitQueuesAndAllocates(t *testing.T) {
 	}
 	self := r.n.ID()
 	waitUntil(t, "two leaves allocated to the node, the dependent queued", func() error {
-		builds, err := c.Builds(ctx, BuildQuery{})
+		builds, err := c.Builds(ctx, adminapi.BuildQuery{})
 		if err != nil {
 			return err
 		}
@@ -104,11 +106,14 @@ func TestNodeSubmitQueuesAndAllocates(t *testing.T) {
 		}
 		return nil
 	})
-	got, err := c.Builds(ctx, BuildQuery{IDs: []uint64{res.Roots[1].ID}})
+	got, err := c.Builds(ctx, adminapi.BuildQuery{IDs: []uint64{res.Roots[1].ID}})
 	if err != nil || len(got) != 1 || got[0].Derivation != string(cc) || got[0].Submitted == nil {
 		t.Errorf("build %d: %+v, %v; want %s", res.Roots[1].ID, got, err, cc)
 	}
-	checkKeys(t, dir)
+	if k, err := datadir.LoadOrCreateKeys(dir, "again"); err != nil || k.GuixPublic() != r.n.keys.GuixPublic() ||
+		k.Nix.String() != r.n.keys.Nix.String() {
+		t.Errorf("keys in %s: %v; want those the node signs with", dir, err)
+	}
 	checkSignedItems(t, r.n, dir, top, a, b, cc)
 }
 
@@ -116,12 +121,12 @@ func TestNodeSubmitQueuesAndAllocates(t *testing.T) {
 // as held by n, each with a narinfo signed by n's Guix and Nix keys.
 func checkSignedItems(t *testing.T, n *Node, dir string, drvs ...store.Path) {
 	t.Helper()
-	gpub, _ := os.ReadFile(filepath.Join(dir, GuixPublicKeyFile))
+	gpub, _ := os.ReadFile(filepath.Join(dir, datadir.GuixPublicKeyFile))
 	acl, err := pki.ParseACL(gpub)
 	if err != nil {
 		t.Fatal(err)
 	}
-	npub, _ := os.ReadFile(filepath.Join(dir, NixPublicKeyFile))
+	npub, _ := os.ReadFile(filepath.Join(dir, datadir.NixPublicKeyFile))
 	nkeys, err := nixkey.ParsePublicKeys(npub)
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +163,7 @@ func TestNodeSubmitRejectsBadDerivations(t *testing.T) {
 	cfg := loopbackConfig(t, "n1", ModeInit, dir)
 	cfg.Systems = []string{"x86_64-linux"}
 	startNode(t, cfg)
-	c := NewClient(dir)
+	c := adminapi.NewClient(dir)
 	defer c.Close()
 	ctx := context.Background()
 
@@ -191,20 +196,20 @@ func TestNodeSubmitRejectsBadDerivations(t *testing.T) {
 		{"absent", filepath.Join(src, "00000000000000000000000000000000-x.drv"), "no such file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := c.Submit(ctx, SubmitRequest{Derivations: []string{tc.arg}})
-			if !errors.Is(err, ErrBadRequest) || !strings.Contains(err.Error(), tc.want) {
+			_, err := c.Submit(ctx, adminapi.SubmitRequest{Derivations: []string{tc.arg}})
+			if !errors.Is(err, adminapi.ErrBadRequest) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Submit(%s) = %v, want a bad request saying %q", tc.arg, err, tc.want)
 			}
 		})
 	}
-	if builds, err := c.Builds(ctx, BuildQuery{}); err != nil || len(builds) != 0 {
+	if builds, err := c.Builds(ctx, adminapi.BuildQuery{}); err != nil || len(builds) != 0 {
 		t.Errorf("builds after rejected submissions: %+v, %v; want none", builds, err)
 	}
-	if _, err := c.Builds(ctx, BuildQuery{IDs: []uint64{7}}); !errors.Is(err, ErrNoBuild) {
-		t.Errorf("Builds of an unknown id: %v, want ErrNoBuild", err)
+	if _, err := c.Builds(ctx, adminapi.BuildQuery{IDs: []uint64{7}}); !errors.Is(err, adminapi.ErrNoBuild) {
+		t.Errorf("Builds of an unknown id: %v, want adminapi.ErrNoBuild", err)
 	}
-	if _, err := c.Builds(ctx, BuildQuery{States: []string{"sleeping"}}); !errors.Is(err, ErrBadRequest) {
-		t.Errorf("Builds in an unknown state: %v, want ErrBadRequest", err)
+	if _, err := c.Builds(ctx, adminapi.BuildQuery{States: []string{"sleeping"}}); !errors.Is(err, adminapi.ErrBadRequest) {
+		t.Errorf("Builds in an unknown state: %v, want adminapi.ErrBadRequest", err)
 	}
 }
 
@@ -233,27 +238,4 @@ func writeWrongOutput(t *testing.T, dir, drv string) string {
 		t.Fatal(err)
 	}
 	return name
-}
-
-// checkKeys checks the signing keys the node created in dir.
-func checkKeys(t *testing.T, dir string) {
-	t.Helper()
-	for name, mode := range map[string]os.FileMode{GuixSecretKeyFile: 0o600, NixSecretKeyFile: 0o600, GuixPublicKeyFile: 0o644, NixPublicKeyFile: 0o644} {
-		fi, err := os.Stat(filepath.Join(dir, name))
-		if err != nil || fi.Mode().Perm() != mode {
-			t.Errorf("%s: %v, %v; want mode %v", name, fi, err, mode)
-		}
-	}
-	sec, _ := os.ReadFile(filepath.Join(dir, GuixSecretKeyFile))
-	pub, _ := os.ReadFile(filepath.Join(dir, GuixPublicKeyFile))
-	sk, err := pki.ParseSecretKey(sec)
-	if err != nil || string(sk.Public.Marshal()) != string(pub) {
-		t.Errorf("Guix key pair does not match: %v", err)
-	}
-	nsec, _ := os.ReadFile(filepath.Join(dir, NixSecretKeyFile))
-	npub, _ := os.ReadFile(filepath.Join(dir, NixPublicKeyFile))
-	nk, err := nixkey.ParseSecretKey(nsec)
-	if err != nil || nk.Public().String()+"\n" != string(npub) {
-		t.Errorf("Nix key pair does not match: %v", err)
-	}
 }

@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 
-	"github.com/tbfg/tbfg-node/node"
+	"github.com/tbfg/tbfg-node/internal/atomicfile"
+	"github.com/tbfg/tbfg-node/node/adminapi"
 	"github.com/tbfg/tbfg-node/substitutes/pki"
 )
 
@@ -48,7 +48,7 @@ func cmdACL(ctx context.Context, s *stdio, args []string) error {
 	return err
 }
 
-func fetchACL(ctx context.Context, cf *clientFlags) (node.ACLView, error) {
+func fetchACL(ctx context.Context, cf *clientFlags) (adminapi.ACLView, error) {
 	cl, ctx, cancel := cf.client(ctx)
 	defer cancel()
 	defer cl.Close()
@@ -134,35 +134,8 @@ func mergeACLFile(path string, add *pki.ACL) (int, error) {
 	if added == 0 && existed {
 		return 0, nil
 	}
-	if err := writeAtomic(path, append(cur.Marshal(), '\n'), perm); err != nil {
+	if err := atomicfile.Write(path, append(cur.Marshal(), '\n'), perm); err != nil {
 		return 0, fmt.Errorf("--acl: %w", err)
 	}
 	return added, nil
-}
-
-// writeAtomic replaces path with data: a temporary file in the same
-// directory, synced, then renamed over it.
-func writeAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }

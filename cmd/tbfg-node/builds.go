@@ -11,7 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/tbfg/tbfg-node/node"
+	"github.com/tbfg/tbfg-node/node/adminapi"
 )
 
 // buildCommands lists the commands that submit and list builds.
@@ -38,7 +38,7 @@ func cmdSubmit(ctx context.Context, s *stdio, args []string) error {
 	cf.timeout = 10 * time.Minute
 	wait := fs.Bool("wait", false, "wait until every build of the graph is done; exit 1 if one failed")
 	poll := fs.Duration("poll", time.Second, "with --wait, ask for the builds' states every `INTERVAL`")
-	var req node.SubmitRequest
+	var req adminapi.SubmitRequest
 	prio := fs.Int("priority", 0, "priority of the builds (higher first)")
 	fs.BoolVar(&req.Force, "force", false, "build even if the outputs are available or known to fail")
 	if err := parseFlags(fs, args); err != nil {
@@ -53,7 +53,7 @@ func cmdSubmit(ctx context.Context, s *stdio, args []string) error {
 		return exitCode(2)
 	}
 	req.Derivations, req.Priority, req.Submitter = drvs, int32(*prio), submitter()
-	cl := node.NewClient(cf.dataDir)
+	cl := adminapi.NewClient(cf.dataDir)
 	defer cl.Close()
 	sctx, cancel := context.WithTimeout(ctx, cf.timeout)
 	res, err := cl.Submit(sctx, req)
@@ -113,7 +113,7 @@ func submitter() string {
 
 // printSubmitted prints the id of each requested derivation's build, or the
 // whole result as JSON.
-func printSubmitted(w io.Writer, res node.SubmitResult, asJSON bool) error {
+func printSubmitted(w io.Writer, res adminapi.SubmitResult, asJSON bool) error {
 	if asJSON {
 		return printJSON(w, res)
 	}
@@ -125,12 +125,12 @@ func printSubmitted(w io.Writer, res node.SubmitResult, asJSON bool) error {
 
 // waitBuilds polls the builds of res until all are done, printing each
 // one that finishes; it fails if any did not succeed.
-func waitBuilds(ctx context.Context, s *stdio, cl *node.Client, res node.SubmitResult, poll time.Duration, cf *clientFlags) error {
+func waitBuilds(ctx context.Context, s *stdio, cl *adminapi.Client, res adminapi.SubmitResult, poll time.Duration, cf *clientFlags) error {
 	pending := map[uint64]bool{}
 	for _, b := range res.Builds {
 		pending[b.ID] = true
 	}
-	var final []node.BuildView
+	var final []adminapi.BuildView
 	t := time.NewTicker(poll)
 	defer t.Stop()
 	for len(pending) > 0 {
@@ -163,15 +163,15 @@ func waitBuilds(ctx context.Context, s *stdio, cl *node.Client, res node.SubmitR
 }
 
 // pollDone asks for the pending builds and returns those in a final state.
-func pollDone(ctx context.Context, cl *node.Client, pending map[uint64]bool, timeout time.Duration) ([]node.BuildView, error) {
+func pollDone(ctx context.Context, cl *adminapi.Client, pending map[uint64]bool, timeout time.Duration) ([]adminapi.BuildView, error) {
 	var ids []uint64
 	for id := range pending {
 		ids = append(ids, id)
 	}
-	var done []node.BuildView
+	var done []adminapi.BuildView
 	for i := 0; i < len(ids); i += waitBatch {
 		cctx, cancel := context.WithTimeout(ctx, timeout)
-		builds, err := cl.Builds(cctx, node.BuildQuery{IDs: ids[i:min(i+waitBatch, len(ids))]})
+		builds, err := cl.Builds(cctx, adminapi.BuildQuery{IDs: ids[i:min(i+waitBatch, len(ids))]})
 		cancel()
 		if err != nil {
 			return nil, err
@@ -197,7 +197,7 @@ func finalState(s string) bool {
 
 // failedBuilds tells which builds did not succeed and returns exit code 1
 // if any.
-func failedBuilds(w io.Writer, builds []node.BuildView) error {
+func failedBuilds(w io.Writer, builds []adminapi.BuildView) error {
 	failed := 0
 	for _, b := range builds {
 		if b.State != "succeeded" && b.State != "available" {
@@ -222,7 +222,7 @@ func cmdBuilds(ctx context.Context, s *stdio, args []string) error {
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	q, err := node.ParseBuildQuery(map[string][]string{"id": ids, "state": states})
+	q, err := adminapi.ParseBuildQuery(map[string][]string{"id": ids, "state": states})
 	if err != nil {
 		return err
 	}
@@ -240,7 +240,7 @@ func cmdBuilds(ctx context.Context, s *stdio, args []string) error {
 }
 
 // formatBuilds prints builds as a table for people.
-func formatBuilds(w io.Writer, builds []node.BuildView) error {
+func formatBuilds(w io.Writer, builds []adminapi.BuildView) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATE\tNODE\tATTEMPT\tSUBMITTED\tDERIVATION")
 	for _, b := range builds {

@@ -13,7 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tbfg/tbfg-node/node"
+	"github.com/tbfg/tbfg-node/node/adminapi"
+	"github.com/tbfg/tbfg-node/node/datadir"
 )
 
 func TestDrvArgs(t *testing.T) {
@@ -32,7 +33,7 @@ func TestDrvArgs(t *testing.T) {
 func TestBuildsFormatGolden(t *testing.T) {
 	at := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	var out bytes.Buffer
-	err := formatBuilds(&out, []node.BuildView{
+	err := formatBuilds(&out, []adminapi.BuildView{
 		{ID: 1, Derivation: "/gnu/store/aaaa-leaf.drv", State: "allocated", Node: "12D3KooWM1HFvD1TGkfjEqJ99oZKZ1sUp57EsGDmMbeNN5GLDWKk", Attempt: 1, Submitted: &at},
 		{ID: 2, Derivation: "/gnu/store/bbbb-top.drv", State: "queued", Reason: "agent-lost", Attempt: 1, Submitted: &at},
 		{ID: 3, Derivation: "/gnu/store/cccc-old.drv", State: "available"},
@@ -49,14 +50,14 @@ func TestBuildsFormatGolden(t *testing.T) {
 // answer per call, repeating the last.
 type fakeNode struct {
 	mu      sync.Mutex
-	answers [][]node.BuildView
+	answers [][]adminapi.BuildView
 	calls   int
-	req     node.SubmitRequest
+	req     adminapi.SubmitRequest
 }
 
 func (f *fakeNode) serve(t *testing.T) string {
 	dir := t.TempDir()
-	l, err := net.Listen("unix", filepath.Join(dir, node.AdminSocket))
+	l, err := net.Listen("unix", filepath.Join(dir, datadir.AdminSocket))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,8 +66,8 @@ func (f *fakeNode) serve(t *testing.T) string {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		json.NewDecoder(r.Body).Decode(&f.req)
-		res := node.SubmitResult{Roots: []node.SubmittedBuild{{ID: 2, Derivation: "/gnu/store/bbbb-top.drv", State: "queued"}},
-			Builds: []node.SubmittedBuild{{ID: 1, Derivation: "/gnu/store/aaaa-leaf.drv"}, {ID: 2, Derivation: "/gnu/store/bbbb-top.drv"}}}
+		res := adminapi.SubmitResult{Roots: []adminapi.SubmittedBuild{{ID: 2, Derivation: "/gnu/store/bbbb-top.drv", State: "queued"}},
+			Builds: []adminapi.SubmittedBuild{{ID: 1, Derivation: "/gnu/store/aaaa-leaf.drv"}, {ID: 2, Derivation: "/gnu/store/bbbb-top.drv"}}}
 		json.NewEncoder(w).Encode(res)
 	})
 	mux.HandleFunc("GET /v1/builds", func(w http.ResponseWriter, r *http.Request) {
@@ -83,20 +84,20 @@ func (f *fakeNode) serve(t *testing.T) string {
 }
 
 func TestSubmitWait(t *testing.T) {
-	leaf := func(state string) node.BuildView {
-		return node.BuildView{ID: 1, Derivation: "/gnu/store/aaaa-leaf.drv", State: state}
+	leaf := func(state string) adminapi.BuildView {
+		return adminapi.BuildView{ID: 1, Derivation: "/gnu/store/aaaa-leaf.drv", State: state}
 	}
-	top := func(state string) node.BuildView {
-		return node.BuildView{ID: 2, Derivation: "/gnu/store/bbbb-top.drv", State: state}
+	top := func(state string) adminapi.BuildView {
+		return adminapi.BuildView{ID: 2, Derivation: "/gnu/store/bbbb-top.drv", State: state}
 	}
 	for _, tc := range []struct {
 		name     string
-		answers  [][]node.BuildView
+		answers  [][]adminapi.BuildView
 		wantCode int
 		wantErr  string
 	}{
-		{"all succeed", [][]node.BuildView{{leaf("running"), top("queued")}, {leaf("succeeded"), top("running")}, {top("succeeded")}}, 0, ""},
-		{"one fails", [][]node.BuildView{{leaf("failed"), top("failed-dependency")}}, 1, "2 of 2 builds did not succeed"},
+		{"all succeed", [][]adminapi.BuildView{{leaf("running"), top("queued")}, {leaf("succeeded"), top("running")}, {top("succeeded")}}, 0, ""},
+		{"one fails", [][]adminapi.BuildView{{leaf("failed"), top("failed-dependency")}}, 1, "2 of 2 builds did not succeed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakeNode{answers: tc.answers}
@@ -123,7 +124,7 @@ func TestSubmitWithoutNode(t *testing.T) {
 	var errOut bytes.Buffer
 	code := run(context.Background(), &stdio{in: strings.NewReader(""), out: &bytes.Buffer{}, err: &errOut},
 		[]string{"submit", "--data-dir", t.TempDir(), "/gnu/store/bbbb-top.drv"})
-	if code != 1 || !strings.Contains(errOut.String(), node.ErrNotRunning.Error()) {
-		t.Errorf("exit %d, %q; want 1 and %q", code, errOut.String(), node.ErrNotRunning)
+	if code != 1 || !strings.Contains(errOut.String(), adminapi.ErrNotRunning.Error()) {
+		t.Errorf("exit %d, %q; want 1 and %q", code, errOut.String(), adminapi.ErrNotRunning)
 	}
 }

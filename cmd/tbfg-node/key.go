@@ -9,19 +9,22 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/tbfg/tbfg-node/internal/atomicfile"
+	"github.com/tbfg/tbfg-node/node/datadir"
 	"github.com/tbfg/tbfg-node/substitutes/nixkey"
 	"github.com/tbfg/tbfg-node/substitutes/pki"
 )
 
-// Names of the key files `key generate` writes. The Guix pair has the names
-// and format of `guix archive --generate-key` (/etc/guix/signing-key.*); the
-// Nix pair holds Nix's `name:base64` keys, as `nix key generate-secret` and
-// `nix key convert-secret-to-public` print them.
+// Names of the key files `key generate` writes: those of a node's data
+// dir. The Guix pair has the names and format of `guix archive
+// --generate-key` (/etc/guix/signing-key.*); the Nix pair holds Nix's
+// `name:base64` keys, as `nix key generate-secret` and `nix key
+// convert-secret-to-public` print them.
 const (
-	guixSecretFile = "signing-key.sec"
-	guixPublicFile = "signing-key.pub"
-	nixSecretFile  = "nix-signing-key.sec"
-	nixPublicFile  = "nix-signing-key.pub"
+	guixSecretFile = datadir.GuixSecretKeyFile
+	guixPublicFile = datadir.GuixPublicKeyFile
+	nixSecretFile  = datadir.NixSecretKeyFile
+	nixPublicFile  = datadir.NixPublicKeyFile
 )
 
 // keyCommands lists the "key" subcommands.
@@ -88,32 +91,13 @@ func writeKeyPair(dir, sec string, secret []byte, pub string, public []byte) err
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create key directory: %w", err)
 	}
-	if err := createFile(sec, secret, 0o600); err != nil {
-		return err
+	// Each file either does not exist or is complete.
+	if err := atomicfile.Create(sec, secret, 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", sec, err)
 	}
-	if err := createFile(pub, public, 0o644); err != nil {
+	if err := atomicfile.Create(pub, public, 0o644); err != nil {
 		os.Remove(sec)
-		return err
-	}
-	return nil
-}
-
-// createFile writes data to a temporary file next to name and links it into
-// place, so that name either does not exist or is complete; it fails if name
-// exists.
-func createFile(name string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	defer os.Remove(tmp.Name())
-	_, werr := tmp.Write(data)
-	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr, os.Chmod(tmp.Name(), perm)); err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	if err := os.Link(tmp.Name(), name); err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
+		return fmt.Errorf("write %s: %w", pub, err)
 	}
 	return nil
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/tbfg/tbfg-node/node"
+	"github.com/tbfg/tbfg-node/node/adminapi"
+	"github.com/tbfg/tbfg-node/node/datadir"
 )
 
 // meshCommands lists the commands that run a node or talk to a running one.
@@ -143,7 +145,7 @@ func cmdInit(ctx context.Context, s *stdio, args []string) error {
 		return err
 	}
 	fmt.Fprintf(s.out, "Creating a new mesh in %s.\n", n.DataDir())
-	fmt.Fprintf(s.out, "Mesh secret (also in %s/%s, keep it private):\n  %s\n", n.DataDir(), node.SecretFile, n.Secret())
+	fmt.Fprintf(s.out, "Mesh secret (also in %s/%s, keep it private):\n  %s\n", n.DataDir(), datadir.SecretFile, n.Secret())
 	fmt.Fprintf(s.out, "To add a machine on this LAN, run on it:\n  tbfg-node join --secret %s\n", n.Secret())
 	fmt.Fprintln(s.out, "From another network, add --peer with one of the addresses below.")
 	return runNode(ctx, s, n, *noRun)
@@ -226,25 +228,25 @@ func newClientFlags(fs *flag.FlagSet, withJSON bool) *clientFlags {
 	return c
 }
 
-func (c *clientFlags) client(ctx context.Context) (*node.Client, context.Context, context.CancelFunc) {
+func (c *clientFlags) client(ctx context.Context) (*adminapi.Client, context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	return node.NewClient(c.dataDir), ctx, cancel
+	return adminapi.NewClient(c.dataDir), ctx, cancel
 }
 
 func cmdStatus(ctx context.Context, s *stdio, args []string) error {
-	return query(ctx, s, "status", args, (*node.Client).Status,
-		func(w io.Writer, st node.Status) error { formatStatus(w, st); return nil })
+	return query(ctx, s, "status", args, (*adminapi.Client).Status,
+		func(w io.Writer, st adminapi.Status) error { formatStatus(w, st); return nil })
 }
 
 func cmdNodes(ctx context.Context, s *stdio, args []string) error {
-	return query(ctx, s, "nodes", args, (*node.Client).Nodes,
-		func(w io.Writer, nodes []node.NodeView) error { return formatNodes(w, nodes, time.Now()) })
+	return query(ctx, s, "nodes", args, (*adminapi.Client).Nodes,
+		func(w io.Writer, nodes []adminapi.NodeView) error { return formatNodes(w, nodes, time.Now()) })
 }
 
 // query runs a read-only command: it asks the local node with get and prints
 // the answer as JSON (--json) or with format.
 func query[T any](ctx context.Context, s *stdio, name string, args []string,
-	get func(*node.Client, context.Context) (T, error), format func(io.Writer, T) error) error {
+	get func(*adminapi.Client, context.Context) (T, error), format func(io.Writer, T) error) error {
 	fs := newFlags(s, name, "")
 	cf := newClientFlags(fs, true)
 	if err := parseNoArgs(fs, args); err != nil {
@@ -273,7 +275,7 @@ func cmdLeave(ctx context.Context, s *stdio, args []string) error {
 	defer cancel()
 	defer cl.Close()
 	res, err := cl.Leave(ctx)
-	if errors.Is(err, node.ErrUnavailable) {
+	if errors.Is(err, adminapi.ErrUnavailable) {
 		return fmt.Errorf("%w (wait until it runs, or stop it with SIGTERM)", err)
 	}
 	if err != nil {

@@ -13,7 +13,8 @@ import (
 	"time"
 
 	"github.com/tbfg/tbfg-node/internal/poll"
-	"github.com/tbfg/tbfg-node/node"
+	"github.com/tbfg/tbfg-node/node/adminapi"
+	"github.com/tbfg/tbfg-node/node/datadir"
 	"github.com/tbfg/tbfg-node/substitutes/pki"
 )
 
@@ -37,11 +38,11 @@ func startCLINode(t *testing.T, dir string) {
 			t.Error("node did not stop within 30s")
 		}
 	})
-	c := node.NewClient(dir)
+	c := adminapi.NewClient(dir)
 	defer c.Close()
 	err := poll.Until(30*time.Second, 50*time.Millisecond, func() error {
 		st, err := c.Status(ctx)
-		if err == nil && (st.State != node.StateRunning || st.Leader != st.ID) {
+		if err == nil && (st.State != adminapi.StateRunning || st.Leader != st.ID) {
 			err = fmt.Errorf("status %+v", st)
 		}
 		if err != nil {
@@ -64,7 +65,7 @@ func startCLINode(t *testing.T, dir string) {
 func TestMeshACLAndAuthorize(t *testing.T) {
 	dir := t.TempDir()
 	startCLINode(t, dir)
-	pub, err := os.ReadFile(filepath.Join(dir, node.GuixPublicKeyFile))
+	pub, err := os.ReadFile(filepath.Join(dir, datadir.GuixPublicKeyFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func TestMeshACLAndAuthorize(t *testing.T) {
 	if err != nil || !slices.Equal(acl.Keys, []pki.PublicKey{key}) {
 		t.Fatalf("acl printed %q: %v; want an ACL of the node's key", stdout, err)
 	}
-	nixPub, err := os.ReadFile(filepath.Join(dir, node.NixPublicKeyFile))
+	nixPub, err := os.ReadFile(filepath.Join(dir, datadir.NixPublicKeyFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func TestMeshACLAndAuthorize(t *testing.T) {
 		t.Fatalf("acl --nix: exit %d, %q, %s; want %q", code, stdout, stderr, want)
 	}
 	code, stdout, stderr = runMesh(t, "acl", "--json", "--data-dir", dir)
-	var v node.ACLView
+	var v adminapi.ACLView
 	if code != 0 || json.Unmarshal([]byte(stdout), &v) != nil || len(v.Members) != 1 || v.Members[0].Key != string(pub) {
 		t.Fatalf("acl --json: exit %d, %q, %s", code, stdout, stderr)
 	}
@@ -139,7 +140,7 @@ func TestMeshAuthorizeRunsGuix(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "1 keys authorized") {
 		t.Fatalf("authorize: exit %d, %q, %s", code, stdout, stderr)
 	}
-	pub, err := os.ReadFile(filepath.Join(dir, node.GuixPublicKeyFile))
+	pub, err := os.ReadFile(filepath.Join(dir, datadir.GuixPublicKeyFile))
 	if err != nil {
 		t.Fatal(err)
 	}

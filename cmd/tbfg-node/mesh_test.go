@@ -11,7 +11,8 @@ import (
 	"time"
 
 	"github.com/tbfg/tbfg-node/mesh"
-	"github.com/tbfg/tbfg-node/node"
+	"github.com/tbfg/tbfg-node/node/adminapi"
+	"github.com/tbfg/tbfg-node/node/datadir"
 )
 
 var updateMeshGolden = flag.Bool("update-mesh-golden", false, "rewrite testdata/mesh-*.golden")
@@ -74,7 +75,7 @@ func TestMeshInitNoRun(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("init --no-run: exit %d: %s", code, stderr)
 	}
-	secret, err := os.ReadFile(filepath.Join(dir, node.SecretFile))
+	secret, err := os.ReadFile(filepath.Join(dir, datadir.SecretFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,10 +90,10 @@ func TestMeshInitNoRun(t *testing.T) {
 	}
 }
 
-func testNodes() []node.NodeView {
+func testNodes() []adminapi.NodeView {
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	seen := now.Add(-3 * time.Second)
-	return []node.NodeView{
+	return []adminapi.NodeView{
 		{ID: "12D3KooWLeader", Suffrage: "voter", Leader: true, LastSeen: &seen, NodeStatus: &mesh.NodeStatus{
 			Systems: []string{"x86_64-linux", "i686-linux"}, MaxBuilds: 4, RunningBuilds: 1, Load1: 0.75, Cores: 4, StoreFreeBytes: 50 << 30}},
 		{ID: "12D3KooWSelf", Suffrage: "voter", Self: true, LastSeen: &now, NodeStatus: &mesh.NodeStatus{
@@ -110,7 +111,7 @@ func TestMeshFormatGolden(t *testing.T) {
 	}
 	meshGolden(t, "mesh-nodes.golden", nodes.Bytes())
 	var status bytes.Buffer
-	formatStatus(&status, node.Status{ID: "12D3KooWSelf", Leader: "12D3KooWSelf", State: node.StateRunning,
+	formatStatus(&status, adminapi.Status{ID: "12D3KooWSelf", Leader: "12D3KooWSelf", State: adminapi.StateRunning,
 		Addresses: []string{"/ip4/198.18.0.1/tcp/8760/p2p/12D3KooWSelf", "/ip4/10.0.0.2/tcp/8760/p2p/12D3KooWSelf"},
 		Members:   3, Voters: 2, DataDir: "/var/lib/tbfg", NodeStatus: *testNodes()[1].NodeStatus})
 	meshGolden(t, "mesh-status.golden", status.Bytes())

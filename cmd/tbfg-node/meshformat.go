@@ -7,11 +7,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/tbfg/tbfg-node/node"
+	"github.com/tbfg/tbfg-node/node/adminapi"
 )
 
 // formatStatus prints a node's status for people.
-func formatStatus(w io.Writer, st node.Status) {
+func formatStatus(w io.Writer, st adminapi.Status) {
 	leader := orDash(st.Leader)
 	if st.Leader != "" && st.Leader == st.ID {
 		leader += " (this node)"
@@ -40,7 +40,7 @@ func formatStatus(w io.Writer, st node.Status) {
 
 // formatNodes prints the members as a table, the leader marked with "*" and
 // this node with "(self)"; last-seen times are relative to now.
-func formatNodes(w io.Writer, nodes []node.NodeView, now time.Time) error {
+func formatNodes(w io.Writer, nodes []adminapi.NodeView, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSUFFRAGE\tLEADER\tSYSTEMS\tBUILDS\tLOAD\tSTORE FREE\tLAST SEEN")
 	for _, n := range nodes {

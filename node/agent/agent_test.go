@@ -32,18 +32,18 @@ func TestOrphansRequeuedOnStart(t *testing.T) {
 	fresh, _ := c.fakeDrv(t, n, "fresh")
 	c.allocate(t, orphan, "A")
 	c.allocate(t, fresh, "A")
-	c.apply(t, &scheduler.Started{Time: t0, Build: orphan, Node: "A"})
+	c.Apply(t, &scheduler.Started{Time: t0, Build: orphan, Node: "A"})
 	var ran sync.Map
 	start(t, c.config(t, n, executor.Func(func(_ context.Context, req executor.Request) (*executor.Result, error) {
 		ran.Store(req.DrvPath, true)
 		return builtOutputs(n.store, req)
 	}), 2))
-	c.waitFor(t, "both builds handled", func(s *scheduler.State) bool {
+	c.WaitFor(t, "both builds handled", func(s *scheduler.State) bool {
 		o, _ := s.Build(orphan)
 		f, _ := s.Build(fresh)
 		return o.State == scheduler.BuildQueued && f.State == scheduler.BuildSucceeded
 	})
-	o := c.build(t, orphan)
+	o := c.Build(t, orphan)
 	if o.Reason != scheduler.ReasonInfrastructure || o.NotBefore.IsZero() {
 		t.Errorf("orphan re-queued with reason %s, not before %v", o.Reason, o.NotBefore)
 	}
@@ -76,11 +76,11 @@ func TestFailureReasons(t *testing.T) {
 				return nil, tc.err
 			}), 1))
 			c.allocate(t, id, "A")
-			c.waitFor(t, "failure", func(s *scheduler.State) bool {
+			c.WaitFor(t, "failure", func(s *scheduler.State) bool {
 				b, _ := s.Build(id)
 				return b.Reason != scheduler.ReasonNone
 			})
-			if b := c.build(t, id); b.State != tc.state || b.Reason != tc.reason {
+			if b := c.Build(t, id); b.State != tc.state || b.Reason != tc.reason {
 				t.Errorf("build %s (%s), want %s (%s)", b.State, b.Reason, tc.state, tc.reason)
 			}
 		})
@@ -100,7 +100,7 @@ func TestMissingInput(t *testing.T) {
 	cfg.Fetcher = fetchFunc(func(context.Context, ...store.Path) error { return meshsource.ErrNotHeld })
 	start(t, cfg)
 	c.allocate(t, id, "A")
-	c.waitFor(t, "failure", func(s *scheduler.State) bool {
+	c.WaitFor(t, "failure", func(s *scheduler.State) bool {
 		b, _ := s.Build(id)
 		return b.Reason == scheduler.ReasonMissingInput && b.State == scheduler.BuildQueued
 	})
@@ -117,11 +117,11 @@ func TestIncompleteResultFails(t *testing.T) {
 		return &executor.Result{Outputs: map[string]*local.Info{}, Built: true}, nil
 	}), 1))
 	c.allocate(t, id, "A")
-	c.waitFor(t, "failure", func(s *scheduler.State) bool {
+	c.WaitFor(t, "failure", func(s *scheduler.State) bool {
 		b, _ := s.Build(id)
 		return b.Reason != scheduler.ReasonNone
 	})
-	if b := c.build(t, id); b.State != scheduler.BuildQueued || b.Reason != scheduler.ReasonInfrastructure ||
+	if b := c.Build(t, id); b.State != scheduler.BuildQueued || b.Reason != scheduler.ReasonInfrastructure ||
 		!strings.Contains(b.Message, `lacks output "out"`) {
 		t.Errorf("build %s (%s: %s), want queued after an infrastructure failure", b.State, b.Reason, b.Message)
 	}
@@ -142,7 +142,7 @@ func TestSuccessPublishes(t *testing.T) {
 		return builtOutputs(n.store, req)
 	}), 1))
 	c.allocate(t, id, "A")
-	c.waitFor(t, "success", func(s *scheduler.State) bool {
+	c.WaitFor(t, "success", func(s *scheduler.State) bool {
 		b, _ := s.Build(id)
 		return b.State == scheduler.BuildSucceeded
 	})
@@ -156,7 +156,7 @@ func TestSuccessPublishes(t *testing.T) {
 	if !narinfo.VerifyNix(ni, []nixkey.PublicKey{n.signer.Nix.Public()}) {
 		t.Error("Nix signature does not verify")
 	}
-	if ni.System != "x86_64-linux" || ni.Deriver != store.Path(c.build(t, id).Drv).Base() {
+	if ni.System != "x86_64-linux" || ni.Deriver != store.Path(c.Build(t, id).Drv).Base() {
 		t.Errorf("narinfo System %q Deriver %q", ni.System, ni.Deriver)
 	}
 	rc, err := n.src.Log(context.Background(), out.Base())
@@ -204,13 +204,13 @@ func TestMaxBuildsAndTakeAway(t *testing.T) {
 	first := recv(t, started)
 	recv(t, started)
 	victim := c.buildByDrv(t, first)
-	c.apply(t, &scheduler.Cancel{Time: c.clock.Now(), Builds: []scheduler.BuildID{victim}})
+	c.Apply(t, &scheduler.Cancel{Time: c.clock.Now(), Builds: []scheduler.BuildID{victim}})
 	if got := recv(t, stopped); got != first {
 		t.Errorf("stopped %s, want %s", got, first)
 	}
 	recv(t, started) // the freed slot takes the third build
 	close(release)
-	c.waitFor(t, "the other builds", func(s *scheduler.State) bool {
+	c.WaitFor(t, "the other builds", func(s *scheduler.State) bool {
 		done := 0
 		for _, id := range ids {
 			if b, _ := s.Build(id); b.State == scheduler.BuildSucceeded {
@@ -219,7 +219,7 @@ func TestMaxBuildsAndTakeAway(t *testing.T) {
 		}
 		return done == 2
 	})
-	if b := c.build(t, victim); b.State != scheduler.BuildCanceled || b.Reason != scheduler.ReasonNone {
+	if b := c.Build(t, victim); b.State != scheduler.BuildCanceled || b.Reason != scheduler.ReasonNone {
 		t.Errorf("canceled build is %s (%s)", b.State, b.Reason)
 	}
 	if m := most.Load(); m > 2 {
@@ -242,7 +242,7 @@ func TestStopReportsRunning(t *testing.T) {
 	c.allocate(t, id, "A")
 	recv(t, started)
 	stop()
-	if b := c.build(t, id); b.State != scheduler.BuildQueued || b.Reason != scheduler.ReasonInfrastructure {
+	if b := c.Build(t, id); b.State != scheduler.BuildQueued || b.Reason != scheduler.ReasonInfrastructure {
 		t.Errorf("build is %s (%s) after the agent stopped", b.State, b.Reason)
 	}
 }
@@ -280,7 +280,7 @@ func TestLoadLimit(t *testing.T) {
 	tick <- time.Time{}
 	recv(t, started)
 	close(release)
-	c.waitFor(t, "both builds", func(s *scheduler.State) bool {
+	c.WaitFor(t, "both builds", func(s *scheduler.State) bool {
 		bx, _ := s.Build(x)
 		by, _ := s.Build(y)
 		return bx.State == scheduler.BuildSucceeded && by.State == scheduler.BuildSucceeded
@@ -301,7 +301,7 @@ func recv[T any](t testing.TB, c <-chan T) T {
 func (c *cluster) buildByDrv(t testing.TB, drv store.Path) scheduler.BuildID {
 	t.Helper()
 	var b scheduler.BuildInfo
-	c.fsm.Read(func(s *scheduler.State) { b, _ = s.BuildByDrv(string(drv)) })
+	c.FSM.Read(func(s *scheduler.State) { b, _ = s.BuildByDrv(string(drv)) })
 	return b.ID
 }
 
@@ -346,11 +346,11 @@ func TestCommitRetried(t *testing.T) {
 			id, _ := c.fakeDrv(t, n, "x")
 			c.allocate(t, id, "A")
 			if tc.orphan {
-				c.apply(t, &scheduler.Started{Time: t0, Build: id, Node: "A"})
+				c.Apply(t, &scheduler.Started{Time: t0, Build: id, Node: "A"})
 			}
 			var runs atomic.Int32
 			tick := make(chan time.Time)
-			app := &flakyApplier{Applier: c.app, fail: tc.fail}
+			app := &flakyApplier{Applier: c.Applier, fail: tc.fail}
 			cfg := c.config(t, n, executor.Func(func(_ context.Context, req executor.Request) (*executor.Result, error) {
 				runs.Add(1)
 				if tc.err != nil {
@@ -361,7 +361,7 @@ func TestCommitRetried(t *testing.T) {
 			cfg.Applier, cfg.Tick = app, tick
 			start(t, cfg)
 			deadline := time.Now().Add(waitTimeout)
-			for c.build(t, id).State != tc.want {
+			for c.Build(t, id).State != tc.want {
 				if time.Now().After(deadline) {
 					t.Fatalf("timed out waiting for the build to be %s", tc.want)
 				}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tbfg/tbfg-node/internal/queuetest"
 	"github.com/tbfg/tbfg-node/internal/testlog"
 	"github.com/tbfg/tbfg-node/node/executor"
 	"github.com/tbfg/tbfg-node/node/meshsource"
@@ -21,39 +22,20 @@ import (
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
-// waitTimeout bounds every wait for the state to reach a condition.
-const waitTimeout = 2 * time.Minute
+// waitTimeout bounds every wait in these tests.
+const waitTimeout = queuetest.WaitTimeout
 
-// cluster is a replicated state shared through a LocalApplier.
+// cluster is a replicated state shared by the members' stores, whose
+// commands the clock stamps.
 type cluster struct {
-	fsm    *scheduler.FSM
-	app    *scheduler.LocalApplier
+	*queuetest.Queue
 	remote *meshsource.StoreRemote
-	clock  *clock
-}
-
-// clock is a settable clock stamped into commands.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+	clock  *queuetest.Clock
 }
 
 func newCluster(t testing.TB) *cluster {
-	fsm := scheduler.NewFSM(testLogger(t, "fsm"))
-	return &cluster{fsm: fsm, app: &scheduler.LocalApplier{FSM: fsm}, remote: meshsource.NewStoreRemote(),
-		clock: &clock{now: t0}}
+	clock := queuetest.NewClock(t0)
+	return &cluster{Queue: queuetest.New(t, clock.Now), remote: meshsource.NewStoreRemote(), clock: clock}
 }
 
 // node is one member: its store, keys, Source and agent configuration.
@@ -82,10 +64,9 @@ func (c *cluster) join(t testing.TB, id string, maxBuilds int) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.apply(t, &scheduler.NodeJoined{Time: c.clock.Now(), Node: id, Key: string(gk.Public.Marshal()),
-		Systems: []string{"x86_64-linux"}, MaxBuilds: maxBuilds})
+	c.Join(t, id, string(gk.Public.Marshal()), maxBuilds)
 	logDir := filepath.Join(dir, "logs")
-	src, err := meshsource.New(meshsource.Config{Self: id, FSM: c.fsm, Store: st, Remote: c.remote,
+	src, err := meshsource.New(meshsource.Config{Self: id, FSM: c.FSM, Store: st, Remote: c.remote,
 		LogDir: logDir, Logger: testLogger(t, id)})
 	if err != nil {
 		t.Fatal(err)
@@ -94,18 +75,9 @@ func (c *cluster) join(t testing.TB, id string, maxBuilds int) *node {
 	return &node{id: id, store: st, signer: &meshsource.Signer{Host: id, Guix: gk, Nix: nk}, src: src, logDir: logDir}
 }
 
-func (c *cluster) apply(t testing.TB, cmd scheduler.Command) []byte {
-	t.Helper()
-	resp, err := c.app.Apply(context.Background(), scheduler.Encode(cmd))
-	if err != nil {
-		t.Fatalf("apply %T: %v", cmd, err)
-	}
-	return resp
-}
-
 // config is an agent configuration for n with executor ex.
 func (c *cluster) config(t testing.TB, n *node, ex executor.Executor, maxBuilds int) Config {
-	return Config{Node: n.id, FSM: c.fsm, Applier: c.app, Executor: ex, Store: n.store, Fetcher: n.src,
+	return Config{Node: n.id, FSM: c.FSM, Applier: c.Applier, Executor: ex, Store: n.store, Fetcher: n.src,
 		Signer: n.signer, MaxBuilds: maxBuilds, Timeout: time.Minute, LogDir: n.logDir,
 		Now: c.clock.Now, Logger: testLogger(t, n.id+" agent")}
 }
@@ -135,39 +107,6 @@ func start(t testing.TB, cfg Config) (stop func()) {
 	return stop
 }
 
-// waitFor waits until cond holds for the state, failing t after waitTimeout.
-func (c *cluster) waitFor(t testing.TB, what string, cond func(s *scheduler.State) bool) {
-	t.Helper()
-	sub := c.fsm.Changes()
-	defer sub.Close()
-	deadline := time.NewTimer(waitTimeout)
-	defer deadline.Stop()
-	for {
-		ok := false
-		c.fsm.Read(func(s *scheduler.State) { ok = cond(s) })
-		if ok {
-			return
-		}
-		select {
-		case <-sub.C:
-		case <-deadline.C:
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
-// build returns a build's record.
-func (c *cluster) build(t testing.TB, id scheduler.BuildID) scheduler.BuildInfo {
-	t.Helper()
-	var b scheduler.BuildInfo
-	var ok bool
-	c.fsm.Read(func(s *scheduler.State) { b, ok = s.Build(id) })
-	if !ok {
-		t.Fatalf("no build %d", id)
-	}
-	return b
-}
-
 // fakeDrv writes into n's store a derivation whose single output is a text
 // item made beforehand (so an executor.Func can "build" it by returning its
 // record), submits it and returns its build id and output.
@@ -188,7 +127,7 @@ func (c *cluster) fakeDrv(t testing.TB, n *node, name string) (scheduler.BuildID
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp := c.apply(t, &scheduler.Submit{Time: c.clock.Now(), Submitter: "test", Node: n.id, Items: items,
+	resp := c.Apply(t, &scheduler.Submit{Time: c.clock.Now(), Submitter: "test", Node: n.id, Items: items,
 		Derivations: []scheduler.Derivation{{Path: string(drv), System: "x86_64-linux",
 			Outputs: []scheduler.Output{{Name: "out", Path: string(out)}}}}})
 	ids, err := scheduler.DecodeSubmitResponse(resp)
@@ -200,7 +139,7 @@ func (c *cluster) fakeDrv(t testing.TB, n *node, name string) (scheduler.BuildID
 
 func (c *cluster) allocate(t testing.TB, id scheduler.BuildID, node string) {
 	t.Helper()
-	c.apply(t, &scheduler.Allocate{Time: c.clock.Now(), Allocations: []scheduler.Allocation{{Build: id, Node: node}}})
+	c.Apply(t, &scheduler.Allocate{Time: c.clock.Now(), Allocations: []scheduler.Allocation{{Build: id, Node: node}}})
 }
 
 // builtOutputs is an executor.Func that returns the records of outputs

@@ -21,7 +21,7 @@ func TestWithLeader(t *testing.T) {
 	nodes := []*node{c.join(t, "A", 1), c.join(t, "B", 1)}
 	drvs := instantiateGraph(t, n)
 	ids := c.submitGraph(t, nodes[0], n, drvs)
-	leader, err := scheduler.NewLeader(scheduler.LeaderConfig{FSM: c.fsm, Applier: c.app, Now: c.clock.Now,
+	leader, err := scheduler.NewLeader(scheduler.LeaderConfig{FSM: c.FSM, Applier: c.Applier, Now: c.clock.Now,
 		Nodes: func() []scheduler.NodeView {
 			return []scheduler.NodeView{{ID: "A", Cores: 2, FreeDisk: 1 << 40}, {ID: "B", Cores: 2, FreeDisk: 1 << 40}}
 		}, Logger: testLogger(t, "leader")})
@@ -40,7 +40,7 @@ func TestWithLeader(t *testing.T) {
 	stores := map[string]*local.Store{"A": nodes[0].store, "B": nodes[1].store}
 	nixKeys := []nixkey.PublicKey{nodes[0].signer.Nix.Public(), nodes[1].signer.Nix.Public()}
 	for _, name := range []string{"a", "b", "c"} {
-		for _, o := range c.build(t, ids[name]).Outputs {
+		for _, o := range c.Build(t, ids[name]).Outputs {
 			c.checkOutput(t, o.Path, nixInfos, stores, c.memberKeys(t), nixKeys)
 		}
 	}

@@ -57,20 +57,20 @@ func TestTwoNodesBuildGraph(t *testing.T) {
 		start(t, c.config(t, nd, newBuiltin(t, nd), 2))
 	}
 	c.waitGraph(t, ids)
-	if b := c.build(t, ids["bad"]); b.Reason != scheduler.ReasonBuildError {
+	if b := c.Build(t, ids["bad"]); b.Reason != scheduler.ReasonBuildError {
 		t.Errorf("bad failed with %s", b.Reason)
 	}
 	nixInfos := nixBuild(t, n, drvs["c"])
 	stores := map[string]*local.Store{"A": nodeA.store, "B": nodeB.store}
 	acl, nixKeys := c.memberKeys(t), []nixkey.PublicKey{nodeA.signer.Nix.Public(), nodeB.signer.Nix.Public()}
 	for _, name := range []string{"a", "b", "c"} {
-		b := c.build(t, ids[name])
+		b := c.Build(t, ids[name])
 		for _, o := range b.Outputs {
 			c.checkOutput(t, o.Path, nixInfos, stores, acl, nixKeys)
 		}
 	}
 	// b ran on B with a's output, which only A built: it crossed stores.
-	if ok, _ := nodeB.store.IsValid(store.Path(c.build(t, ids["a"]).Outputs[0].Path)); !ok {
+	if ok, _ := nodeB.store.IsValid(store.Path(c.Build(t, ids["a"]).Outputs[0].Path)); !ok {
 		t.Error("B built b without a's output in its store")
 	}
 	logText := readLog(t, nodeA.logDir, drvs["a"])
@@ -87,7 +87,7 @@ func TestTwoNodesBuildGraph(t *testing.T) {
 // dependent "after-bad" with it.
 func (c *cluster) waitGraph(t *testing.T, ids map[string]scheduler.BuildID) {
 	t.Helper()
-	c.waitFor(t, "the graph", func(s *scheduler.State) bool {
+	c.WaitFor(t, "the graph", func(s *scheduler.State) bool {
 		for _, id := range ids {
 			if b, _ := s.Build(id); !b.State.Done() {
 				return false
@@ -98,7 +98,7 @@ func (c *cluster) waitGraph(t *testing.T, ids map[string]scheduler.BuildID) {
 	want := map[string]scheduler.BuildState{"a": scheduler.BuildSucceeded, "b": scheduler.BuildSucceeded,
 		"c": scheduler.BuildSucceeded, "bad": scheduler.BuildFailed, "after-bad": scheduler.BuildFailedDependency}
 	for name, st := range want {
-		if b := c.build(t, ids[name]); b.State != st {
+		if b := c.Build(t, ids[name]); b.State != st {
 			t.Errorf("%s is %s (%s: %s), want %s", name, b.State, b.Reason, b.Message, st)
 		}
 	}
@@ -154,7 +154,7 @@ func (c *cluster) submitGraph(t *testing.T, nd *node, n *nixtest.Nix, drvs map[s
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp := c.apply(t, &scheduler.Submit{Time: c.clock.Now(), Submitter: "test", Node: nd.id,
+	resp := c.Apply(t, &scheduler.Submit{Time: c.clock.Now(), Submitter: "test", Node: nd.id,
 		Derivations: graph, Items: items})
 	got, err := scheduler.DecodeSubmitResponse(resp)
 	if err != nil {
@@ -179,7 +179,7 @@ func (c *cluster) runAllocator(t *testing.T, allocs map[scheduler.BuildID]string
 // nodeOf ("" leaves it queued).
 func (c *cluster) runAllocatorFunc(t *testing.T, nodeOf func(scheduler.BuildID) string) {
 	ctx, cancel := context.WithCancel(context.Background())
-	sub := c.fsm.Changes()
+	sub := c.FSM.Changes()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -187,14 +187,14 @@ func (c *cluster) runAllocatorFunc(t *testing.T, nodeOf func(scheduler.BuildID) 
 		defer sub.Close()
 		for {
 			var queued []scheduler.BuildID
-			c.fsm.Read(func(s *scheduler.State) {
+			c.FSM.Read(func(s *scheduler.State) {
 				for _, b := range s.Builds(0, 0, func(st scheduler.BuildState) bool { return st == scheduler.BuildQueued }) {
 					queued = append(queued, b.ID)
 				}
 			})
 			for _, id := range queued {
 				if node := nodeOf(id); node != "" {
-					c.app.Apply(ctx, scheduler.Encode(&scheduler.Allocate{Time: c.clock.Now(),
+					c.Applier.Apply(ctx, scheduler.Encode(&scheduler.Allocate{Time: c.clock.Now(),
 						Allocations: []scheduler.Allocation{{Build: id, Node: node}}}))
 				}
 			}
@@ -237,7 +237,7 @@ func nixBuild(t *testing.T, n *nixtest.Nix, drv store.Path) map[store.Path]nixPa
 // memberKeys is the ACL of the members' registered keys.
 func (c *cluster) memberKeys(t *testing.T) *pki.ACL {
 	acl := &pki.ACL{}
-	c.fsm.Read(func(s *scheduler.State) {
+	c.FSM.Read(func(s *scheduler.State) {
 		for _, m := range s.Members() {
 			k, err := pki.ParsePublicKey([]byte(m.Key))
 			if err != nil {
@@ -264,7 +264,7 @@ func (c *cluster) checkOutput(t *testing.T, path string, nix map[store.Path]nixP
 		t.Fatal(err)
 	}
 	var it scheduler.ItemInfo
-	c.fsm.Read(func(s *scheduler.State) { it, _ = s.Item(path) })
+	c.FSM.Read(func(s *scheduler.State) { it, _ = s.Item(path) })
 	if it.NarHash != sum.NarHash() || len(it.Holders) == 0 {
 		t.Errorf("%s recorded with %s by %v, Nix has %s", p, it.NarHash, it.Holders, sum.NarHash())
 	}

@@ -58,7 +58,7 @@ func TestRestartRequeuesOrphan(t *testing.T) {
 	target.Store("A")
 	c.runAllocatorFunc(t, func(scheduler.BuildID) string { return target.Load().(string) })
 
-	crash := &crashingApplier{Applier: c.app}
+	crash := &crashingApplier{Applier: c.Applier}
 	cfgA := c.config(t, nodeA, newBuiltin(t, nodeA), 1)
 	cfgA.Applier = crash
 	started := &logTap{want: []byte("started"), seen: make(chan struct{})}
@@ -67,7 +67,7 @@ func TestRestartRequeuesOrphan(t *testing.T) {
 	recv(t, started.seen)
 	crash.crashed.Store(true)
 	stopA()
-	if b := c.build(t, id); b.State != scheduler.BuildRunning || b.Node != "A" {
+	if b := c.Build(t, id); b.State != scheduler.BuildRunning || b.Node != "A" {
 		t.Fatalf("after the crash the build is %s on %q", b.State, b.Node)
 	}
 
@@ -76,22 +76,22 @@ func TestRestartRequeuesOrphan(t *testing.T) {
 	}
 	target.Store("B")
 	start(t, c.config(t, nodeA, newBuiltin(t, nodeA), 1))
-	c.waitFor(t, "the orphan re-queued", func(s *scheduler.State) bool {
+	c.WaitFor(t, "the orphan re-queued", func(s *scheduler.State) bool {
 		b, _ := s.Build(id)
 		return b.State == scheduler.BuildQueued
 	})
-	if b := c.build(t, id); b.Reason != scheduler.ReasonInfrastructure {
+	if b := c.Build(t, id); b.Reason != scheduler.ReasonInfrastructure {
 		t.Errorf("orphan re-queued with reason %s", b.Reason)
 	}
 	start(t, c.config(t, nodeB, newBuiltin(t, nodeB), 1))
 	c.clock.Add(time.Minute) // past the back-off; the next command wakes the allocator
-	c.apply(t, &scheduler.HolderAdded{Time: c.clock.Now(), Node: "A"})
-	c.waitFor(t, "B to build it", func(s *scheduler.State) bool {
+	c.Apply(t, &scheduler.HolderAdded{Time: c.clock.Now(), Node: "A"})
+	c.WaitFor(t, "B to build it", func(s *scheduler.State) bool {
 		b, _ := s.Build(id)
 		return b.State == scheduler.BuildSucceeded
 	})
 	var it scheduler.ItemInfo
-	c.fsm.Read(func(s *scheduler.State) { b, _ := s.Build(id); it, _ = s.Item(b.Outputs[0].Path) })
+	c.FSM.Read(func(s *scheduler.State) { b, _ := s.Build(id); it, _ = s.Item(b.Outputs[0].Path) })
 	if len(it.Holders) != 1 || it.Holders[0] != "B" {
 		t.Errorf("output held by %v, want B", it.Holders)
 	}
@@ -135,7 +135,7 @@ func TestTamperedInputRefused(t *testing.T) {
 	drvs := instantiateGraph(t, n)
 	ids := c.submitGraph(t, nodeA, n, map[string]store.Path{"a": drvs["a"], "b": drvs["b"]})
 	c.runAllocator(t, map[scheduler.BuildID]string{ids["a"]: "A", ids["b"]: "B"})
-	src, err := meshsource.New(meshsource.Config{Self: "B", FSM: c.fsm, Store: nodeB.store,
+	src, err := meshsource.New(meshsource.Config{Self: "B", FSM: c.FSM, Store: nodeB.store,
 		Remote: meshsource.RemoteFunc(func(ctx context.Context, peer string, p store.Path) (io.ReadCloser, error) {
 			rc, err := c.remote.OpenNAR(ctx, peer, p)
 			if err != nil {
@@ -156,11 +156,11 @@ func TestTamperedInputRefused(t *testing.T) {
 	cfgB.Fetcher = src
 	start(t, cfgB)
 	start(t, c.config(t, nodeA, newBuiltin(t, nodeA), 1))
-	c.waitFor(t, "b to fail", func(s *scheduler.State) bool {
+	c.WaitFor(t, "b to fail", func(s *scheduler.State) bool {
 		b, _ := s.Build(ids["b"])
 		return b.Reason != scheduler.ReasonNone
 	})
-	if b := c.build(t, ids["b"]); b.State != scheduler.BuildQueued || b.Reason != scheduler.ReasonMissingInput {
+	if b := c.Build(t, ids["b"]); b.State != scheduler.BuildQueued || b.Reason != scheduler.ReasonMissingInput {
 		t.Errorf("b is %s (%s)", b.State, b.Reason)
 	}
 	if valid, _ := nodeB.store.Valid(); len(valid) != 0 {

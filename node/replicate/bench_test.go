@@ -49,7 +49,7 @@ func benchBacklog(b *testing.B) *Replicator {
 		items[i] = item(fmt.Sprintf("backlog-%d", i))
 	}
 	m.hold(b, "A", items...)
-	r, err := New(Config{Node: "B", FSM: m.fsm, Applier: m.app, Fetcher: &fetcher{}})
+	r, err := New(Config{Node: "B", FSM: m.FSM, Applier: m.Applier, Fetcher: &fetcher{}})
 	if err != nil {
 		b.Fatal(err)
 	}

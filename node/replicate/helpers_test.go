@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tbfg/tbfg-node/internal/queuetest"
 	"github.com/tbfg/tbfg-node/internal/testlog"
 	"github.com/tbfg/tbfg-node/scheduler"
 	"github.com/tbfg/tbfg-node/store"
@@ -17,40 +18,29 @@ import (
 
 var errFetch = errors.New("no holder answers")
 
-// mesh is a replicated state shared by every replicator of a test through
-// a LocalApplier: what Raft would give each node, without Raft.
-type mesh struct {
-	fsm *scheduler.FSM
-	app *scheduler.LocalApplier
-}
+// mesh is a replicated state shared by every replicator of a test: what
+// Raft would give each node, without Raft.
+type mesh struct{ *queuetest.Queue }
 
+// newMesh registers members in a new state, each building one at a time.
 func newMesh(t testing.TB, members ...string) *mesh {
-	fsm := scheduler.NewFSM(testlog.New(t, "fsm"))
-	m := &mesh{fsm: fsm, app: &scheduler.LocalApplier{FSM: fsm}}
+	m := &mesh{queuetest.New(t, nil)}
 	for _, id := range members {
-		m.apply(t, &scheduler.NodeJoined{Time: time.Now(), Node: id, Key: "key-" + id,
-			Systems: []string{"x86_64-linux"}, MaxBuilds: 1})
+		m.Join(t, id, "key-"+id, 1)
 	}
 	return m
-}
-
-func (m *mesh) apply(t testing.TB, c scheduler.Command) {
-	t.Helper()
-	if _, err := m.app.Apply(context.Background(), scheduler.Encode(c)); err != nil {
-		t.Fatalf("apply %T: %v", c, err)
-	}
 }
 
 // hold records node as a holder of items.
 func (m *mesh) hold(t testing.TB, node string, items ...scheduler.Item) {
 	t.Helper()
-	m.apply(t, &scheduler.HolderAdded{Time: time.Now(), Node: node, Items: items})
+	m.Apply(t, &scheduler.HolderAdded{Time: time.Now(), Node: node, Items: items})
 }
 
 // holders returns the active holders of path.
 func (m *mesh) holders(path string) []string {
 	var hs []string
-	m.fsm.Read(func(s *scheduler.State) {
+	m.FSM.Read(func(s *scheduler.State) {
 		if it, ok := s.Item(path); ok {
 			hs = it.Holders
 		}
@@ -61,7 +51,7 @@ func (m *mesh) holders(path string) []string {
 // active returns the active members.
 func (m *mesh) active() []string {
 	var out []string
-	m.fsm.Read(func(s *scheduler.State) { out = activeMembers(s) })
+	m.FSM.Read(func(s *scheduler.State) { out = activeMembers(s) })
 	return out
 }
 
@@ -156,7 +146,7 @@ type started struct {
 func start(t *testing.T, m *mesh, node string, edit func(*Config)) *started {
 	t.Helper()
 	f := &fetcher{}
-	cfg := Config{Node: node, FSM: m.fsm, Applier: m.app, Fetcher: f, Logger: testlog.New(t, node)}
+	cfg := Config{Node: node, FSM: m.FSM, Applier: m.Applier, Fetcher: f, Logger: testlog.New(t, node)}
 	if edit != nil {
 		edit(&cfg)
 	}

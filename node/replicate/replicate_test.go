@@ -41,11 +41,11 @@ func TestChosenSameOnEveryNode(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.lost != "" {
-				m.apply(t, &scheduler.NodeLost{Time: time.Now(), Node: tc.lost})
+				m.Apply(t, &scheduler.NodeLost{Time: time.Now(), Node: tc.lost})
 			}
 			picked := pickAll(t, m, members, tc.copies)
 			active, spread := m.active(), map[string]bool{}
-			m.fsm.Read(func(s *scheduler.State) {
+			m.FSM.Read(func(s *scheduler.State) {
 				for _, it := range s.UnderReplicated(tc.copies, 0, nil) {
 					want := Targets(it.Path, active, it.Holders, tc.copies)
 					got := slices.Sorted(slices.Values(picked[it.Path]))
@@ -78,7 +78,7 @@ func TestChosenSameOnEveryNode(t *testing.T) {
 func pickAll(t *testing.T, m *mesh, members []string, copies int) map[string][]string {
 	picked := map[string][]string{}
 	for _, n := range members {
-		r, err := New(Config{Node: n, FSM: m.fsm, Applier: m.app, Fetcher: &fetcher{}, Copies: copies, Batch: 1000})
+		r, err := New(Config{Node: n, FSM: m.FSM, Applier: m.Applier, Fetcher: &fetcher{}, Copies: copies, Batch: 1000})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -175,7 +175,7 @@ func TestRunCopiesAgainAfterLoss(t *testing.T) {
 			lost, other = "C", "B"
 		}
 		rs[lost].stop()
-		m.apply(t, &scheduler.NodeLost{Time: time.Now(), Node: lost})
+		m.Apply(t, &scheduler.NodeLost{Time: time.Now(), Node: lost})
 		synctest.Wait()
 		// A change right after a look at the state waits for MinInterval.
 		if got := rs[other].f.fetched(); len(got) != len(want[other]) {
@@ -216,7 +216,7 @@ func backOff(t *testing.T, fetchFails bool) {
 	x := item("x")
 	m.hold(t, "A", x)
 	f := &fetcher{fail: fetchFails}
-	app := &flakyApplier{next: m.app}
+	app := &flakyApplier{next: m.Applier}
 	app.fail.Store(!fetchFails)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -271,7 +271,7 @@ func TestOneCopyDisables(t *testing.T) {
 
 func TestNewRejects(t *testing.T) {
 	m := newMesh(t)
-	ok := Config{Node: "A", FSM: m.fsm, Applier: m.app, Fetcher: &fetcher{}}
+	ok := Config{Node: "A", FSM: m.FSM, Applier: m.Applier, Fetcher: &fetcher{}}
 	for _, tc := range []struct {
 		name string
 		edit func(*Config)

@@ -127,7 +127,7 @@ func TestAgesForgotten(t *testing.T) {
 	m.hold(t, "A", items...)
 	x := items[0]
 	rank := Targets(x.Path, members, []string{"A"}, len(members))
-	r, err := New(Config{Node: rank[1], FSM: m.fsm, Applier: m.app, Fetcher: &fetcher{}, Batch: 1})
+	r, err := New(Config{Node: rank[1], FSM: m.FSM, Applier: m.Applier, Fetcher: &fetcher{}, Batch: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestAgesForgotten(t *testing.T) {
 		t.Errorf("ages kept for fully held items: %v", r.ages.paths)
 	}
 
-	m.apply(t, &scheduler.NodeLost{Time: time.Now(), Node: rank[2]})
+	m.Apply(t, &scheduler.NodeLost{Time: time.Now(), Node: rank[2]})
 	again := late.Add(time.Hour)
 	if picks(again) {
 		t.Errorf("%s took %s at once when it was under-replicated again", rank[1], x.Path)
@@ -182,7 +182,7 @@ func TestAgeRestartsOnNewHolder(t *testing.T) {
 	x := item("x")
 	m.hold(t, "A", x)
 	rank := Targets(x.Path, members, []string{"A"}, len(members))
-	r, err := New(Config{Node: rank[2], FSM: m.fsm, Applier: m.app, Fetcher: &fetcher{}, Copies: 3})
+	r, err := New(Config{Node: rank[2], FSM: m.FSM, Applier: m.Applier, Fetcher: &fetcher{}, Copies: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func TestOwnShareFirst(t *testing.T) {
 		}
 	}
 	m.hold(t, "A", x, y)
-	r, err := New(Config{Node: "B", FSM: m.fsm, Applier: m.app, Fetcher: &fetcher{}, Batch: 1})
+	r, err := New(Config{Node: "B", FSM: m.FSM, Applier: m.Applier, Fetcher: &fetcher{}, Batch: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +242,7 @@ func TestClockStepsBack(t *testing.T) {
 	x := item("x")
 	m.hold(t, "A", x)
 	target := Targets(x.Path, members, []string{"A"}, 2)[0]
-	r, err := New(Config{Node: target, FSM: m.fsm, Applier: m.app, Fetcher: &fetcher{}})
+	r, err := New(Config{Node: target, FSM: m.FSM, Applier: m.Applier, Fetcher: &fetcher{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package node
+package adminapi
 
 import (
 	"context"
@@ -12,12 +12,11 @@ import (
 	"time"
 )
 
-// AdminSocket is the name of the admin API's unix socket in the data dir.
-const AdminSocket = "admin.sock"
-
-// adminBackend is what the admin API serves; Node implements it, tests use
-// an in-memory one.
-type adminBackend interface {
+// Backend is what the admin API serves: package node's Node implements it,
+// tests use an in-memory one. A call that cannot be answered yet returns an
+// error matching ErrUnavailable; a bad request one matching ErrBadRequest;
+// an unknown build one matching ErrNoBuild.
+type Backend interface {
 	Status() Status
 	Nodes() ([]NodeView, error)
 	Leave(ctx context.Context) error
@@ -29,23 +28,25 @@ type adminBackend interface {
 // maxSubmitBody bounds the body of POST /v1/submit.
 const maxSubmitBody = 64 << 20
 
-// adminServer is the admin API: HTTP with JSON bodies on a 0600 unix socket.
+// Server is the admin API: HTTP with JSON bodies on a 0600 unix socket.
 // Every route lives under /v1/; new ones are added to routes.
-type adminServer struct {
-	backend adminBackend
+type Server struct {
+	backend Backend
 	log     *slog.Logger
 	srv     *http.Server
 	done    chan error
 }
 
-func newAdminServer(b adminBackend, log *slog.Logger) *adminServer {
-	a := &adminServer{backend: b, log: log}
+// NewServer returns the admin API over b, logging failed calls to log.
+// It serves nothing until Listen.
+func NewServer(b Backend, log *slog.Logger) *Server {
+	a := &Server{backend: b, log: log}
 	a.srv = &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second}
 	return a
 }
 
 // routes maps each admin API call to its handler.
-func (a *adminServer) routes() http.Handler {
+func (a *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", a.status)
 	mux.HandleFunc("GET /v1/nodes", a.nodes)
@@ -56,9 +57,9 @@ func (a *adminServer) routes() http.Handler {
 	return mux
 }
 
-// listen binds the socket at path, replacing a stale one (the caller holds
+// Listen binds the socket at path, replacing a stale one (the caller holds
 // the data dir lock, so no live node owns it), and serves in the background.
-func (a *adminServer) listen(path string) error {
+func (a *Server) Listen(path string) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove stale admin socket: %w", err)
 	}
@@ -76,9 +77,9 @@ func (a *adminServer) listen(path string) error {
 	return nil
 }
 
-// shutdown stops accepting requests and waits for those in flight, at most
+// Shutdown stops accepting requests and waits for those in flight, at most
 // until ctx ends; then it closes what remains.
-func (a *adminServer) shutdown(ctx context.Context) error {
+func (a *Server) Shutdown(ctx context.Context) error {
 	if a.done == nil {
 		return nil
 	}
@@ -92,11 +93,11 @@ func (a *adminServer) shutdown(ctx context.Context) error {
 	return err
 }
 
-func (a *adminServer) status(w http.ResponseWriter, r *http.Request) {
+func (a *Server) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, a.backend.Status())
 }
 
-func (a *adminServer) nodes(w http.ResponseWriter, r *http.Request) {
+func (a *Server) nodes(w http.ResponseWriter, r *http.Request) {
 	nodes, err := a.backend.Nodes()
 	if err != nil {
 		writeError(w, err)
@@ -105,7 +106,7 @@ func (a *adminServer) nodes(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, nodes)
 }
 
-func (a *adminServer) leave(w http.ResponseWriter, r *http.Request) {
+func (a *Server) leave(w http.ResponseWriter, r *http.Request) {
 	id := a.backend.Status().ID // before leaving: a stopping node has none
 	if err := a.backend.Leave(r.Context()); err != nil {
 		a.log.Warn("leave failed", "err", err)
@@ -115,7 +116,7 @@ func (a *adminServer) leave(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, LeaveResult{ID: id})
 }
 
-func (a *adminServer) submit(w http.ResponseWriter, r *http.Request) {
+func (a *Server) submit(w http.ResponseWriter, r *http.Request) {
 	var req SubmitRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxSubmitBody))
 	dec.DisallowUnknownFields()
@@ -132,7 +133,7 @@ func (a *adminServer) submit(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-func (a *adminServer) builds(w http.ResponseWriter, r *http.Request) {
+func (a *Server) builds(w http.ResponseWriter, r *http.Request) {
 	q, err := ParseBuildQuery(r.URL.Query())
 	if err != nil {
 		writeError(w, err)
@@ -144,6 +145,15 @@ func (a *adminServer) builds(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, builds)
+}
+
+func (a *Server) acl(w http.ResponseWriter, r *http.Request) {
+	v, err := a.backend.ACL()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
 }
 
 // writeError answers with err's text: 503 when the node is not ready, 400

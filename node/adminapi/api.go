@@ -1,4 +1,4 @@
-package node
+package adminapi
 
 import (
 	"time"
@@ -56,8 +56,9 @@ type apiError struct {
 	Error string `json:"error"`
 }
 
-// nodeView converts a mesh member for the API.
-func nodeView(m mesh.Member, self string) NodeView {
+// NewNodeView converts a mesh member for the API; self is this node's peer
+// ID.
+func NewNodeView(m mesh.Member, self string) NodeView {
 	v := NodeView{
 		ID:         m.ID,
 		Addresses:  m.Addresses,
@@ -74,6 +75,30 @@ func nodeView(m mesh.Member, self string) NodeView {
 		v.LastSeen = &t
 	}
 	return v
+}
+
+// ACLView is the answer to GET /v1/acl: the keys of every member registered
+// in the build queue (members that left included: the narinfos they signed
+// are still served), the ACL of them all in the format of /etc/guix/acl,
+// and their Nix keys for Nix's trusted-public-keys. Scripts rely on the
+// JSON names.
+type ACLView struct {
+	// ACL is the Guix ACL s-expression (pki.ACL.Marshal) of every key.
+	ACL string `json:"acl"`
+	// NixKeys are the members' Nix public keys (name:base64), each once, in
+	// registration order: the value of trusted-public-keys in nix.conf.
+	NixKeys []string `json:"nix_keys"`
+	// Members are the registered members with their keys, in registration
+	// order.
+	Members []ACLMember `json:"members"`
+}
+
+// ACLMember is one member's entry in ACLView.
+type ACLMember struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`  // active, lost or left
+	Key    string `json:"key"`     // Guix public key, as signing-key.pub holds it
+	NixKey string `json:"nix_key"` // Nix public key, name:base64; "" if none
 }
 
 // SubmitRequest is the body of POST /v1/submit.

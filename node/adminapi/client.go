@@ -1,4 +1,4 @@
-package node
+package adminapi
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"path/filepath"
 	"syscall"
+
+	"github.com/tbfg/tbfg-node/node/datadir"
 )
 
 // maxAnswer bounds an admin API answer the client reads.
@@ -25,7 +27,7 @@ type Client struct {
 
 // NewClient returns a client for the node whose data dir is dataDir.
 func NewClient(dataDir string) *Client {
-	socket := filepath.Join(dataDir, AdminSocket)
+	socket := filepath.Join(dataDir, datadir.AdminSocket)
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
@@ -72,6 +74,13 @@ func (c *Client) Builds(ctx context.Context, q BuildQuery) ([]BuildView, error) 
 	}
 	err := c.call(ctx, http.MethodGet, path, &builds)
 	return builds, err
+}
+
+// ACL returns the ACL of the mesh's member keys.
+func (c *Client) ACL(ctx context.Context) (ACLView, error) {
+	var v ACLView
+	err := c.call(ctx, http.MethodGet, "/v1/acl", &v)
+	return v, err
 }
 
 // Close releases idle connections.

@@ -1,4 +1,4 @@
-package node
+package datadir
 
 import (
 	"crypto/ed25519"
@@ -9,34 +9,28 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/tbfg/tbfg-node/internal/atomicfile"
 	"github.com/tbfg/tbfg-node/substitutes/nixkey"
 	"github.com/tbfg/tbfg-node/substitutes/pki"
 )
 
-// Names of the signing key files in the data dir.
-const (
-	GuixSecretKeyFile = "signing-key.sec"     // Guix secret key, 0600
-	GuixPublicKeyFile = "signing-key.pub"     // Guix public key, 0644
-	NixSecretKeyFile  = "nix-signing-key.sec" // Nix secret key, name:base64, 0600
-	NixPublicKeyFile  = "nix-signing-key.pub" // Nix public key, name:base64, 0644
-)
-
-// signingKeys are the node's keys for signing the narinfos it publishes.
-type signingKeys struct {
-	guix *pki.SecretKey
-	nix  *nixkey.SecretKey
+// Keys are the node's keys for signing the narinfos it publishes.
+type Keys struct {
+	Guix *pki.SecretKey
+	Nix  *nixkey.SecretKey
 }
 
-// guixPublic is the Guix public key as signing-key.pub holds it.
-func (k *signingKeys) guixPublic() string { return string(k.guix.Public.Marshal()) }
+// GuixPublic is the Guix public key as signing-key.pub holds it.
+func (k *Keys) GuixPublic() string { return string(k.Guix.Public.Marshal()) }
 
-// loadOrCreateKeys reads the node's signing keys from dir, creating a pair
-// that is absent: a Guix key as `guix archive --generate-key` writes it, and
-// a Nix key named after the host (`nix key generate-secret --key-name`).
-func loadOrCreateKeys(dir, hostname string) (*signingKeys, error) {
-	var k signingKeys
+// LoadOrCreateKeys reads the node's signing keys from the data dir dir,
+// creating a pair that is absent: a Guix key as `guix archive
+// --generate-key` writes it, and a Nix key named after the host (`nix key
+// generate-secret --key-name`).
+func LoadOrCreateKeys(dir, hostname string) (*Keys, error) {
+	var k Keys
 	var err error
-	k.guix, err = loadOrCreate(dir, GuixSecretKeyFile, GuixPublicKeyFile,
+	k.Guix, err = loadOrCreate(dir, GuixSecretKeyFile, GuixPublicKeyFile,
 		func(b []byte) (*pki.SecretKey, error) { return pki.ParseSecretKey(b) },
 		func() (*pki.SecretKey, []byte, []byte, error) {
 			sk, err := pki.GenerateKey(nil)
@@ -48,7 +42,7 @@ func loadOrCreateKeys(dir, hostname string) (*signingKeys, error) {
 	if err != nil {
 		return nil, err
 	}
-	k.nix, err = loadOrCreate(dir, NixSecretKeyFile, NixPublicKeyFile, nixkey.ParseSecretKey,
+	k.Nix, err = loadOrCreate(dir, NixSecretKeyFile, NixPublicKeyFile, nixkey.ParseSecretKey,
 		func() (*nixkey.SecretKey, []byte, []byte, error) {
 			sk, err := nixkey.Generate("tbfg-node", nil)
 			if err != nil {
@@ -104,31 +98,12 @@ func loadOrCreate[K any](dir, sec, pub string, parse func([]byte) (K, error),
 	}
 	// The public key first: a secret key without its public half would be
 	// loaded next time, but the pub file is only written here.
-	if err := writeFileAtomic(filepath.Join(dir, pub), pubText, 0o644); err != nil {
-		return zero, err
+	pubPath, secPath := filepath.Join(dir, pub), filepath.Join(dir, sec)
+	if err := atomicfile.Write(pubPath, pubText, 0o644); err != nil {
+		return zero, fmt.Errorf("write %s: %w", pubPath, err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, sec), secText, 0o600); err != nil {
-		return zero, err
+	if err := atomicfile.Write(secPath, secText, 0o600); err != nil {
+		return zero, fmt.Errorf("write %s: %w", secPath, err)
 	}
 	return k, nil
-}
-
-// writeFileAtomic writes data to path with mode perm through a temporary
-// file renamed into place.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	err = errors.Join(err, f.Chmod(perm), f.Sync(), f.Close())
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

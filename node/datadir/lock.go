@@ -1,4 +1,4 @@
-package node
+package datadir
 
 import (
 	"errors"
@@ -8,13 +8,9 @@ import (
 	"syscall"
 )
 
-// LockFile is the name of the file in the data dir whose lock a running node
-// holds, so that two processes never share one Raft log.
-const LockFile = "lock"
-
-// lockDataDir takes the data dir's lock without waiting; the returned
-// function releases it.
-func lockDataDir(dir string) (func(), error) {
+// Lock takes the lock of the data dir dir without waiting; the returned
+// function releases it. The lock lasts as long as the process, at most.
+func Lock(dir string) (unlock func(), err error) {
 	path := filepath.Join(dir, LockFile)
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {

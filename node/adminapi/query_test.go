@@ -1,4 +1,4 @@
-package node
+package adminapi
 
 import (
 	"fmt"
@@ -61,4 +61,11 @@ func nonNilIDs(ids []uint64) []uint64 {
 		return []uint64{}
 	}
 	return ids
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

@@ -1,23 +1,26 @@
-package node
+package adminapi
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tbfg/tbfg-node/mesh"
+	"github.com/tbfg/tbfg-node/node/datadir"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-// fakeBackend is an in-memory adminBackend.
+// fakeBackend is an in-memory Backend.
 type fakeBackend struct {
 	status Status
 	nodes  []NodeView
@@ -63,19 +66,19 @@ func (f *fakeBackend) Leave(context.Context) error {
 }
 
 // serveAdmin runs the admin API for b on a socket in a new data dir.
-func serveAdmin(t *testing.T, b adminBackend) *Client {
+func serveAdmin(t *testing.T, b Backend) *Client {
 	t.Helper()
 	dir := t.TempDir()
-	a := newAdminServer(b, discard())
-	if err := a.listen(filepath.Join(dir, AdminSocket)); err != nil {
+	a := NewServer(b, slog.New(slog.DiscardHandler))
+	if err := a.Listen(filepath.Join(dir, datadir.AdminSocket)); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := a.shutdown(context.Background()); err != nil {
+		if err := a.Shutdown(context.Background()); err != nil {
 			t.Error(err)
 		}
 	})
-	fi, err := os.Stat(filepath.Join(dir, AdminSocket))
+	fi, err := os.Stat(filepath.Join(dir, datadir.AdminSocket))
 	if err != nil || fi.Mode().Perm() != 0o600 || fi.Mode().Type() != os.ModeSocket {
 		t.Fatalf("admin socket: %v, %v; want a socket with mode 0600", fi.Mode(), err)
 	}
@@ -97,7 +100,7 @@ func sampleMembers() []mesh.Member {
 func TestAdminAPINodesJSON(t *testing.T) {
 	var views []NodeView
 	for _, m := range sampleMembers() {
-		views = append(views, nodeView(m, "12D3KooWB"))
+		views = append(views, NewNodeView(m, "12D3KooWB"))
 	}
 	c := serveAdmin(t, &fakeBackend{nodes: views})
 	got, err := c.Nodes(context.Background())
@@ -140,7 +143,20 @@ func TestAdminAPIErrors(t *testing.T) {
 	}
 }
 
-// golden compares got with testdata/name; go test ./node -run Admin -update
+func TestAdminACL(t *testing.T) {
+	want := ACLView{ACL: "(acl)", Members: []ACLMember{{ID: "a", Status: "active", Key: "k"}}}
+	c := serveAdmin(t, &fakeBackend{acl: want})
+	got, err := c.ACL(context.Background())
+	if err != nil || got.ACL != want.ACL || !slices.Equal(got.Members, want.Members) {
+		t.Fatalf("ACL = %+v, %v; want %+v", got, err, want)
+	}
+	c = serveAdmin(t, &fakeBackend{err: ErrUnavailable})
+	if _, err := c.ACL(context.Background()); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("ACL of a starting node: %v, want ErrUnavailable", err)
+	}
+}
+
+// golden compares got with testdata/name; go test ./node/adminapi -run Admin -update
 // rewrites it.
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
