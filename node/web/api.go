@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/tbfg/tbfg-node/node/adminapi"
 	"github.com/tbfg/tbfg-node/scheduler"
 )
 
@@ -19,7 +20,7 @@ func (s *Server) apiStatus(ctx context.Context, _ *request) (any, error) {
 func (s *Server) apiNodes(ctx context.Context, _ *request) (any, error) {
 	nodes, err := s.cfg.Backend.Nodes(ctx)
 	if nodes == nil && err == nil {
-		nodes = []NodeView{}
+		nodes = []adminapi.NodeView{}
 	}
 	return nodes, err
 }
@@ -68,7 +69,7 @@ func (s *Server) apiBuilds(_ context.Context, req *request) (any, error) {
 	}
 	var page scheduler.Page
 	s.cfg.Replica.Read(func(st *scheduler.State) { page = q.page(st) })
-	out := make([]BuildView, len(page.Builds))
+	out := make([]adminapi.BuildView, len(page.Builds))
 	for i, b := range page.Builds {
 		out[i] = buildView(b)
 	}

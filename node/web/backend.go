@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 
+	"github.com/tbfg/tbfg-node/node/adminapi"
 	"github.com/tbfg/tbfg-node/scheduler"
 )
 
@@ -15,10 +16,10 @@ import (
 type Backend interface {
 	// Status is this node's status, the object of the admin API's
 	// GET /v1/status.
-	Status(ctx context.Context) (Status, error)
+	Status(ctx context.Context) (adminapi.Status, error)
 	// Nodes lists the mesh members, the objects of the admin API's
 	// GET /v1/nodes.
-	Nodes(ctx context.Context) ([]NodeView, error)
+	Nodes(ctx context.Context) ([]adminapi.NodeView, error)
 	// Raft is this node's place in the Raft cluster, for /readyz.
 	Raft() RaftInfo
 	// OpenLog opens the log of build id, from whichever member holds it,

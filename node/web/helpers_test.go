@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tbfg/tbfg-node/node/adminapi"
 	"github.com/tbfg/tbfg-node/internal/testlog"
 	"github.com/tbfg/tbfg-node/mesh"
 	"github.com/tbfg/tbfg-node/node/web"
@@ -53,14 +54,14 @@ func newFixture(t testing.TB) *fixture {
 	must(t, b.Run(f.compiler, node1))
 	b.AppendLog(f.compiler, "compiling stage 1\ncompiling stage 2\n")
 	last := time.Now().UTC()
-	b.SetNodes([]web.NodeView{
+	b.SetNodes([]adminapi.NodeView{
 		{ID: node1, Suffrage: "voter", Leader: true, Self: true, LastSeen: &last,
 			NodeStatus: &mesh.NodeStatus{Systems: []string{x86, arm}, MaxBuilds: 4, RunningBuilds: 1, Load1: 0.5,
 				Cores: 8, StoreFreeBytes: 100 << 30, Version: "v0.9.0", SubstituteURL: "http://192.0.2.1:8761"}},
 		{ID: node2, Suffrage: "voter", LastSeen: &last,
 			NodeStatus: &mesh.NodeStatus{Systems: []string{x86}, MaxBuilds: 2, Version: "v0.9.0"}},
 	})
-	b.SetStatus(web.Status{ID: node1, Leader: node1, State: "running", Members: 2, Voters: 2,
+	b.SetStatus(adminapi.Status{ID: node1, Leader: node1, State: "running", Members: 2, Voters: 2,
 		NodeStatus: mesh.NodeStatus{SubstituteURL: "http://192.0.2.1:8761", Version: "v0.9.0"}})
 	b.SetRaft(web.RaftInfo{Member: true, Leader: node1, CommitIndex: b.Index()})
 	return f

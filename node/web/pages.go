@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/tbfg/tbfg-node/node/adminapi"
 	"github.com/tbfg/tbfg-node/scheduler"
 )
 
@@ -55,7 +56,7 @@ type nodeRow struct {
 }
 
 // meshRows merges the mesh's view of the members with the build queue's.
-func meshRows(nodes []NodeView, members []scheduler.MemberInfo) []nodeRow {
+func meshRows(nodes []adminapi.NodeView, members []scheduler.MemberInfo) []nodeRow {
 	var out []nodeRow
 	seen := map[string]bool{}
 	for _, n := range nodes {

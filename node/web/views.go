@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tbfg/tbfg-node/node/adminapi"
 	"github.com/tbfg/tbfg-node/scheduler"
 )
 
@@ -13,8 +14,8 @@ import (
 // after the lock is released.
 
 // buildView converts a build record to the admin API's object.
-func buildView(b scheduler.BuildInfo) BuildView {
-	v := BuildView{ID: uint64(b.ID), Derivation: b.Drv, System: b.System, State: b.State.String(),
+func buildView(b scheduler.BuildInfo) adminapi.BuildView {
+	v := adminapi.BuildView{ID: uint64(b.ID), Derivation: b.Drv, System: b.System, State: b.State.String(),
 		Attempt: b.Attempt, Node: b.Node, LastNode: b.LastNode, Priority: b.Priority, Submitter: b.Submitter,
 		Outputs: map[string]string{}, Inputs: b.Inputs, Message: b.Message,
 		Submitted: timePtr(b.Submitted), Allocated: timePtr(b.Allocated), Started: timePtr(b.Started),
@@ -258,7 +259,7 @@ type attemptRow struct {
 
 // buildDetail is the build page's share of the replica.
 type buildDetail struct {
-	Build    BuildView
+	Build    adminapi.BuildView
 	Row      buildRow
 	Features []string
 	Tags     []scheduler.Tag

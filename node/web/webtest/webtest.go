@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tbfg/tbfg-node/node/adminapi"
+
 	"github.com/hashicorp/raft"
 
 	"github.com/tbfg/tbfg-node/node/web"
@@ -24,8 +26,8 @@ type Backend struct {
 
 	mu     sync.Mutex
 	index  uint64 // Raft index of the last command applied
-	status web.Status
-	nodes  []web.NodeView
+	status adminapi.Status
+	nodes  []adminapi.NodeView
 	raft   web.RaftInfo
 	logs   map[uint64][]byte
 	wake   chan struct{} // closed and replaced when a log grows or a command applies
@@ -43,17 +45,17 @@ func New() *Backend {
 var _ web.Backend = (*Backend)(nil)
 
 // Status implements web.Backend.
-func (b *Backend) Status(context.Context) (web.Status, error) {
+func (b *Backend) Status(context.Context) (adminapi.Status, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.status, nil
 }
 
 // Nodes implements web.Backend.
-func (b *Backend) Nodes(context.Context) ([]web.NodeView, error) {
+func (b *Backend) Nodes(context.Context) ([]adminapi.NodeView, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return append([]web.NodeView(nil), b.nodes...), nil
+	return append([]adminapi.NodeView(nil), b.nodes...), nil
 }
 
 // Raft implements web.Backend.
@@ -64,14 +66,14 @@ func (b *Backend) Raft() web.RaftInfo {
 }
 
 // SetStatus sets what Status returns.
-func (b *Backend) SetStatus(s web.Status) {
+func (b *Backend) SetStatus(s adminapi.Status) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.status = s
 }
 
 // SetNodes sets what Nodes returns.
-func (b *Backend) SetNodes(nodes []web.NodeView) {
+func (b *Backend) SetNodes(nodes []adminapi.NodeView) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.nodes = nodes
