@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tbfg/tbfg-node/node/adminapi"
 	"github.com/tbfg/tbfg-node/internal/testlog"
 	"github.com/tbfg/tbfg-node/mesh"
+	"github.com/tbfg/tbfg-node/node/adminapi"
 	"github.com/tbfg/tbfg-node/node/web"
 	"github.com/tbfg/tbfg-node/node/web/webtest"
 	"github.com/tbfg/tbfg-node/scheduler"
@@ -53,7 +53,7 @@ func newFixture(t testing.TB) *fixture {
 	must(t, b.Fail(f.broken, node2, scheduler.ReasonBuildError, "builder exited with status 2"))
 	must(t, b.Run(f.compiler, node1))
 	b.AppendLog(f.compiler, "compiling stage 1\ncompiling stage 2\n")
-	last := time.Now().UTC()
+	last := webtest.Start.Add(time.Hour - 5*time.Second)
 	b.SetNodes([]adminapi.NodeView{
 		{ID: node1, Suffrage: "voter", Leader: true, Self: true, LastSeen: &last,
 			NodeStatus: &mesh.NodeStatus{Systems: []string{x86, arm}, MaxBuilds: 4, RunningBuilds: 1, Load1: 0.5,

@@ -60,7 +60,7 @@ func parseParams(raw string, allowed ...string) (params, error) {
 		vals := v[name]
 		switch {
 		case !slices.Contains(allowed, name):
-			return params{}, &ParamError{Param: cut(name), Problem: "unknown here; known: " + strings.Join(allowed, ", ")}
+			return params{}, &ParamError{Param: strconv.Quote(cut(name)), Problem: "unknown here; known: " + strings.Join(allowed, ", ")}
 		case len(vals) > 1:
 			return params{}, &ParamError{Param: name, Problem: "given more than once"}
 		case len(vals[0]) > maxValueLen || !utf8.ValidString(vals[0]):
