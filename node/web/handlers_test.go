@@ -26,7 +26,7 @@ func TestPages(t *testing.T) {
 		{"/builds?system=aarch64-linux", []string{"arm-tool-1"}},
 		{"/builds?node=" + node2, []string{"broken-1.0"}},
 		{fmt.Sprintf("/builds/%d", f.hello), []string{"hello-2.12", "succeeded", "building hello",
-			"http://192.0.2.1:8761/", ".narinfo", "available</span> on"}},
+			`<a href="http://192.0.2.1:8761/`, `.narinfo" title=`, "available</span> on"}},
 		{fmt.Sprintf("/builds/%d", f.app), []string{"failed-dependency", `href="/builds/2"`, "Not allocated to a node yet."}},
 		{fmt.Sprintf("/builds/%d", f.compiler), []string{"running", `data-build="4" data-offset="36"`, "The log grows"}},
 		{"/failures", []string{"broken-1.0", "build-error", "builder exited with status 2", `href="/builds/3"`}},
@@ -279,5 +279,14 @@ func TestStatic(t *testing.T) {
 	res, _ = get(t, h, "GET", "/static/style.css")
 	if res.Header.Get("Cache-Control") != "no-cache" {
 		t.Fatalf("unversioned asset cached: %q", res.Header.Get("Cache-Control"))
+	}
+}
+
+func TestNarinfoLinksOnlyForAvailablePaths(t *testing.T) {
+	f := newFixture(t)
+	h := newServer(t, f.b, nil).Handler()
+	_, body := get(t, h, "GET", fmt.Sprintf("/builds/%d", f.broken))
+	if strings.Contains(body, `<a href="http://192.0.2.1:8761/`) {
+		t.Fatalf("a path no node holds links to a narinfo that would be 404:\n%s", body)
 	}
 }

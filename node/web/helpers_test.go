@@ -74,12 +74,22 @@ func must(t testing.TB, err error) {
 	}
 }
 
-// newServer makes a server over b with short timings for tests.
+// newServer makes a server over b with short timings for tests, its clock
+// an hour after the backend's.
 func newServer(t testing.TB, b *webtest.Backend, metrics http.Handler) *web.Server {
 	t.Helper()
 	s, err := web.New(web.Config{Backend: b, Replica: b.FSM, Metrics: metrics, Logger: testlog.New(t, "web"),
 		Now: func() time.Time { return webtest.Start.Add(time.Hour) }, TailInterval: 20 * time.Millisecond,
 		ClientBuffer: 16, WriteTimeout: 5 * time.Second})
+	must(t, err)
+	return s
+}
+
+// newServerAt makes a server over b whose clock is now.
+func newServerAt(t testing.TB, b *webtest.Backend, now func() time.Time) *web.Server {
+	t.Helper()
+	s, err := web.New(web.Config{Backend: b, Replica: b.FSM, Logger: testlog.New(t, "web"), Now: now,
+		TailInterval: 100 * time.Millisecond})
 	must(t, err)
 	return s
 }
