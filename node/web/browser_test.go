@@ -43,9 +43,9 @@ func chromium(t *testing.T) string {
 // logs, failures and what they block, and a queue.
 type farm struct {
 	*webtest.Backend
-	running []uint64 // ids of the running builds
+	running []uint64          // ids of the running builds
 	on      map[uint64]string // the node of each running build
-	failed  uint64   // a build that failed with a <script> line in its log
+	failed  uint64            // a build that failed with a <script> line in its log
 	now     time.Time
 }
 
