@@ -84,12 +84,10 @@ func (s *Server) api(fn func(context.Context, *request) (any, error), allowed ..
 	}
 }
 
-// writeJSON writes v as indented JSON.
+// writeJSON writes v as compact JSON, one line.
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
+	if err := json.NewEncoder(&buf).Encode(v); err != nil {
 		http.Error(w, "encode answer: "+err.Error(), http.StatusInternalServerError)
 		return
 	}

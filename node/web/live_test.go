@@ -79,7 +79,7 @@ func TestIndexWait(t *testing.T) {
 	ids, err := f.b.Submit(webtest.Drv("late-1", x86))
 	must(t, err)
 	a := <-done
-	if a.code != 200 || !strings.Contains(a.body, fmt.Sprintf(`"id": %d`, ids[0])) {
+	if a.code != 200 || !strings.Contains(a.body, fmt.Sprintf(`"id":%d`, ids[0])) {
 		t.Fatalf("waiting read: %d %s", a.code, a.body)
 	}
 }
