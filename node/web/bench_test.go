@@ -239,4 +239,3 @@ func (f *tcpFanout) close() {
 	}
 	f.wg.Wait()
 }
-
