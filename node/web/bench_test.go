@@ -188,7 +188,6 @@ type tcpFanout struct {
 	conns []net.Conn
 	got   chan struct{}
 	wg    sync.WaitGroup
-	size  int
 }
 
 func newTCPFanout(b *testing.B, n int) *tcpFanout {

@@ -273,3 +273,29 @@ func TestEventsTails(t *testing.T) {
 		}
 	}
 }
+
+func TestStreamsBounded(t *testing.T) {
+	f := newFixture(t)
+	s, err := web.New(web.Config{Backend: f.b, Replica: f.b.FSM, MaxClients: 1})
+	must(t, err)
+	url := serve(t, s)
+	openEvents(t, url+"/events")
+	res, err := http.Get(url + "/events")
+	must(t, err)
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 503 || !strings.Contains(string(body), "too many event stream clients") {
+		t.Fatalf("second stream: %d %s", res.StatusCode, body)
+	}
+	follow := fmt.Sprintf("%s/api/v1/builds/%d/log?follow=1", url, f.compiler)
+	first, err := http.Get(follow)
+	must(t, err)
+	defer first.Body.Close()
+	res, err = http.Get(follow)
+	must(t, err)
+	body, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 503 || !strings.Contains(string(body), "too many") {
+		t.Fatalf("second follower: %d %s", res.StatusCode, body)
+	}
+}

@@ -36,6 +36,15 @@ func (s *Server) apiLog(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if follow {
+		select {
+		case s.follows <- struct{}{}:
+			defer func() { <-s.follows }()
+		default:
+			s.writeError(w, r, fmt.Errorf("follow the log of build %d: %w", req.id, ErrTooManyClients))
+			return
+		}
+	}
 	if !s.knownBuild(req.id) {
 		s.writeError(w, r, fmt.Errorf("build %d: %w", req.id, ErrNotFound))
 		return

@@ -28,7 +28,8 @@ type Config struct {
 	// ClientBuffer is how many events an /events client may fall behind
 	// before it is dropped; default 256.
 	ClientBuffer int
-	// MaxClients bounds the open /events streams; default 256.
+	// MaxClients bounds the open /events streams, and separately the logs
+	// followed with ?follow=1; default 256.
 	MaxClients int
 	// Heartbeat is the interval of keep-alive comments on /events, so that
 	// a vanished client is noticed; default 15s.
@@ -55,6 +56,8 @@ type Server struct {
 	templates map[string]*template.Template
 	// membersChanged wakes the event loop for a mesh membership change.
 	membersChanged chan struct{}
+	// follows holds a token per log followed through the API.
+	follows chan struct{}
 
 	runOnce sync.Once
 }
@@ -78,7 +81,7 @@ func New(cfg Config) (*Server, error) {
 	setDefault(&cfg.WriteTimeout, 10*time.Second)
 	setDefault(&cfg.ReadyLag, 64)
 	s := &Server{cfg: cfg, log: cfg.Logger, hub: newHub(cfg.ClientBuffer, cfg.MaxClients),
-		membersChanged: make(chan struct{}, 1)}
+		membersChanged: make(chan struct{}, 1), follows: make(chan struct{}, cfg.MaxClients)}
 	s.tails = newTailer(cfg.Backend, s.hub, cfg.Logger)
 	var err error
 	if s.templates, err = s.parseTemplates(); err != nil {
