@@ -1,11 +1,8 @@
 package mesh
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -16,46 +13,23 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/tbfg/tbfg-node/mesh/meshtest"
 )
 
-var testSecret = bytes.Repeat([]byte{7}, 32)
+// The shared pieces of a loopback test mesh.
+var (
+	testSecret = meshtest.Secret
+	scale      = meshtest.Scale
+	// waitFor polls cond until it returns nil or the deadline passes.
+	waitFor = meshtest.WaitFor
+)
 
-// scale stretches waits on slow CI machines.
-func scale(d time.Duration) time.Duration {
-	if os.Getenv("CI") != "" {
-		return 3 * d
-	}
-	return d
-}
-
-// tlog routes a node's logs to t.Log with a prefix, and stops once the test
-// ended (libp2p and Raft may log from their own goroutines a moment after).
-type tlog struct {
-	t      testing.TB
-	prefix string
-	mu     *sync.Mutex
-	done   *bool
-}
-
-func (w tlog) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !*w.done {
-		w.t.Log(w.prefix + strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
-}
-
+// testLogger routes a node's logs to t.Log after prefix ("name: "), and
+// checks that the test leaves no goroutine of the mesh behind.
 func testLogger(t testing.TB, prefix string) *slog.Logger {
 	checkNoLeak(t)
-	var mu sync.Mutex
-	done := false
-	t.Cleanup(func() { mu.Lock(); done = true; mu.Unlock() })
-	level := slog.LevelWarn
-	if os.Getenv("MESH_TEST_DEBUG") != "" {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(tlog{t, prefix, &mu, &done}, &slog.HandlerOptions{Level: level}))
+	return meshtest.Logger(t, strings.TrimSuffix(prefix, ": "))
 }
 
 // testNode is one in-process node with its data dir and state machine.
@@ -71,12 +45,12 @@ type testNode struct {
 func testConfig(t testing.TB, dir string) Config {
 	return Config{
 		DataDir:        dir,
-		Secret:         testSecret,
-		ListenAddrs:    []string{"/ip4/127.0.0.1/tcp/0"},
+		Secret:         meshtest.Secret,
+		ListenAddrs:    []string{meshtest.Listen},
 		Voter:          true,
 		Timing:         TestTiming,
-		RemoveAfter:    time.Hour,
-		GossipInterval: 500 * time.Millisecond,
+		RemoveAfter:    meshtest.RemoveAfter,
+		GossipInterval: meshtest.GossipInterval,
 		LocalStatus: func() NodeStatus {
 			return NodeStatus{Systems: []string{"x86_64-linux"}, MaxBuilds: 2, Cores: 4, Version: "test"}
 		},
@@ -103,10 +77,7 @@ func tryStart(t testing.TB, cfg Config, timeout time.Duration) (*testNode, error
 	if err != nil {
 		return nil, err
 	}
-	t.Cleanup(func() { m.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := m.Start(ctx); err != nil {
+	if err := meshtest.Start(t, m, timeout); err != nil {
 		return nil, err
 	}
 	n := &testNode{Mesh: m, dir: cfg.DataDir, fsm: fsm, cfg: cfg}
@@ -176,20 +147,6 @@ func (c *cluster) live() []*testNode {
 		}
 	}
 	return out
-}
-
-// waitFor polls cond until it returns nil or the deadline passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(scale(timeout))
-	var err error
-	for time.Now().Before(deadline) {
-		if err = cond(); err == nil {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s: not reached after %v: %v", what, scale(timeout), err)
 }
 
 // agreed checks that every live node sees the same leader and a
@@ -263,9 +220,7 @@ func tail(s []string) []string { return s[max(0, len(s)-3):] }
 // apply commits cmd through n and fails the test on error.
 func apply(t testing.TB, n *testNode, cmd string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), scale(10*time.Second))
-	defer cancel()
-	if _, err := n.Apply(ctx, []byte(cmd)); err != nil {
+	if err := meshtest.Apply(n, []byte(cmd)); err != nil {
 		t.Fatalf("apply %q on %s: %v", cmd, filepath.Base(n.dir), err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/tbfg/tbfg-node/internal/hostinfo"
+	"github.com/tbfg/tbfg-node/mesh"
 	"github.com/tbfg/tbfg-node/node/datadir"
 	"github.com/tbfg/tbfg-node/store"
 )
@@ -449,4 +450,13 @@ func ParseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("size %q: want a number of bytes, optionally with K, M, G or T", s)
 	}
 	return v << shift, nil
+}
+
+// timings maps each --raft-profile to the mesh's timing.
+func timings() map[string]mesh.Timing {
+	return map[string]mesh.Timing{
+		ProfileDefault: mesh.DefaultTiming,
+		ProfileLAN:     mesh.LANTiming,
+		ProfileTest:    mesh.TestTiming,
+	}
 }

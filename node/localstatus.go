@@ -22,7 +22,7 @@ func version() string {
 func (n *Node) localStatus() mesh.NodeStatus {
 	st := mesh.NodeStatus{
 		Systems:   append([]string(nil), n.cfg.Systems...),
-		Features:  nonNil(n.cfg.Features),
+		Features:  append([]string{}, n.cfg.Features...), // [] rather than null
 		MaxBuilds: n.cfg.MaxBuilds,
 		Cores:     runtime.NumCPU(),
 		Version:   n.cfg.Version,

@@ -18,6 +18,7 @@ import (
 	"github.com/tbfg/tbfg-node/node/agent"
 	"github.com/tbfg/tbfg-node/node/datadir"
 	"github.com/tbfg/tbfg-node/node/executor"
+	"github.com/tbfg/tbfg-node/node/membership"
 	"github.com/tbfg/tbfg-node/node/meshsource"
 	"github.com/tbfg/tbfg-node/scheduler"
 	"github.com/tbfg/tbfg-node/store"
@@ -37,7 +38,7 @@ type Node struct {
 	fsm           *scheduler.FSM
 	mesh          *mesh.Mesh
 	admin         *adminapi.Server
-	sched         *scheduling
+	members       *membership.Membership      // made by Run once the mesh runs
 	keys          *datadir.Keys               // loaded by Run, before anything reads them
 	signer        *meshsource.Signer          // signs the narinfos of items this node holds; made with keys
 	store         *local.Store                // opened by Run, closed by stop
@@ -49,22 +50,16 @@ type Node struct {
 	// outputNAR reads outputs the executor keeps outside store (nix).
 	outputNAR func(context.Context, store.Path) (io.ReadCloser, error)
 
-	registered     chan struct{} // closed once the state lists this node as a member
-	registeredOnce sync.Once
-
-	ran        atomic.Bool
-	state      atomic.Value // string: adminapi.StateStarting, adminapi.StateRunning, adminapi.StateStopping
-	ready      chan struct{}
-	left       chan struct{}
-	leaveOnce  sync.Once
-	leaving    atomic.Bool  // set before NodeLeft, so the node does not join again
-	lastJoined atomic.Int64 // when this process last committed NodeJoined, Unix ns
+	ran       atomic.Bool
+	state     atomic.Value // string: adminapi.StateStarting, adminapi.StateRunning, adminapi.StateStopping
+	ready     chan struct{}
+	left      chan struct{}
+	leaveOnce sync.Once
 }
 
 // New validates cfg and builds every component of the node without starting
 // any: the data dir and its secret, the build queue's state machine, the
-// mesh, the scheduling loop and the admin API. Tests build nodes through New
-// too.
+// mesh and the admin API. Tests build nodes through New too.
 func New(cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -72,8 +67,7 @@ func New(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, ready: make(chan struct{}), left: make(chan struct{}),
-		registered: make(chan struct{})}
+	n := &Node{cfg: cfg, log: cfg.Logger, ready: make(chan struct{}), left: make(chan struct{})}
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
 	}
@@ -87,7 +81,6 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mesh: %w", err)
 	}
-	n.sched = newScheduling(n, n.log.With("component", "scheduling"))
 	n.admin = adminapi.NewServer(n, n.log.With("component", "admin"))
 	return n, nil
 }
@@ -169,9 +162,9 @@ func (n *Node) Run(ctx context.Context) error {
 //     ID, and the substitute server and the agent read through it;
 //   - the substitute server: its gossiped URL uses the mesh's announced
 //     addresses, and it should answer before the agent publishes outputs;
-//   - scheduling, which registers this node in the build queue (and, on the
-//     leader, allocates builds): its registration tells the agent that the
-//     replica has caught up;
+//   - membership, which registers this node in the build queue (and, on
+//     the leader, allocates builds): its registration tells the agent that
+//     the replica has caught up;
 //   - the agent, which waits for that registration before it looks for
 //     orphaned builds;
 //   - the replicator last: it also waits for the registration, fetches
@@ -183,7 +176,12 @@ func (n *Node) startServices(ctx context.Context) error {
 	if err := n.startSubstitutes(ctx); err != nil {
 		return err
 	}
-	n.loops.Go("scheduling", nil, func(ctx context.Context) error { n.sched.loop(ctx); return nil })
+	n.members = membership.New(membership.Config{
+		Mesh: n.mesh, FSM: n.fsm, Registration: n.registration(),
+		GossipInterval: n.cfg.GossipInterval, RemoveAfter: n.cfg.RemoveAfter,
+		Logger: n.log.With("component", "membership"),
+	})
+	n.loops.Go("membership", nil, n.members.Run)
 	if n.cfg.withoutAgent {
 		return nil
 	}
@@ -222,9 +220,9 @@ func (n *Node) stop() error {
 	if err := os.Remove(n.socket()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}
-	// Then the replicator, the agent, scheduling and the substitute server
+	// Then the replicator, the agent, membership and the substitute server
 	// (its advertisement first, its cache last), the reverse of
-	// startServices: the replicator, the agent and scheduling commit through
+	// startServices: the replicator, the agent and membership commit through
 	// the mesh, and the replicator, the agent and the server read NARs from
 	// the members through it. The replicator may simply drop a copy in
 	// progress (what it fetched stays valid and is recorded by the next
@@ -298,57 +296,11 @@ func (n *Node) notReady() error {
 	return fmt.Errorf("%w: node is %s", adminapi.ErrUnavailable, n.state.Load())
 }
 
-// Status reports the node's own view for the admin API.
-func (n *Node) Status() adminapi.Status {
-	st := adminapi.Status{State: n.state.Load().(string), DataDir: n.cfg.DataDir, Addresses: []string{}, NodeStatus: n.localStatus()}
-	if !n.running() {
-		return st
-	}
-	st.ID, st.Leader = n.mesh.ID(), n.mesh.Leader()
-	if a := n.mesh.Addrs(); a != nil {
-		st.Addresses = a
-	}
-	for _, m := range n.mesh.Members() {
-		st.Members++
-		if m.Suffrage == "voter" {
-			st.Voters++
-		}
-	}
-	return st
-}
-
-// Nodes lists the members of the mesh for the admin API.
-func (n *Node) Nodes() ([]adminapi.NodeView, error) {
-	if !n.running() {
-		return nil, n.notReady()
-	}
-	self := n.mesh.ID()
-	members := n.mesh.Members()
-	views := make([]adminapi.NodeView, 0, len(members))
-	for _, m := range members {
-		views = append(views, adminapi.NewNodeView(m, self))
-	}
-	return views, nil
-}
-
-// Leave removes the node from the mesh and then makes Run return.
-func (n *Node) Leave(ctx context.Context) error {
-	if !n.running() {
-		return n.notReady()
-	}
-	// The build queue first, while this node is still a member that can
-	// commit: its builds are re-queued at once rather than after
-	// --remove-after.
-	n.leaving.Store(true)
-	if err := n.leaveQueue(ctx); err != nil {
-		n.log.Warn("leave the build queue", "err", err)
-	}
-	if err := n.mesh.Leave(ctx); err != nil {
-		n.leaving.Store(false)
-		return fmt.Errorf("leave: %w", err)
-	}
-	n.leaveOnce.Do(func() { close(n.left) })
-	return nil
+// registration describes this node in the build queue: its keys, loaded by
+// then, and what it builds.
+func (n *Node) registration() scheduler.NodeJoined {
+	return scheduler.NodeJoined{Key: n.keys.GuixPublic(), NixKey: n.keys.Nix.Public().String(),
+		Systems: n.cfg.Systems, Features: n.cfg.Features, MaxBuilds: n.cfg.MaxBuilds}
 }
 
 // String names the mode as its subcommand.

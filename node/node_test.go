@@ -12,24 +12,10 @@ import (
 	"time"
 
 	"github.com/tbfg/tbfg-node/internal/poll"
+	"github.com/tbfg/tbfg-node/internal/testlog"
 	"github.com/tbfg/tbfg-node/node/adminapi"
 	"github.com/tbfg/tbfg-node/node/datadir"
 )
-
-// testLogger routes a node's logs to t.Log with a prefix.
-func testLogger(t *testing.T, prefix string) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t, prefix}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-type tWriter struct {
-	t      *testing.T
-	prefix string
-}
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(w.prefix + strings.TrimSuffix(string(p), "\n"))
-	return len(p), nil
-}
 
 // loopbackConfig is a node on loopback with short timings and no mDNS.
 func loopbackConfig(t *testing.T, name string, mode Mode, dir string) Config {
@@ -39,7 +25,7 @@ func loopbackConfig(t *testing.T, name string, mode Mode, dir string) Config {
 	c.MDNS = false
 	c.RaftProfile = ProfileTest
 	c.GossipInterval = 200 * time.Millisecond
-	c.Logger = testLogger(t, name+": ")
+	c.Logger = testlog.NewAt(t, name, slog.LevelInfo)
 	c.SubstituteListen = "127.0.0.1:0"
 	c.Advertise = false
 	// The queue tests watch allocations that nothing runs; the tests of

@@ -238,7 +238,7 @@ func (n *Node) startAgent(ctx context.Context) error {
 	n.loops.Defer("agent ticker", stopTicker(tick))
 	// Stopping the agent stops its running builds and reports them as
 	// failed through the mesh.
-	n.loops.Go("build agent", n.registered, func(ctx context.Context) error {
+	n.loops.Go("build agent", n.members.Registered(), func(ctx context.Context) error {
 		n.agent.Store(a)
 		if err := a.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			n.log.Error("build agent stopped", "err", err)

@@ -41,7 +41,7 @@ func (n *Node) Submit(ctx context.Context, req adminapi.SubmitRequest) (adminapi
 	if err != nil {
 		return adminapi.SubmitResult{}, err
 	}
-	if err := n.ensureJoined(ctx); err != nil {
+	if err := n.members.EnsureJoined(ctx); err != nil {
 		return adminapi.SubmitResult{}, err
 	}
 	ids, err := n.applySubmit(ctx, cmd)

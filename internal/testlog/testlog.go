@@ -11,13 +11,17 @@ import (
 // after prefix and ": " (no separator when prefix is ""). Records arriving
 // after the test ended are dropped: t.Log would panic, and a goroutine of the
 // component may still be stopping.
-func New(t testing.TB, prefix string) *slog.Logger {
+func New(t testing.TB, prefix string) *slog.Logger { return NewAt(t, prefix, slog.LevelDebug) }
+
+// NewAt is New for records at level and above only, for components whose
+// debug records would drown a test's log.
+func NewAt(t testing.TB, prefix string, level slog.Leveler) *slog.Logger {
 	if prefix != "" {
 		prefix += ": "
 	}
 	w := &writer{t: t, prefix: prefix}
 	t.Cleanup(w.stop)
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
 // writer hands each record's text to t.Log until the test ends.

@@ -1,6 +1,7 @@
 package testlog
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 )
@@ -41,5 +42,15 @@ func TestNew(t *testing.T) {
 				t.Errorf("logged after the test ended: %q", r.lines[2:])
 			}
 		})
+	}
+}
+
+func TestNewAt(t *testing.T) {
+	r := &recorder{TB: t}
+	log := NewAt(r, "n", slog.LevelWarn)
+	log.Info("quiet")
+	log.Warn("loud")
+	if len(r.lines) != 1 || !strings.Contains(r.lines[0], "msg=loud") {
+		t.Errorf("logged %q, want only the warning", r.lines)
 	}
 }

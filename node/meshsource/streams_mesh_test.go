@@ -6,27 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	peermesh "github.com/tbfg/tbfg-node/mesh"
+	"github.com/tbfg/tbfg-node/mesh/meshtest"
 	"github.com/tbfg/tbfg-node/scheduler"
 	"github.com/tbfg/tbfg-node/store"
 	"github.com/tbfg/tbfg-node/store/local"
 	"github.com/tbfg/tbfg-node/substitutes/pki"
 	"github.com/tbfg/tbfg-node/substitutes/publish"
 )
-
-// meshScale stretches waits on slow CI machines.
-func meshScale(d time.Duration) time.Duration {
-	if os.Getenv("CI") != "" {
-		return 3 * d
-	}
-	return d
-}
 
 // meshMember is one in-process node on a real mesh over 127.0.0.1.
 type meshMember struct {
@@ -52,29 +44,27 @@ func startMeshMember(t testing.TB, name string, peers []string) *meshMember {
 func startMeshNode(t testing.TB, name string, peers []string, serve func(*peermesh.Mesh, *Source) error) *meshMember {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), name)
-	fsm := scheduler.NewFSM(testLogger(t, name+" fsm"))
-	m, err := peermesh.New(peermesh.Config{
-		DataDir: dir, Secret: bytes.Repeat([]byte{9}, 32), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"},
-		Voter: true, Bootstrap: len(peers) == 0, Peers: peers, Timing: peermesh.TestTiming,
-		RemoveAfter: time.Hour, GossipInterval: 500 * time.Millisecond, FSM: fsm,
-		Logger: testLogger(t, name+" mesh"),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
 	st, err := local.Open(filepath.Join(dir, "store"), store.GuixDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	mm := &meshMember{mesh: m, fsm: fsm, store: st,
-		remote: &StreamRemote{Mesh: m, Dir: store.GuixDir, IdleTimeout: meshScale(5 * time.Second)}}
-	ctx, cancel := context.WithTimeout(context.Background(), meshScale(20*time.Second))
-	defer cancel()
-	if err := m.Start(ctx); err != nil {
+	fsm := scheduler.NewFSM(testLogger(t, name+" fsm"))
+	m, err := peermesh.New(peermesh.Config{
+		DataDir: dir, Secret: meshtest.Secret, ListenAddrs: []string{meshtest.Listen},
+		Voter: true, Bootstrap: len(peers) == 0, Peers: peers, Timing: peermesh.TestTiming,
+		RemoveAfter: meshtest.RemoveAfter, GossipInterval: meshtest.GossipInterval, FSM: fsm,
+		Logger: meshtest.Logger(t, name+" mesh"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Closed when the test ends, before the store.
+	if err := meshtest.Start(t, m, meshtest.Scale(20*time.Second)); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
+	mm := &meshMember{mesh: m, fsm: fsm, store: st,
+		remote: &StreamRemote{Mesh: m, Dir: store.GuixDir, IdleTimeout: meshtest.Scale(5 * time.Second)}}
 	if err := serve(m, mm.source(t, name)); err != nil {
 		t.Fatal(err)
 	}
@@ -101,25 +91,9 @@ func (mm *meshMember) source(t testing.TB, name string) *Source {
 // apply commits c through mm's mesh.
 func (mm *meshMember) apply(t testing.TB, c scheduler.Command) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), meshScale(10*time.Second))
-	defer cancel()
-	if _, err := mm.mesh.Apply(ctx, scheduler.Encode(c)); err != nil {
+	if err := meshtest.Apply(mm.mesh, scheduler.Encode(c)); err != nil {
 		t.Fatalf("apply %T: %v", c, err)
 	}
-}
-
-// waitMesh polls cond until it returns nil or the deadline passes.
-func waitMesh(t testing.TB, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(meshScale(timeout))
-	var err error
-	for time.Now().Before(deadline) {
-		if err = cond(); err == nil {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s: not after %v: %v", what, meshScale(timeout), err)
 }
 
 // TestStreamsOnMesh runs three real mesh nodes on loopback, each with its
@@ -139,7 +113,7 @@ func TestStreamsOnMesh(t *testing.T) {
 		})
 	})
 	all := []*meshMember{a, b, c, d}
-	waitMesh(t, 20*time.Second, "4 members with a leader, knowing each other's addresses", func() error {
+	meshtest.WaitFor(t, 20*time.Second, "4 members with a leader, knowing each other's addresses", func() error {
 		for _, mm := range all {
 			ms := mm.mesh.Members()
 			if len(ms) != len(all) || mm.mesh.Leader() == "" {
@@ -153,7 +127,7 @@ func TestStreamsOnMesh(t *testing.T) {
 		}
 		return nil
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), meshScale(60*time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), meshtest.Scale(60*time.Second))
 	defer cancel()
 	p := addText(t, a.store, "payload", strings.Repeat("mesh stream payload\n", 1<<16))
 	var want bytes.Buffer
@@ -197,7 +171,7 @@ func TestStreamsOnMesh(t *testing.T) {
 			t.Fatal(err)
 		}
 		a.apply(t, &scheduler.HolderAdded{Time: t0, Node: a.mesh.ID(), Items: items})
-		waitMesh(t, 10*time.Second, "C's state records A's item", func() error {
+		meshtest.WaitFor(t, 10*time.Second, "C's state records A's item", func() error {
 			if _, ok := c.src.record("", p); !ok {
 				return errors.New("no record")
 			}
@@ -215,7 +189,7 @@ func TestStreamsOnMesh(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.apply(t, &scheduler.HolderAdded{Time: t0, Node: c.mesh.ID(), Items: items})
-		waitMesh(t, 10*time.Second, "B's state records C as a holder", func() error {
+		meshtest.WaitFor(t, 10*time.Second, "B's state records C as a holder", func() error {
 			if it, _ := b.src.record("", p); len(it.Holders) != 2 {
 				return fmt.Errorf("holders %v", it.Holders)
 			}
@@ -229,7 +203,7 @@ func TestStreamsOnMesh(t *testing.T) {
 		a.apply(t, &scheduler.Allocate{Time: t0, Allocations: []scheduler.Allocation{{Build: 1, Node: a.mesh.ID()}}})
 		a.apply(t, &scheduler.Failed{Time: t0, Build: 1, Node: a.mesh.ID(), Reason: scheduler.ReasonBuildError})
 		writeLog(t, a.src.cfg.LogDir, store.Path(fakeDrv).Base(), "log written on A\n")
-		waitMesh(t, 10*time.Second, "C's state records the failure", func() error {
+		meshtest.WaitFor(t, 10*time.Second, "C's state records the failure", func() error {
 			var b scheduler.BuildInfo
 			c.fsm.Read(func(st *scheduler.State) { b, _ = st.Build(1) })
 			if b.State != scheduler.BuildFailed {
@@ -291,7 +265,7 @@ func BenchmarkStreamRemote(b *testing.B) {
 		})
 	})
 	c := startMeshMember(b, "c", a.mesh.Addrs())
-	waitMesh(b, 20*time.Second, "2 members", func() error {
+	meshtest.WaitFor(b, 20*time.Second, "2 members", func() error {
 		if n := len(c.mesh.Members()); n != 2 || c.mesh.Leader() == "" {
 			return fmt.Errorf("c sees %d members", n)
 		}

@@ -31,7 +31,7 @@ func (n *Node) startReplicator(ctx context.Context) error {
 	n.loops.Defer("replicator ticker", stopTicker(tick))
 	// Stopping the replicator abandons a copy in progress: what it fetched
 	// stays valid in the store and is recorded by the next run.
-	n.loops.Go("replicator", n.registered, func(ctx context.Context) error {
+	n.loops.Go("replicator", n.members.Registered(), func(ctx context.Context) error {
 		if err := r.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			n.log.Error("replicator stopped", "err", err)
 		}

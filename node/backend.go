@@ -1,0 +1,177 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tbfg/tbfg-node/node/adminapi"
+	"github.com/tbfg/tbfg-node/scheduler"
+	"github.com/tbfg/tbfg-node/substitutes/pki"
+)
+
+// Node is the admin API's Backend, which package adminapi serves on the
+// admin socket; Submit is in submit.go.
+var _ adminapi.Backend = (*Node)(nil)
+
+// Status reports the node's own view for the admin API.
+func (n *Node) Status() adminapi.Status {
+	st := adminapi.Status{State: n.state.Load().(string), DataDir: n.cfg.DataDir, Addresses: []string{}, NodeStatus: n.localStatus()}
+	if !n.running() {
+		return st
+	}
+	st.ID, st.Leader = n.mesh.ID(), n.mesh.Leader()
+	if a := n.mesh.Addrs(); a != nil {
+		st.Addresses = a
+	}
+	for _, m := range n.mesh.Members() {
+		st.Members++
+		if m.Suffrage == "voter" {
+			st.Voters++
+		}
+	}
+	return st
+}
+
+// Nodes lists the members of the mesh for the admin API.
+func (n *Node) Nodes() ([]adminapi.NodeView, error) {
+	if !n.running() {
+		return nil, n.notReady()
+	}
+	self := n.mesh.ID()
+	members := n.mesh.Members()
+	views := make([]adminapi.NodeView, 0, len(members))
+	for _, m := range members {
+		views = append(views, adminapi.NewNodeView(m, self))
+	}
+	return views, nil
+}
+
+// Leave removes the node from the build queue and the mesh and then makes
+// Run return.
+func (n *Node) Leave(ctx context.Context) error {
+	if !n.running() {
+		return n.notReady()
+	}
+	if err := n.members.Leave(ctx); err != nil {
+		return err
+	}
+	n.leaveOnce.Do(func() { close(n.left) })
+	return nil
+}
+
+// Builds lists the builds q selects from this node's copy of the replicated
+// state, in id order (or in the order of q.IDs).
+func (n *Node) Builds(q adminapi.BuildQuery) ([]adminapi.BuildView, error) {
+	if !n.running() {
+		return nil, n.notReady()
+	}
+	keep, err := stateFilter(q.States)
+	if err != nil {
+		return nil, err
+	}
+	out := []adminapi.BuildView{}
+	n.fsm.Read(func(st *scheduler.State) {
+		if len(q.IDs) == 0 {
+			for _, b := range st.Builds(scheduler.BuildID(q.After), q.Limit, keep) {
+				out = append(out, buildView(b))
+			}
+			return
+		}
+		for _, id := range q.IDs {
+			b, ok := st.Build(scheduler.BuildID(id))
+			if !ok {
+				err = fmt.Errorf("%w: %d", adminapi.ErrNoBuild, id)
+				return
+			}
+			if keep == nil || keep(b.State) {
+				out = append(out, buildView(b))
+			}
+		}
+	})
+	return out, err
+}
+
+// stateFilter turns state names into a filter; none keeps every build.
+func stateFilter(names []string) (func(scheduler.BuildState) bool, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	byName := map[string]scheduler.BuildState{}
+	for s := scheduler.BuildQueued; s.String() != "unknown"; s++ {
+		byName[s.String()] = s
+	}
+	want := map[scheduler.BuildState]bool{}
+	for _, name := range names {
+		s, ok := byName[name]
+		if !ok {
+			return nil, fmt.Errorf("%w: state %q: want one of %s", adminapi.ErrBadRequest, name,
+				strings.Join(slices.Sorted(maps.Keys(byName)), ", "))
+		}
+		want[s] = true
+	}
+	return func(s scheduler.BuildState) bool { return want[s] }, nil
+}
+
+// buildView converts a build record for the API.
+func buildView(b scheduler.BuildInfo) adminapi.BuildView {
+	v := adminapi.BuildView{ID: uint64(b.ID), Derivation: b.Drv, System: b.System, State: b.State.String(),
+		Attempt: b.Attempt, Node: b.Node, LastNode: b.LastNode, Priority: b.Priority, Submitter: b.Submitter,
+		Outputs: map[string]string{}, Inputs: b.Inputs, Message: b.Message,
+		Submitted: timePtr(b.Submitted), Allocated: timePtr(b.Allocated), Started: timePtr(b.Started),
+		Finished: timePtr(b.Finished), NotBefore: timePtr(b.NotBefore)}
+	if b.Reason != scheduler.ReasonNone {
+		v.Reason = b.Reason.String()
+	}
+	if v.Inputs == nil {
+		v.Inputs = []string{}
+	}
+	for _, o := range b.Outputs {
+		v.Outputs[o.Name] = o.Path
+	}
+	return v
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
+
+// ACL returns the member keys of the replicated state. A key that does not
+// parse is an error: every member registered its key through NodeJoined,
+// which checks it.
+func (n *Node) ACL() (adminapi.ACLView, error) {
+	if !n.running() {
+		return adminapi.ACLView{}, n.notReady()
+	}
+	var members []scheduler.MemberInfo
+	n.fsm.Read(func(st *scheduler.State) { members = st.Members() })
+	return aclView(members)
+}
+
+// aclView builds the ACL of members' keys, each key once.
+func aclView(members []scheduler.MemberInfo) (adminapi.ACLView, error) {
+	v := adminapi.ACLView{Members: []adminapi.ACLMember{}, NixKeys: []string{}}
+	acl := &pki.ACL{}
+	for _, m := range members {
+		v.Members = append(v.Members, adminapi.ACLMember{ID: m.ID, Status: m.Status, Key: m.Key, NixKey: m.NixKey})
+		if m.NixKey != "" && !slices.Contains(v.NixKeys, m.NixKey) {
+			v.NixKeys = append(v.NixKeys, m.NixKey)
+		}
+		k, err := pki.ParsePublicKey([]byte(m.Key))
+		if err != nil {
+			return adminapi.ACLView{}, fmt.Errorf("key of member %s: %w", m.ID, err)
+		}
+		if !slices.Contains(acl.Keys, k) {
+			acl.Keys = append(acl.Keys, k)
+		}
+	}
+	v.ACL = string(acl.Marshal())
+	return v, nil
+}

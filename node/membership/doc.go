@@ -1,0 +1,23 @@
+// Package membership keeps a node's place in the replicated build queue and
+// runs the work only the leader does.
+//
+// Every node registers itself with NodeJoined (its keys, systems, features
+// and max builds) once the mesh has it in its Raft configuration, and again
+// whenever the state has lost it or its configuration changed; Registered
+// tells the rest of the node when the local replica lists it. A node that
+// leaves commits NodeLeft before it leaves the mesh.
+//
+// While the node leads, membership runs the leader-only loops (today the
+// scheduler's allocation loop) in a group of their own, started when the
+// mesh reports leadership and stopped when it is lost (establishLeadership
+// and revokeLeadership), and on every tick declares lost (NodeLost) the
+// members that left the Raft configuration or were silent past RemoveAfter,
+// which re-queues their builds. The rule for a silent member is
+// lostMembers: silence counts from its last gossip or its last NodeJoined,
+// whichever is later, and a member still in the configuration that was never
+// heard by gossip is left to the mesh to remove.
+//
+// The package reads the mesh through a small interface and time through a
+// clock, so that these rules are tested without a mesh. It does not know how
+// builds are allocated (package scheduler) nor how the mesh works inside.
+package membership
