@@ -45,11 +45,15 @@ type systemIndex struct {
 }
 
 // touchedBuild is a build the command being applied changed, with its
-// record as it was before.
+// record as it was before (nil for a build the command added).
 type touchedBuild struct {
 	bi   uint32
-	prev build
+	prev *build
 }
+
+// keepTouched bounds the capacity kept between commands, so that one huge
+// Submit does not hold its bookkeeping for good.
+const keepTouched = 4096
 
 // system returns the index of a system, creating it.
 func (ix *index) system(sys uint32) *systemIndex {
@@ -97,6 +101,9 @@ func (ix *index) setNode(bi uint32, old, last uint16) {
 // begin starts recording what a command changes.
 func (ix *index) begin(builds int) {
 	ix.start = builds
+	if cap(ix.touched) > keepTouched {
+		ix.touched, ix.touchedAt = nil, nil
+	}
 	ix.touched = ix.touched[:0]
 	clear(ix.touchedAt)
 	ix.members = ix.members[:0]
@@ -116,7 +123,8 @@ func (s *State) touchBuild(bi uint32) {
 	ix.touchedAt[bi] = len(ix.touched)
 	tb := touchedBuild{bi: bi}
 	if int(bi) < ix.start {
-		tb.prev = *s.builds[bi]
+		prev := *s.builds[bi]
+		tb.prev = &prev
 	}
 	ix.touched = append(ix.touched, tb)
 }
@@ -155,7 +163,9 @@ func (s *State) setLast(bi uint32, last uint16) {
 // counts, recent builds, earlier attempts) once a command has been applied.
 func (s *State) finishIndex() {
 	for _, tb := range s.ix.touched {
-		s.derive(tb.bi, &tb.prev, s.builds[tb.bi])
+		if tb.prev != nil { // a new build has no transition yet
+			s.derive(tb.bi, tb.prev, s.builds[tb.bi])
+		}
 	}
 	s.trimHours()
 }

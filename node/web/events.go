@@ -211,6 +211,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			offset = max(offset, n)
 		}
 	}
+	if r.Method == http.MethodHead { // the headers of a stream, without the stream
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Cache-Control", "no-store")
+		return
+	}
 	c, err := s.hub.subscribe(tails)
 	if err != nil {
 		s.writeError(w, r, err)
