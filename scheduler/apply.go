@@ -13,6 +13,7 @@ import (
 // An unknown command type carrying IgnoreUnknown is skipped.
 func (s *State) Apply(cmd []byte) ([]byte, error) {
 	s.fx = effects{}
+	s.ix.begin(len(s.builds))
 	c, err := Decode(cmd)
 	if err != nil {
 		if Ignorable(cmd) && len(cmd) >= 2 && newCommand(CommandType(cmd[0])&^IgnoreUnknown) == nil {
@@ -20,7 +21,11 @@ func (s *State) Apply(cmd []byte) ([]byte, error) {
 		}
 		return nil, err
 	}
-	return s.applyCommand(c)
+	resp, err := s.applyCommand(c)
+	if err == nil {
+		s.finishIndex()
+	}
+	return resp, err
 }
 
 // applyCommand applies a decoded command.
@@ -271,14 +276,16 @@ func (s *State) resolveInputs(drv *Derivation, producers []uint32, bi uint32) []
 func (s *State) initialState(bi uint32, force bool, t int64) {
 	b := s.builds[bi]
 	if !force && s.outputsAvailable(b) {
-		b.state, b.finished = BuildAvailable, t
+		s.setState(bi, BuildAvailable)
+		b.finished = t
 		return
 	}
 	if !force {
 		for _, o := range b.outputs {
 			if fb, ok := s.failed[o.path]; ok {
 				// The same reason as the build that failed: build-error or timeout.
-				b.state, b.reason, b.finished = BuildFailed, s.builds[fb].reason, t
+				s.setState(bi, BuildFailed)
+				b.reason, b.finished = s.builds[fb].reason, t
 				if b.reason == ReasonNone || b.reason.Transient() {
 					b.reason = ReasonBuildError
 				}
@@ -311,20 +318,23 @@ func (s *State) failedInput(b *build) (uint32, bool) {
 // needs failed.
 func (s *State) queue(bi uint32) {
 	b := s.builds[bi]
-	b.state, b.cause, b.node = BuildQueued, -1, 0
+	s.setState(bi, BuildQueued)
+	b.cause, b.node = -1, 0
 	if cause, ok := s.failedInput(b); ok {
-		b.state, b.cause, b.finished = BuildFailedDependency, int32(cause), s.last
+		s.setState(bi, BuildFailedDependency)
+		b.cause, b.finished = int32(cause), s.last
 		s.propagateFailure(bi, s.last)
 		return
 	}
 	if !s.served(b.system) {
-		b.state = BuildBlocked
+		s.setState(bi, BuildBlocked)
 	}
 }
 
 // requeueFresh re-queues b as if newly submitted: attempts and failure
 // forgotten.
 func (s *State) requeueFresh(bi uint32) {
+	s.touchBuild(bi)
 	b := s.builds[bi]
 	for _, o := range b.outputs {
 		delete(s.failed, o.path)
@@ -352,7 +362,8 @@ func (s *State) resubmit(bi uint32, force bool, prio int32, t int64) {
 		if _, failed := s.failedInput(b); !failed {
 			s.requeueFresh(bi)
 		} else if s.outputsAvailable(b) {
-			b.state, b.cause, b.finished = BuildAvailable, -1, t // built elsewhere meanwhile
+			s.setState(bi, BuildAvailable) // built elsewhere meanwhile
+			b.cause, b.finished = -1, t
 		}
 	}
 }

@@ -72,9 +72,12 @@ func (s *State) applyAllocate(c *Allocate) error {
 	}
 	s.now(c.Time)
 	for _, a := range c.Allocations {
-		b := s.builds[a.Build-1]
+		bi := uint32(a.Build - 1)
+		b := s.builds[bi]
 		n := s.byNode[a.Node]
-		b.state, b.node, b.last, b.allocated, b.started = BuildAllocated, n+1, n+1, t, 0
+		s.setState(bi, BuildAllocated)
+		s.setLast(bi, n+1)
+		b.node, b.allocated, b.started = n+1, t, 0
 		b.attempt++
 		s.nodes[n].active++
 		s.touchNode(n)
@@ -101,13 +104,14 @@ func (s *State) ownedBuild(id BuildID, node string) (uint32, *build, error) {
 // applyStarted marks a build running. Repeating it is harmless, because a
 // node may resend it across a leader change.
 func (s *State) applyStarted(c *Started) error {
-	_, b, err := s.ownedBuild(c.Build, c.Node)
+	bi, b, err := s.ownedBuild(c.Build, c.Node)
 	if err != nil {
 		return fmt.Errorf("started: %w", err)
 	}
 	t := s.now(c.Time)
 	if b.state == BuildAllocated {
-		b.state, b.started = BuildRunning, t
+		s.setState(bi, BuildRunning)
+		b.started = t
 		s.touchNode(b.node - 1)
 	}
 	return nil
@@ -128,8 +132,10 @@ func (s *State) applySucceeded(c *Succeeded) error {
 	}
 	t := s.now(c.Time)
 	n := b.node - 1
+	s.touchBuild(bi)
 	s.release(b)
-	b.state, b.finished, b.reason, b.message, b.notBefore = BuildSucceeded, t, ReasonNone, "", 0
+	s.setState(bi, BuildSucceeded)
+	b.finished, b.reason, b.message, b.notBefore = t, ReasonNone, "", 0
 	for _, o := range b.outputs {
 		delete(s.failed, o.path)
 	}
@@ -228,6 +234,7 @@ func (s *State) applyFailed(c *Failed) error {
 // fail ends an attempt of build bi; backoff says whether a transient retry
 // waits.
 func (s *State) fail(bi uint32, r Reason, msg string, t int64, backoff bool) {
+	s.touchBuild(bi)
 	b := s.builds[bi]
 	s.release(b)
 	b.reason, b.message = r, strings.Clone(msg)
@@ -239,7 +246,8 @@ func (s *State) fail(bi uint32, r Reason, msg string, t int64, backoff bool) {
 		}
 		return
 	}
-	b.state, b.finished = BuildFailed, t
+	s.setState(bi, BuildFailed)
+	b.finished = t
 	if !r.Transient() {
 		for _, o := range b.outputs {
 			s.failed[o.path] = bi
@@ -266,7 +274,8 @@ func (s *State) propagateFailure(bi uint32, t int64) {
 		}
 		cause, ok := s.failedInput(d)
 		if ok {
-			d.state, d.cause, d.finished = BuildFailedDependency, int32(cause), t
+			s.setState(di, BuildFailedDependency)
+			d.cause, d.finished = int32(cause), t
 		}
 		return ok
 	})
@@ -322,8 +331,10 @@ func (s *State) applyCancel(c *Cancel) error {
 		if b.state.Done() {
 			continue
 		}
+		s.touchBuild(uint32(id - 1))
 		s.release(b)
-		b.state, b.finished = BuildCanceled, t
+		s.setState(uint32(id-1), BuildCanceled)
+		b.finished = t
 		s.propagateFailure(uint32(id-1), t)
 	}
 	return nil

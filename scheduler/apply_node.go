@@ -31,6 +31,7 @@ func (s *State) applyNodeJoined(c *NodeJoined) error {
 		s.heldAgain(n)
 	}
 	s.touchNode(n)
+	s.touchMember(n)
 	s.updateBlocked()
 	return nil
 }
@@ -56,6 +57,7 @@ func (s *State) applyNodeLost(c *NodeLost) error {
 	if m.status == memberActive {
 		m.status = memberLost
 	}
+	s.touchMember(n)
 	s.requeueNode(n, t)
 	s.updateBlocked()
 	s.rebuildLost(n)
@@ -71,6 +73,7 @@ func (s *State) applyNodeLeft(c *NodeLeft) error {
 	}
 	t := s.now(c.Time)
 	m.status = memberLeft
+	s.touchMember(n)
 	s.requeueNode(n, t)
 	s.updateBlocked()
 	s.rebuildLost(n)
@@ -150,12 +153,12 @@ func (s *State) updateBlocked() {
 			}
 		}
 	}
-	for _, b := range s.builds {
+	for bi, b := range s.builds {
 		switch {
 		case b.state == BuildQueued && !served[b.system]:
-			b.state = BuildBlocked
+			s.setState(uint32(bi), BuildBlocked)
 		case b.state == BuildBlocked && served[b.system]:
-			b.state = BuildQueued
+			s.setState(uint32(bi), BuildQueued)
 		}
 	}
 }

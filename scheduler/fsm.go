@@ -28,6 +28,7 @@ type FSM struct {
 	index  uint64 // Raft index of the last applied entry
 	logger *slog.Logger
 	subs   notifier
+	feed   feed // what each command changed, for status readers (feed.go)
 }
 
 // NewFSM returns an FSM over an empty state.
@@ -49,14 +50,18 @@ func (f *FSM) Apply(l *raft.Log) any {
 	resp, err := f.state.Apply(l.Data)
 	f.index = l.Index
 	var ev event
+	var ch Change
 	if err == nil {
 		ev = f.state.event()
+		ch = f.state.takeChange(l.Index)
 	}
 	f.mu.Unlock()
 	if err != nil {
+		f.feed.advance()
 		f.logger.Debug("command rejected", "index", l.Index, "err", err)
 		return err
 	}
+	f.feed.add(ch)
 	f.subs.publish(ev)
 	if resp == nil {
 		return nil
@@ -107,6 +112,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		f.mu.Lock()
 		f.state, f.index = NewState(), 0
 		f.mu.Unlock()
+		f.feed.add(Change{Reset: true})
 		f.subs.publishAll()
 		return nil
 	}
@@ -116,7 +122,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.Lock()
 	f.state = s
+	index := f.index
 	f.mu.Unlock()
+	f.feed.add(Change{Index: index, Reset: true})
 	f.subs.publishAll()
 	return nil
 }

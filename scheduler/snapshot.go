@@ -162,6 +162,7 @@ func UnmarshalState(data []byte) (*State, error) {
 	if err := s.reindex(); err != nil {
 		return nil, fmt.Errorf("restore snapshot: %w", err)
 	}
+	s.rebuildIndex()
 	return s, nil
 }
 

@@ -215,6 +215,7 @@ type State struct {
 	last        int64             // newest command time applied; times never go back
 
 	fx effects // what the command being applied changed, for notifications
+	ix index   // derived read index for status pages (index.go); not in snapshots
 }
 
 // effects lists what one command changed, for subscribers.

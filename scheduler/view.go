@@ -180,15 +180,8 @@ func (s *State) itemInfo(p uint32) ItemInfo {
 // Members lists every node that ever joined, in join order.
 func (s *State) Members() []MemberInfo {
 	out := make([]MemberInfo, len(s.nodes))
-	for i, m := range s.nodes {
-		out[i] = MemberInfo{ID: m.id, Key: m.key, NixKey: m.nixKey, MaxBuilds: m.maxBuilds, Active: m.active,
-			Status: memberNames[m.status], Joined: nsTime(m.joined)}
-		for _, v := range m.systems {
-			out[i].Systems = append(out[i].Systems, s.names[v])
-		}
-		for _, v := range m.features {
-			out[i].Features = append(out[i].Features, s.names[v])
-		}
+	for i := range s.nodes {
+		out[i] = s.memberInfo(uint16(i))
 	}
 	return out
 }
