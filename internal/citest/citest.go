@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 )
 
@@ -30,11 +31,16 @@ func Missing(tb testing.TB, format string, args ...any) {
 }
 
 // Tool returns the path of program, looked up in $PATH and then in
-// /usr/sbin (where nginx is, outside root's $PATH), or calls Missing
-// naming pkg, the Debian package that has it.
+// /usr/sbin (where nginx is, outside a user's $PATH), or calls Missing
+// naming pkg, the Debian package that has it. A program named with a slash
+// is looked for there only.
 func Tool(tb testing.TB, program, pkg string) string {
 	tb.Helper()
-	for _, p := range []string{program, "/usr/sbin/" + program} {
+	candidates := []string{program, "/usr/sbin/" + program}
+	if strings.Contains(program, "/") {
+		candidates = candidates[:1]
+	}
+	for _, p := range candidates {
 		if path, err := exec.LookPath(p); err == nil {
 			return path
 		}

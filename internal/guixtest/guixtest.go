@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/tbfg/tbfg-node/internal/citest"
+	"github.com/tbfg/tbfg-node/internal/testdir"
 )
 
 // Where setup.sh puts Guix.
@@ -110,12 +111,13 @@ func (s *Substituter) Offered(paths ...string) []string {
 	return s.run("--query", "have "+strings.Join(paths, " "))
 }
 
-// Fetch has guix substitute download p into dest (which must not exist)
-// and check its NAR against the narinfo's NarHash, and returns its reply:
-// "success sha256:<nix32> <NarSize>" when all went well.
-func (s *Substituter) Fetch(p, dest string) string {
+// Fetch has guix substitute download p, check its NAR against the
+// narinfo's NarHash and unpack it, and returns its reply ("success
+// sha256:<nix32> <NarSize>" when all went well) and where it unpacked p.
+func (s *Substituter) Fetch(p string) (reply, dest string) {
 	s.tb.Helper()
-	return strings.Join(s.run("--substitute", "substitute "+p+" "+dest), "\n")
+	dest = filepath.Join(testdir.New(s.tb), "item") // read-only once unpacked
+	return strings.Join(s.run("--substitute", "substitute "+p+" "+dest), "\n"), dest
 }
 
 // run sends one command to `guix substitute MODE` and returns the lines it

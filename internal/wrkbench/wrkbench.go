@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/tbfg/tbfg-node/internal/citest"
 )
 
 // Duration is how long each wrk run lasts; each side runs twice per
@@ -19,21 +21,11 @@ import (
 const Duration = "2s"
 
 // RequireTool finds a program in $PATH or /usr/sbin, skipping the benchmark
-// without it, or failing it when the CI environment variable is set. pkg
-// is the Debian package that has it.
+// without it, or failing it under CI=true (citest). pkg is the Debian
+// package that has it.
 func RequireTool(tb testing.TB, name, pkg string) string {
 	tb.Helper()
-	for _, p := range []string{name, "/usr/sbin/" + name} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	msg := "needs " + name + ": apt-get install " + pkg
-	if os.Getenv("CI") != "" {
-		tb.Fatal(msg)
-	}
-	tb.Skip(msg)
-	return ""
+	return citest.Tool(tb, name, pkg)
 }
 
 // Target is one URL path measured on both servers.

@@ -10,22 +10,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tbfg/tbfg-node/internal/testdir"
 	"github.com/tbfg/tbfg-node/store"
 	"github.com/tbfg/tbfg-node/store/nar"
 )
 
 func openTest(t *testing.T) *Store {
 	t.Helper()
-	real := filepath.Join(t.TempDir(), "store")
-	s, err := Open(real, store.GuixDir)
+	s, err := Open(filepath.Join(testdir.New(t), "store"), store.GuixDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		s.Close()
-		// Items are read-only, which stops TempDir's cleanup for a non-root user.
-		must(t, removeTree(real))
-	})
+	t.Cleanup(func() { s.Close() })
 	return s
 }
 

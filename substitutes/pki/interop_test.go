@@ -32,7 +32,7 @@ type libgcrypt struct {
 }
 
 // startLibgcrypt starts the Scheme helper, or skips the test (fails it under
-// CI) when guile or guile-gcrypt is missing.
+// CI=true) when guile or guile-gcrypt is missing.
 func startLibgcrypt(t *testing.T) *libgcrypt {
 	t.Helper()
 	guile := guiletest.Require(t)
