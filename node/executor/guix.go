@@ -141,7 +141,7 @@ func (g *Guix) buildArgs(req Request) []string {
 func (g *Guix) build(ctx context.Context, req Request) error {
 	ctx, cancel := withBackstop(ctx, req.Timeout, "guix build")
 	defer cancel()
-	cmd := clientCommand(ctx, g.cfg.Env, g.cfg.Command, g.buildArgs(req)...)
+	cmd := clientCommand(ctx, inEnglish(g.cfg.Env), g.cfg.Command, g.buildArgs(req)...)
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout
 	stderr, err := runBuild(ctx, cmd, req.Log)
@@ -156,6 +156,18 @@ func (g *Guix) build(ctx context.Context, req Request) error {
 		return fmt.Errorf("read guix build output: %w", err)
 	}
 	return checkPrinted(req.Drv, printed)
+}
+
+// inEnglish is env (the node's own when nil) with guix's messages in
+// English, untranslated, as guixFailure reads them. LANGUAGE chooses the
+// messages only (it is ignored in the C locale, whose messages are
+// English), so the character set, and with it the build log's bytes, stays
+// what the node has.
+func inEnglish(env []string) []string {
+	if env == nil {
+		env = os.Environ()
+	}
+	return append(slices.Clone(env), "LANGUAGE=en")
 }
 
 // checkPrinted checks the paths `guix build` printed against the
@@ -381,7 +393,8 @@ var guixVerdicts = []struct {
 	{regexp.MustCompile("hash mismatch for store item '" + storePathRE + "'$"), ErrOutputHash},
 	{regexp.MustCompile("builder for `" + storePathRE + "' failed to produce output path `" + storePathRE + "'$"), ErrMissingOutput},
 	{regexp.MustCompile("builder for `" + storePathRE + "' (failed with exit code [0-9]+|failed due to signal [0-9]+( \\([^()]*\\))?|died abnormally)$"), ErrBuilderFailed},
-	{regexp.MustCompile("cannot build missing derivation ‘" + storePathRE + "’$"), ErrMissingInputs},
+	// guix prints ‘ and ’ as ? where the character set lacks them (C locale).
+	{regexp.MustCompile("cannot build missing derivation [‘?]" + storePathRE + "[’?]$"), ErrMissingInputs},
 	{regexp.MustCompile("some substitutes for the outputs of derivation `" + storePathRE + "' failed \\(usually happens due to networking issues\\); try `--fallback' to build derivation from source$"), ErrMissingInputs},
 	{regexp.MustCompile("hash mismatch for substituted item `" + storePathRE + "'$"), ErrMissingInputs},
 	{regexp.MustCompile("cannot build derivation `" + storePathRE + "': [0-9]+ dependencies couldn't be built$"), ErrMissingInputs},

@@ -142,6 +142,7 @@ func TestGuixFailure(t *testing.T) {
 		{"real-hash-mismatch", ErrOutputHash},
 		{"real-missing-output", ErrMissingOutput},
 		{"real-missing-derivation", ErrMissingInputs},
+		{"real-missing-derivation-c-locale", ErrMissingInputs},
 		{"silent", ErrSilent},
 		{"hash-mismatch", ErrOutputHash},
 		{"missing-output", ErrMissingOutput},
