@@ -23,8 +23,8 @@ import (
 // up a few times in this many.
 const interopRounds = 100
 
-// libgcrypt is a running testdata/guix-pki.scm: Guix's signing and
-// verification code paths on real libgcrypt.
+// libgcrypt is a running testdata/guix-pki.scm: our Scheme signer and
+// verifier, written after Guix's code paths, on real libgcrypt.
 type libgcrypt struct {
 	t   *testing.T
 	in  io.WriteCloser

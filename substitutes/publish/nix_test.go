@@ -243,7 +243,7 @@ func testNixTamperedNAR(t *testing.T, b *nixBuilder) {
 }
 
 // testNixTamperedNarinfo drops a reference from the signed part of the top
-// narinfo: Guix's check and Nix both refuse it.
+// narinfo: VerifyGuix and the real Nix both refuse it.
 func testNixTamperedNarinfo(t *testing.T, b *nixBuilder) {
 	dir := filepath.Join(t.TempDir(), "narinfo")
 	for _, p := range b.closure {
@@ -261,7 +261,7 @@ func testNixTamperedNarinfo(t *testing.T, b *nixBuilder) {
 	url := start(t, newServer(t, b.source(dir), nil))
 	served, _ := fetchNarinfo(t, url, top.StorePath)
 	if st := narinfo.VerifyGuix(served, b.keys.acl()); st == pki.Valid {
-		t.Errorf("Guix check of the tampered narinfo: %v", st)
+		t.Errorf("VerifyGuix of the tampered narinfo: %v", st)
 	}
 	dst := b.client(t)
 	out, ok := b.copyFrom(dst, url)

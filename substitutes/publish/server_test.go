@@ -378,7 +378,7 @@ func TestOldLayoutServedVerbatim(t *testing.T) {
 		t.Errorf("served:\n%s\nwant:\n%s", raw, want)
 	}
 	if st := narinfo.VerifyGuix(served, k.acl()); st != pki.Valid {
-		t.Errorf("Guix verification: %v", st)
+		t.Errorf("VerifyGuix: %v", st)
 	}
 	resp, body, err := get(t, "GET", url+"/"+served.Files[0].URL)
 	if err != nil || resp.StatusCode != 200 || !bytes.Equal(decompress(t, CompressionGzip, body), it.nar) {
