@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tbfg/tbfg-node/internal/citest"
 	"github.com/tbfg/tbfg-node/internal/nixtest"
 	"github.com/tbfg/tbfg-node/internal/testdir"
 	"github.com/tbfg/tbfg-node/store"
@@ -23,12 +24,7 @@ import (
 // as root, failing instead under CI.
 func requireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("the builtin executor tests need root for mount namespaces")
-		}
-		t.Skip("needs root for mount namespaces")
-	}
+	citest.Root(t, "the builtin executor's mount namespaces")
 }
 
 // hostStoreState records what the host has at /gnu, which builds must never

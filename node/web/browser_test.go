@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/tbfg/tbfg-node/internal/citest"
 	"github.com/tbfg/tbfg-node/mesh"
 	"github.com/tbfg/tbfg-node/node/adminapi"
 	"github.com/tbfg/tbfg-node/node/web/webtest"
@@ -28,14 +28,7 @@ import (
 // chromium finds the browser, or skips (fails under CI).
 func chromium(t *testing.T) string {
 	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("chromium not found: install the Debian package chromium")
-		}
-		t.Skip("chromium not found: install the Debian package chromium")
-	}
-	return path
+	return citest.Tool(t, "chromium", "chromium")
 }
 
 // farm is a backend that looks like a small farm at work: three members,
