@@ -19,7 +19,8 @@ var _ adminapi.Backend = (*Node)(nil)
 
 // Status reports the node's own view for the admin API.
 func (n *Node) Status() adminapi.Status {
-	st := adminapi.Status{State: n.state.Load().(string), DataDir: n.cfg.DataDir, Addresses: []string{}, NodeStatus: n.localStatus()}
+	st := adminapi.Status{State: n.state.Load().(string), DataDir: n.cfg.DataDir, Addresses: []string{}, NodeStatus: n.localStatus(),
+		AppliedIndex: n.fsm.Index()}
 	if !n.running() {
 		return st
 	}
@@ -123,6 +124,9 @@ func buildView(b scheduler.BuildInfo) adminapi.BuildView {
 		Outputs: map[string]string{}, Inputs: b.Inputs, Message: b.Message,
 		Submitted: timePtr(b.Submitted), Allocated: timePtr(b.Allocated), Started: timePtr(b.Started),
 		Finished: timePtr(b.Finished), NotBefore: timePtr(b.NotBefore)}
+	if b.State == scheduler.BuildFailedDependency {
+		v.Cause = uint64(b.Cause)
+	}
 	if b.Reason != scheduler.ReasonNone {
 		v.Reason = b.Reason.String()
 	}
