@@ -10,6 +10,7 @@ import (
 
 	"github.com/tbfg/tbfg-node/mesh"
 	"github.com/tbfg/tbfg-node/node/adminapi"
+	"github.com/tbfg/tbfg-node/node/web"
 	"github.com/tbfg/tbfg-node/scheduler"
 )
 
@@ -40,7 +41,7 @@ func (n *Node) buildAction(ctx context.Context, what string, ids []uint64, cmd s
 		// The state machine rejects a Cancel or Retry only for an unknown
 		// build; say which.
 		if unknown := n.unknownBuilds(ids); unknown != "" {
-			return adminapi.ActionResult{}, fmt.Errorf("%w: %s (tbfg-node builds lists them)", adminapi.ErrNoBuild, unknown)
+			return adminapi.ActionResult{}, fmt.Errorf("%w: %s", adminapi.ErrNoBuild, unknown)
 		}
 	}
 	if err != nil {
@@ -72,7 +73,12 @@ func buildIDs(ids []uint64) []scheduler.BuildID {
 	return out
 }
 
-// Log opens the log of build id, from whichever member holds it.
+// Log opens the whole log of build id, from whichever member holds it
+// (OpenLog); with follow, reading it goes on until the build ends.
 func (n *Node) Log(ctx context.Context, id uint64, follow bool) (io.ReadCloser, error) {
-	return nil, fmt.Errorf("%w: build logs are not served yet", adminapi.ErrUnavailable)
+	rc, _, err := n.OpenLog(ctx, id, web.LogOptions{Follow: follow})
+	if errors.Is(err, web.ErrNotFound) && !errors.Is(err, adminapi.ErrNoBuild) {
+		return nil, fmt.Errorf("%w: %w", adminapi.ErrNoLog, err)
+	}
+	return rc, err
 }
