@@ -137,7 +137,7 @@ func (f *fakeNode) Changes(ctx context.Context, cursor string) (adminapi.Changes
 		b.State = state
 		switch state {
 		case "failed":
-			b.Reason = "build-failure"
+			b.Reason = "build-error"
 		case "failed-dependency":
 			b.Cause = 1
 		}

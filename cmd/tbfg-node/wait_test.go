@@ -43,7 +43,7 @@ func TestSubmitWait(t *testing.T) {
 			"2\tsubmitted\t/gnu/store/bbbb-top.drv\n1\tsucceeded\t/gnu/store/aaaa-leaf.drv\n2\tsucceeded\t/gnu/store/bbbb-top.drv\n", ""},
 		{"one fails", []step{{states: map[uint64]string{1: "failed", 2: "failed-dependency"}}}, 1,
 			"2\tsubmitted\t/gnu/store/bbbb-top.drv\n1\tfailed\t/gnu/store/aaaa-leaf.drv\n2\tfailed-dependency\t/gnu/store/bbbb-top.drv\n",
-			"tbfg-node submit: build 1 failed (build-failure): /gnu/store/aaaa-leaf.drv; see why with: tbfg-node log 1\n" +
+			"tbfg-node submit: build 1 failed (build-error): /gnu/store/aaaa-leaf.drv; see why with: tbfg-node log 1\n" +
 				"tbfg-node submit: build 2 failed-dependency: /gnu/store/bbbb-top.drv; it needs build 1\n" +
 				"tbfg-node submit: 2 of 2 builds did not succeed; once fixed, run again with: tbfg-node retry 1\n"},
 		{"reset", []step{{states: map[uint64]string{1: "succeeded"}}, {states: map[uint64]string{2: "succeeded"}, reset: true}}, 0,
