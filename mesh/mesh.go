@@ -169,6 +169,9 @@ type Mesh struct {
 	pool    streamPool // idle /tbfg/rpc/1 streams
 	lead    *leadership
 	streams *streamRegistry
+	// memberFeed wakes WatchMembers readers when the membership loop sees
+	// another configuration or leader.
+	memberFeed *changeFeed
 
 	stage atomic.Value // string: the shutdown step running, for a stuck Close
 	hooks testHooks
@@ -189,6 +192,7 @@ func New(cfg Config) (*Mesh, error) {
 	m := &Mesh{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, gater: newGater()}
 	m.mem = newMembership()
 	m.lead = newLeadership()
+	m.memberFeed = newChangeFeed()
 	m.streams = newStreamRegistry()
 	return m, nil
 }
@@ -455,6 +459,7 @@ func (m *Mesh) shutdown() error {
 		}
 	}
 	m.lead.close()
+	m.memberFeed.close()
 	// Handlers are awaited after Raft: one may wait for a command to
 	// commit, which only the shutdown ends. Peer streams were reset by the
 	// cancel.

@@ -35,6 +35,7 @@ func (m *Mesh) membershipLoop(explicit []peer.ID) {
 		}
 		cfg := rn.configuration()
 		m.mem.setServers(cfg)
+		m.memberFeed.set(memberSignature(cfg, m.Leader()))
 		m.dialMissing(append(slices.Clone(explicit), serverPeers(cfg)...))
 		if rn.r.State() == raft.Leader {
 			m.reconcile(rn, cfg)

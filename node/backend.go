@@ -6,7 +6,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/tbfg/tbfg-node/node/adminapi"
 	"github.com/tbfg/tbfg-node/scheduler"
@@ -19,7 +18,8 @@ var _ adminapi.Backend = (*Node)(nil)
 
 // Status reports the node's own view for the admin API.
 func (n *Node) Status() adminapi.Status {
-	st := adminapi.Status{State: n.state.Load().(string), DataDir: n.cfg.DataDir, Addresses: []string{}, NodeStatus: n.localStatus()}
+	st := adminapi.Status{State: n.state.Load().(string), DataDir: n.cfg.DataDir, Addresses: []string{}, NodeStatus: n.localStatus(),
+		AppliedIndex: n.fsm.Index()}
 	if !n.running() {
 		return st
 	}
@@ -77,7 +77,7 @@ func (n *Node) Builds(q adminapi.BuildQuery) ([]adminapi.BuildView, error) {
 	n.fsm.Read(func(st *scheduler.State) {
 		if len(q.IDs) == 0 {
 			for _, b := range st.Builds(scheduler.BuildID(q.After), q.Limit, keep) {
-				out = append(out, buildView(b))
+				out = append(out, adminapi.NewBuildView(b))
 			}
 			return
 		}
@@ -88,7 +88,7 @@ func (n *Node) Builds(q adminapi.BuildQuery) ([]adminapi.BuildView, error) {
 				return
 			}
 			if keep == nil || keep(b.State) {
-				out = append(out, buildView(b))
+				out = append(out, adminapi.NewBuildView(b))
 			}
 		}
 	})
@@ -114,33 +114,6 @@ func stateFilter(names []string) (func(scheduler.BuildState) bool, error) {
 		want[s] = true
 	}
 	return func(s scheduler.BuildState) bool { return want[s] }, nil
-}
-
-// buildView converts a build record for the API.
-func buildView(b scheduler.BuildInfo) adminapi.BuildView {
-	v := adminapi.BuildView{ID: uint64(b.ID), Derivation: b.Drv, System: b.System, State: b.State.String(),
-		Attempt: b.Attempt, Node: b.Node, LastNode: b.LastNode, Priority: b.Priority, Submitter: b.Submitter,
-		Outputs: map[string]string{}, Inputs: b.Inputs, Message: b.Message,
-		Submitted: timePtr(b.Submitted), Allocated: timePtr(b.Allocated), Started: timePtr(b.Started),
-		Finished: timePtr(b.Finished), NotBefore: timePtr(b.NotBefore)}
-	if b.Reason != scheduler.ReasonNone {
-		v.Reason = b.Reason.String()
-	}
-	if v.Inputs == nil {
-		v.Inputs = []string{}
-	}
-	for _, o := range b.Outputs {
-		v.Outputs[o.Name] = o.Path
-	}
-	return v
-}
-
-func timePtr(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	t = t.UTC()
-	return &t
 }
 
 // ACL returns the member keys of the replicated state. A key that does not

@@ -5,7 +5,8 @@
 //
 //	adminapi    the local admin API: wire types, the HTTP handler over a
 //	            Backend, and the Client the command line uses; Node is the
-//	            Backend (backend.go, submit.go)
+//	            Backend (backend.go, submit.go, actions.go, and
+//	            readindex.go: reads at a Raft index, changes after a cursor)
 //	datadir     the data directory: the names of its files, its lock, the
 //	            mesh secret and the signing keys stored in it
 //	membership  this node's registration in the build queue, leaving it,

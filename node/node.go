@@ -17,6 +17,7 @@ import (
 	"github.com/tbfg/tbfg-node/mesh"
 	"github.com/tbfg/tbfg-node/node/adminapi"
 	"github.com/tbfg/tbfg-node/node/agent"
+	"github.com/tbfg/tbfg-node/node/buildlog"
 	"github.com/tbfg/tbfg-node/node/datadir"
 	"github.com/tbfg/tbfg-node/node/executor"
 	"github.com/tbfg/tbfg-node/node/membership"
@@ -44,6 +45,7 @@ type Node struct {
 	keys          *datadir.Keys               // loaded by Run, before anything reads them
 	signer        *meshsource.Signer          // signs the narinfos of items this node holds; made with keys
 	store         *local.Store                // opened by Run, closed by stop
+	logs          *buildlog.Dir               // opened by Run: the build logs
 	exec          executor.Executor           // made by Run over store
 	source        *meshsource.Source          // made by Run once the mesh runs
 	loops         *loops.Group                // the background loops, made by Run
@@ -245,10 +247,15 @@ func (n *Node) socket() string { return filepath.Join(n.cfg.DataDir, datadir.Adm
 
 func (n *Node) storeRealDir() string { return filepath.Join(n.cfg.DataDir, datadir.StoreSubdir) }
 
-// openLocal loads or creates the signing keys, opens the built-in store and
-// makes the executor over it.
-// The caller holds the data dir lock.
+// openLocal opens the build log directory, loads or creates the signing
+// keys, opens the built-in store and makes the executor over it.
+// The caller holds the data dir lock: opening the log directory finishes
+// the live logs of an earlier run.
 func (n *Node) openLocal() error {
+	var err error
+	if n.logs, err = buildlog.Open(n.logDir()); err != nil {
+		return err
+	}
 	host, err := os.Hostname()
 	if err != nil {
 		return fmt.Errorf("host name for the signing key: %w", err)

@@ -130,7 +130,7 @@ func (n *Node) startSource() error {
 	src, err := meshsource.New(meshsource.Config{
 		Self: n.mesh.ID(), FSM: n.fsm, Store: n.store,
 		Remote: &meshsource.StreamRemote{Mesh: n.mesh, Dir: store.Dir(n.cfg.StoreDir)},
-		LogDir: n.logDir(), Logger: n.log.With("component", "meshsource"),
+		Logs:   n.logs, Logger: n.log.With("component", "meshsource"),
 	})
 	if err != nil {
 		return fmt.Errorf("mesh source: %w", err)
@@ -228,7 +228,7 @@ func (n *Node) startAgent(ctx context.Context) error {
 		Node: n.mesh.ID(), FSM: n.fsm, Applier: n.mesh, Executor: n.exec, Store: n.store,
 		Fetcher: n.source, Signer: n.signer, OutputNAR: n.outputNAR, MaxBuilds: n.cfg.MaxBuilds,
 		Load: n.load1, LoadLimit: n.agentLoadLimit(), Tick: tick.C,
-		Timeout: n.cfg.BuildTimeout, MaxSilent: n.cfg.MaxSilent, LogDir: n.logDir(),
+		Timeout: n.cfg.BuildTimeout, MaxSilent: n.cfg.MaxSilent, Logs: n.logs,
 		Logger: n.log.With("component", "agent"),
 	})
 	if err != nil {

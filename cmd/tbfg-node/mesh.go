@@ -121,12 +121,11 @@ func (d *daemonFlags) parse(args []string) error {
 
 // parseNoArgs parses args into fs and rejects positional arguments.
 func parseNoArgs(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		fs.Usage()
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return usageError(fs, fmt.Errorf("unexpected argument %q: this command takes flags only", fs.Arg(0)))
 	}
 	return nil
 }
@@ -277,7 +276,7 @@ func cmdLeave(ctx context.Context, s *stdio, args []string) error {
 	defer cl.Close()
 	res, err := cl.Leave(ctx)
 	if errors.Is(err, adminapi.ErrUnavailable) {
-		return fmt.Errorf("%w (wait until it runs, or stop it with SIGTERM)", err)
+		return &nextStepError{err: err, step: "wait until it runs, or stop it with SIGTERM"}
 	}
 	if err != nil {
 		return err

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/tbfg/tbfg-node/node/buildlog"
 	"github.com/tbfg/tbfg-node/node/executor"
 	"github.com/tbfg/tbfg-node/node/meshsource"
 	"github.com/tbfg/tbfg-node/scheduler"
@@ -69,9 +69,13 @@ type Config struct {
 	// Timeout and MaxSilent bound each build; 0 means no bound.
 	Timeout   time.Duration
 	MaxSilent time.Duration
-	// LogDir receives one gzip log per build, <drv base>.gz; "" discards
-	// logs.
-	LogDir string
+	// Logs receives one log per build, readable while the build runs;
+	// nil discards logs.
+	Logs *buildlog.Dir
+	// Finished, when set, is told of every build this node ran to its end:
+	// its system, its result ("succeeded", "failed" or "canceled" for a
+	// build taken away) and how long it ran. The node's metrics count them.
+	Finished func(system, result string, d time.Duration)
 	// CommitTimeout bounds each final commit, also after the agent was told
 	// to stop; 0 means DefaultCommitTimeout.
 	CommitTimeout time.Duration
@@ -140,11 +144,6 @@ func New(cfg Config) (*Agent, error) {
 // returns ctx's error after every build it started has stopped and made its
 // final commit (each bounded by CommitTimeout). Call it once.
 func (a *Agent) Run(ctx context.Context) error {
-	if a.cfg.LogDir != "" {
-		if err := os.MkdirAll(a.cfg.LogDir, 0o755); err != nil {
-			return fmt.Errorf("create log directory: %w", err)
-		}
-	}
 	sub := a.cfg.FSM.WatchNode(a.cfg.Node)
 	defer sub.Close()
 	var wg sync.WaitGroup

@@ -1,19 +1,16 @@
 package agent
 
 import (
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tbfg/tbfg-node/node/executor"
-	"github.com/tbfg/tbfg-node/node/meshsource"
 	"github.com/tbfg/tbfg-node/scheduler"
 	"github.com/tbfg/tbfg-node/store"
 	"github.com/tbfg/tbfg-node/store/derivation"
@@ -44,9 +41,11 @@ func (a *Agent) run(ctx context.Context, j *job, b scheduler.BuildInfo) bool {
 		}
 	}
 	log.Info("build started")
+	began := a.cfg.Now()
 	outs, f := a.build(ctx, b)
 	if a.isTakenAway(j) {
 		log.Info("build taken away from this node")
+		a.report(b, "canceled", began)
 		return true
 	}
 	if f != nil {
@@ -54,10 +53,19 @@ func (a *Agent) run(ctx context.Context, j *job, b scheduler.BuildInfo) bool {
 			f = &failure{scheduler.ReasonInfrastructure, errors.New("node stopped during the build")}
 		}
 		log.Warn("build failed", "reason", f.reason, "err", f.err)
+		a.report(b, "failed", began)
 		return a.commitFailed(ctx, b, f.reason, f.err.Error())
 	}
 	log.Info("build succeeded", "outputs", len(outs))
+	a.report(b, "succeeded", began)
 	return a.commit(ctx, b, &scheduler.Succeeded{Time: a.cfg.Now(), Build: b.ID, Node: a.cfg.Node, Outputs: outs})
+}
+
+// report tells Config.Finished that b ended with result.
+func (a *Agent) report(b scheduler.BuildInfo, result string, began time.Time) {
+	if a.cfg.Finished != nil {
+		a.cfg.Finished(b.System, result, a.cfg.Now().Sub(began))
+	}
 }
 
 // takeUnreported removes and returns the outcome of b's attempt that an
@@ -119,7 +127,7 @@ func reasonOf(err error) scheduler.Reason {
 }
 
 // buildLogged runs the executor with the builder's output going to the
-// build's gzip log.
+// build's log.
 func (a *Agent) buildLogged(ctx context.Context, drvPath store.Path, drv *derivation.Derivation) (*executor.Result, error) {
 	lw, err := a.openLog(drvPath)
 	if err != nil {
@@ -133,40 +141,16 @@ func (a *Agent) buildLogged(ctx context.Context, drvPath store.Path, drv *deriva
 	return res, err
 }
 
-// logWriter is a build log being written: gzip into a temporary file renamed
-// into place by Close.
-type logWriter struct {
-	*gzip.Writer
-	f    *os.File
-	dest string
-}
-
 type discardLog struct{ io.Writer }
 
 func (discardLog) Close() error { return nil }
 
+// openLog starts the live log of the build of drvPath.
 func (a *Agent) openLog(drvPath store.Path) (io.WriteCloser, error) {
-	if a.cfg.LogDir == "" {
+	if a.cfg.Logs == nil {
 		return discardLog{io.Discard}, nil
 	}
-	dest := filepath.Join(a.cfg.LogDir, meshsource.LogName(drvPath.Base()))
-	f, err := os.Create(dest + ".tmp")
-	if err != nil {
-		return nil, fmt.Errorf("create build log: %w", err)
-	}
-	return &logWriter{Writer: gzip.NewWriter(f), f: f, dest: dest}, nil
-}
-
-// Close finishes the gzip stream and renames the log into place.
-func (w *logWriter) Close() error {
-	err := errors.Join(w.Writer.Close(), w.f.Close())
-	if err == nil {
-		err = os.Rename(w.f.Name(), w.dest)
-	}
-	if err != nil {
-		os.Remove(w.f.Name())
-	}
-	return err
+	return a.cfg.Logs.Create(drvPath.Base())
 }
 
 // publish makes each output valid in the local store and returns the signed

@@ -9,9 +9,9 @@
 //     what is missing from the mesh through the Fetcher (failure: Failed with
 //     reason missing-input, which re-queues the build);
 //  3. build through the executor with the configured timeout and
-//     max-silent-time, the builder's output going to a gzip log
-//     <LogDir>/<drv base>.gz (written as <drv base>.gz.tmp and renamed when
-//     the build ends, so a served log is always a complete gzip stream);
+//     max-silent-time, the builder's output going to the build's log in
+//     the node's log directory (package buildlog: readable, and followed,
+//     while the build runs; gzipped into place when it ends);
 //  4. on success, sign a narinfo for each output (Guix Signature, and Nix Sig
 //     with a Nix key) and commit Succeeded with them: the outputs are now
 //     available in the mesh; on failure, commit Failed with the reason the
@@ -31,6 +31,9 @@
 // earlier run of the node (nothing runs here yet): they are reported as
 // failed (infrastructure), so the scheduler re-queues them. Builds only
 // allocated, never started, are simply run.
+//
+// Each build it ran to an end is reported to Config.Finished (the node's
+// metrics) with its system, result and duration.
 //
 // The agent commits through an Applier (the mesh forwards to the leader and
 // retries across leader changes) and knows nothing about the mesh, HTTP or

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tbfg/tbfg-node/internal/queuetest"
 	"github.com/tbfg/tbfg-node/internal/testlog"
+	"github.com/tbfg/tbfg-node/node/buildlog"
 	"github.com/tbfg/tbfg-node/node/executor"
 	"github.com/tbfg/tbfg-node/node/meshsource"
 	"github.com/tbfg/tbfg-node/scheduler"
@@ -44,7 +45,7 @@ type node struct {
 	store  *local.Store
 	signer *meshsource.Signer
 	src    *meshsource.Source
-	logDir string
+	logs   *buildlog.Dir
 }
 
 // join makes a member with a fresh store and keys and registers it.
@@ -65,20 +66,23 @@ func (c *cluster) join(t testing.TB, id string, maxBuilds int) *node {
 		t.Fatal(err)
 	}
 	c.Join(t, id, string(gk.Public.Marshal()), maxBuilds)
-	logDir := filepath.Join(dir, "logs")
+	logs, err := buildlog.Open(filepath.Join(dir, "logs"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	src, err := meshsource.New(meshsource.Config{Self: id, FSM: c.FSM, Store: st, Remote: c.remote,
-		LogDir: logDir, Logger: testLogger(t, id)})
+		Logs: logs, Logger: testLogger(t, id)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.remote.Add(id, st)
-	return &node{id: id, store: st, signer: &meshsource.Signer{Host: id, Guix: gk, Nix: nk}, src: src, logDir: logDir}
+	return &node{id: id, store: st, signer: &meshsource.Signer{Host: id, Guix: gk, Nix: nk}, src: src, logs: logs}
 }
 
 // config is an agent configuration for n with executor ex.
 func (c *cluster) config(t testing.TB, n *node, ex executor.Executor, maxBuilds int) Config {
 	return Config{Node: n.id, FSM: c.FSM, Applier: c.Applier, Executor: ex, Store: n.store, Fetcher: n.src,
-		Signer: n.signer, MaxBuilds: maxBuilds, Timeout: time.Minute, LogDir: n.logDir,
+		Signer: n.signer, MaxBuilds: maxBuilds, Timeout: time.Minute, Logs: n.logs,
 		Now: c.clock.Now, Logger: testLogger(t, n.id+" agent")}
 }
 

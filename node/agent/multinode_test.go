@@ -12,6 +12,7 @@ import (
 
 	"github.com/tbfg/tbfg-node/internal/citest"
 	"github.com/tbfg/tbfg-node/internal/nixtest"
+	"github.com/tbfg/tbfg-node/node/buildlog"
 	"github.com/tbfg/tbfg-node/node/executor"
 	"github.com/tbfg/tbfg-node/node/meshsource"
 	"github.com/tbfg/tbfg-node/scheduler"
@@ -68,11 +69,11 @@ func TestTwoNodesBuildGraph(t *testing.T) {
 	if ok, _ := nodeB.store.IsValid(store.Path(c.Build(t, ids["a"]).Outputs[0].Path)); !ok {
 		t.Error("B built b without a's output in its store")
 	}
-	logText := readLog(t, nodeA.logDir, drvs["a"])
+	logText := readLog(t, nodeA.logs, drvs["a"])
 	if logText != "building a\n" {
 		t.Errorf("log of a: %q", logText)
 	}
-	if readLog(t, nodeB.logDir, drvs["bad"]) != "failing on purpose\n" {
+	if readLog(t, nodeB.logs, drvs["bad"]) != "failing on purpose\n" {
 		t.Error("log of bad lacks its output")
 	}
 }
@@ -289,8 +290,8 @@ func (c *cluster) checkOutput(t *testing.T, path string, nix map[store.Path]nixP
 	}
 }
 
-func readLog(t *testing.T, dir string, drv store.Path) string {
-	rc, err := meshsource.OpenLog(dir, drv.Base())
+func readLog(t *testing.T, logs *buildlog.Dir, drv store.Path) string {
+	rc, _, err := logs.Open(context.Background(), drv.Base(), 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,8 @@
 // parsed; the NAR comes from the node's own store when the item is valid
 // there, else from a holder through Remote (the mesh's peer streams; StoreRemote
 // is the in-memory implementation for tests); the build log comes from the
-// node's log directory, where the agent writes <drv base>.gz. OpenLocalNAR is
+// node's log directory (package buildlog), where the agent writes it, or
+// from the member that ran the build. OpenLocalNAR is
 // what the mesh's handler of peer NAR requests serves: local items only, so a
 // request never travels on to a third node.
 //
@@ -33,8 +34,12 @@
 // peer streams "nar" and "log", which ServeStreams answers on every node from
 // its own store (OpenLocalNAR) and log directory only: a request names one
 // store path in a small bounded frame, checked on both ends, and the answer is
-// a status (ok, not held, or a bounded error text) then the raw bytes. Through
-// it, Source.Log also finds the log of a build another member ran.
+// a status (ok, not held, or a bounded error text) then the raw bytes; a log
+// request may also name an offset and ask to follow the log while it is
+// written, and is then answered in frames with keep-alives. Through it,
+// Source.Log finds the log of a build another member ran, and
+// Source.BuildLog reads any build's log from any offset, following it live
+// from whichever member runs the build.
 //
 // The package knows nothing about how peers are reached beyond the small
 // StreamMesh interface (*mesh.Mesh implements it), nor about HTTP (package

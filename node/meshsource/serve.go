@@ -2,6 +2,7 @@ package meshsource
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -29,7 +30,7 @@ func ServeStreams(m StreamMesh, src *Source, logger *slog.Logger) error {
 	if err := m.HandleStream(NARStream, sv.handler(NARStream, sv.openNAR)); err != nil {
 		return fmt.Errorf("serve NARs to peers: %w", err)
 	}
-	if err := m.HandleStream(LogStream, sv.handler(LogStream, sv.openLog)); err != nil {
+	if err := m.HandleStream(LogStream, sv.serveLog); err != nil {
 		return fmt.Errorf("serve build logs to peers: %w", err)
 	}
 	return nil
@@ -97,15 +98,102 @@ func (sv *streamServer) openNAR(p store.Path) (io.ReadCloser, error) {
 	return sv.src.OpenLocalNAR(p)
 }
 
-// openLog opens the log of a derivation from the node's own log directory.
-func (sv *streamServer) openLog(drv store.Path) (io.ReadCloser, error) {
-	if !strings.HasSuffix(string(drv), ".drv") {
-		return nil, fmt.Errorf("log of %s: not a derivation", drv)
+// serveLog answers one request of the log stream from the node's own log
+// directory: version 1 the whole log as it is, version 2 from an offset, in
+// frames, followed while it is written if asked, with a keep-alive frame
+// every Heartbeat of silence.
+func (sv *streamServer) serveLog(ctx context.Context, peer string, s io.ReadWriteCloser) {
+	if d, ok := s.(readDeadline); ok {
+		d.SetReadDeadline(time.Now().Add(sv.idle))
 	}
-	if sv.src.cfg.LogDir == "" {
-		return nil, fmt.Errorf("log of %s: no log directory here: %w", drv.Base(), publish.ErrNotFound)
+	req, err := decodeLogRequest(s, sv.src.dir)
+	if err == nil && !strings.HasSuffix(string(req.drv), ".drv") {
+		err = fmt.Errorf("log of %s: not a derivation", req.drv)
 	}
-	return OpenLog(sv.src.cfg.LogDir, drv.Base())
+	if err != nil {
+		sv.log.Debug("bad peer stream request", "stream", LogStream, "peer", peer, "err", err)
+		sv.status(s, statusError, err.Error())
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends a follower's wait
+	rc, start, err := sv.src.openLocalLog(ctx, req.drv.Base(), req.offset, req.follow && req.version == logVersion)
+	if err != nil {
+		status := statusError
+		if errors.Is(err, publish.ErrNotFound) {
+			status = statusNotHeld
+		}
+		sv.status(s, status, err.Error())
+		return
+	}
+	defer rc.Close()
+	if req.version == wireVersion {
+		err = sv.send(s, rc)
+	} else {
+		err = sv.sendFrames(ctx, cancel, s, start, rc)
+	}
+	if err != nil {
+		sv.log.Debug("peer stream transfer failed", "stream", LogStream, "peer", peer, "path", req.drv, "err", err)
+		reset(s)
+	}
+}
+
+// sendFrames writes statusOK, start and then what rc reads in frames, with
+// a keep-alive frame after each Heartbeat without data, until rc ends. rc
+// reads under ctx, which stop ends: then its reader stops, and sendFrames
+// waits for it.
+func (sv *streamServer) sendFrames(ctx context.Context, stop func(), s io.Writer, start int64, rc io.Reader) error {
+	w := &idleWriter{w: s, idle: sv.idle}
+	var hdr [9]byte
+	binary.BigEndian.PutUint64(hdr[1:], uint64(start)) // hdr[0] is statusOK
+	if _, err := w.Write(hdr[:]); err != nil {
+		return err
+	}
+	chunks := make(chan []byte)
+	readErr := make(chan error, 1)
+	done := make(chan struct{})
+	defer func() { stop(); <-done }()
+	go func() { // ends when rc does: at its end, or when ctx ends
+		defer close(done)
+		defer close(chunks)
+		for {
+			buf := make([]byte, 32<<10)
+			n, err := rc.Read(buf)
+			if n > 0 {
+				select {
+				case chunks <- buf[:n]:
+				case <-ctx.Done():
+					readErr <- ctx.Err()
+					return
+				}
+			}
+			if err != nil {
+				readErr <- err
+				return
+			}
+		}
+	}()
+	beat := time.NewTicker(Heartbeat)
+	defer beat.Stop()
+	for {
+		select {
+		case b, ok := <-chunks:
+			if !ok {
+				if err := <-readErr; !errors.Is(err, io.EOF) {
+					return err
+				}
+				return nil
+			}
+			if err := writeFrame(w, b); err != nil {
+				return err
+			}
+			beat.Reset(Heartbeat)
+		case <-beat.C:
+			if err := writeFrame(w, nil); err != nil {
+				return err
+			}
+		}
+	}
 }
 
 // idleWriter renews the write deadline of a stream before every write.

@@ -1,19 +1,16 @@
 package meshsource
 
 import (
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 
 	"github.com/tbfg/tbfg-node/internal/pipe"
+	"github.com/tbfg/tbfg-node/node/buildlog"
 	"github.com/tbfg/tbfg-node/scheduler"
 	"github.com/tbfg/tbfg-node/store"
 	"github.com/tbfg/tbfg-node/store/local"
@@ -40,9 +37,9 @@ type Config struct {
 	Store *local.Store
 	// Remote reaches other holders; nil serves and fetches local items only.
 	Remote Remote
-	// LogDir is where the agent writes build logs as <drv base>.gz; "" means
-	// no logs.
-	LogDir string
+	// Logs is the node's directory of build logs, which its agent writes;
+	// nil means no logs here.
+	Logs *buildlog.Dir
 	// Logger receives failures of holders; nil discards.
 	Logger *slog.Logger
 }
@@ -193,16 +190,12 @@ func (s *Source) dumpLocal(p store.Path) io.ReadCloser {
 }
 
 // Log implements publish.Source: the log of the derivation whose base name is
-// base, or of the derivation that built the item of that base name, as this
-// node's agent wrote it or, when the Remote is also a LogRemote, as another
-// member's agent did (see remoteLog).
+// base, or of the derivation that built the item of that base name, as it is
+// written so far, from this node's log directory or from the member that
+// ran its build (see BuildLog).
 func (s *Source) Log(ctx context.Context, base string) (io.ReadCloser, error) {
 	if err := store.ValidateBase(base); err != nil {
 		return nil, fmt.Errorf("log of %q: %w: %w", base, publish.ErrNotFound, err)
-	}
-	_, remote := s.cfg.Remote.(LogRemote)
-	if s.cfg.LogDir == "" && !remote {
-		return nil, fmt.Errorf("log of %s: %w", base, publish.ErrNotFound)
 	}
 	if !strings.HasSuffix(base, ".drv") {
 		it, ok := s.record(base[:store.HashLen], "")
@@ -211,41 +204,17 @@ func (s *Source) Log(ctx context.Context, base string) (io.ReadCloser, error) {
 		}
 		base = store.Path(it.Deriver).Base()
 	}
-	if s.cfg.LogDir != "" {
-		rc, err := OpenLog(s.cfg.LogDir, base)
-		if !remote || !errors.Is(err, publish.ErrNotFound) {
-			return rc, err
-		}
-	}
-	return s.remoteLog(ctx, base)
-}
-
-// LogName is the file name of the build log of the derivation whose base
-// name is drvBase, inside a log directory.
-func LogName(drvBase string) string { return drvBase + ".gz" }
-
-// OpenLog opens the gzip log of the derivation drvBase in dir, decompressed.
-func OpenLog(dir, drvBase string) (io.ReadCloser, error) {
-	f, err := os.Open(filepath.Join(dir, LogName(drvBase)))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("log of %s: %w", drvBase, publish.ErrNotFound)
-	}
+	drv, err := s.dir.Join(base)
 	if err != nil {
-		return nil, fmt.Errorf("log of %s: %w", drvBase, err)
+		return nil, fmt.Errorf("log of %q: %w: %w", base, publish.ErrNotFound, err)
 	}
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("log of %s: %w", drvBase, err)
+	var b scheduler.BuildInfo
+	var ok bool
+	s.cfg.FSM.Read(func(st *scheduler.State) { b, ok = st.BuildByDrv(string(drv)) })
+	if !ok { // no build of it in the state: only a log of this node's
+		rc, _, err := s.openLocalLog(ctx, base, 0, false)
+		return rc, err
 	}
-	return &gzipFile{Reader: zr, f: f}, nil
-}
-
-type gzipFile struct {
-	*gzip.Reader
-	f *os.File
-}
-
-func (g *gzipFile) Close() error {
-	return errors.Join(g.Reader.Close(), g.f.Close())
+	rc, _, err := s.openBuildLog(ctx, b, 0, false)
+	return rc, err
 }

@@ -2,6 +2,7 @@ package meshsource
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -36,13 +37,22 @@ type StreamMesh interface {
 	OpenStream(ctx context.Context, peer, name string) (io.ReadWriteCloser, error)
 }
 
-// LogRemote opens the build log of a derivation on another member. Source.Log
-// uses it when its Remote implements it and the log is not in the node's own
-// log directory.
+// LogRemote opens the build log of a derivation on another member.
+// Source.Log and Source.BuildLog use it when the Source's Remote implements
+// it and the log is not in the node's own log directory.
 type LogRemote interface {
-	// OpenLog returns the (uncompressed) build log of drv as peer has it.
-	OpenLog(ctx context.Context, peer string, drv store.Path) (io.ReadCloser, error)
+	// OpenLog returns the (uncompressed) build log of drv as peer has it,
+	// from byte offset (negative: from the end of what is written), and
+	// the offset of its first byte. With follow, the reader goes on while
+	// the peer's log is being written, and ends when it is complete.
+	OpenLog(ctx context.Context, peer string, drv store.Path, offset int64, follow bool) (io.ReadCloser, int64, error)
 }
+
+// Heartbeat is how often a member following a silent log for another sends
+// it a keep-alive, so that the reader's idle timeout does not end a build
+// that simply prints nothing for a while. A follower's idle timeout is at
+// least three heartbeats.
+const Heartbeat = 5 * time.Second
 
 // StreamRemote is the Remote (and LogRemote) over the mesh's peer streams:
 // it asks a holder for a NAR on the "nar" stream and for a build log on the
@@ -69,19 +79,53 @@ var (
 // publish.ErrNotFound. Ending ctx aborts the transfer; closing the result
 // before its end resets the stream.
 func (r *StreamRemote) OpenNAR(ctx context.Context, peer string, p store.Path) (io.ReadCloser, error) {
-	return r.open(ctx, peer, NARStream, p)
+	req, err := encodeRequest(p)
+	if err != nil {
+		return nil, fmt.Errorf("%s of %s from %s: %w", NARStream, p, peer, err)
+	}
+	s, err := r.open(ctx, peer, NARStream, p, req, r.idle())
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // OpenLog implements LogRemote: the build log of drv from peer's log
-// directory, decompressed; an error wrapping publish.ErrNotFound if peer has
-// none.
-func (r *StreamRemote) OpenLog(ctx context.Context, peer string, drv store.Path) (io.ReadCloser, error) {
-	return r.open(ctx, peer, LogStream, drv)
+// directory, decompressed, live while the peer's build runs; an error
+// wrapping publish.ErrNotFound if peer has none.
+func (r *StreamRemote) OpenLog(ctx context.Context, peer string, drv store.Path, offset int64, follow bool) (io.ReadCloser, int64, error) {
+	what := fmt.Sprintf("%s of %s from %s", LogStream, drv, peer)
+	req, err := encodeLogRequest(drv, offset, follow)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", what, err)
+	}
+	idle := r.idle()
+	if follow {
+		idle = max(idle, 3*Heartbeat)
+	}
+	s, err := r.open(ctx, peer, LogStream, drv, req, idle)
+	if err != nil {
+		return nil, 0, err
+	}
+	var start [8]byte
+	if _, err := io.ReadFull(s, start[:]); err != nil {
+		s.abort()
+		return nil, 0, fmt.Errorf("%s: log offset: %w", what, noEOF(err))
+	}
+	return &framedStream{Reader: &frameReader{r: s}, s: s}, int64(binary.BigEndian.Uint64(start[:])), nil
 }
 
-// open sends the request for p on the stream called name and reads the
+// framedStream reads a version 2 response's frames from a client stream.
+type framedStream struct {
+	io.Reader
+	s *clientStream
+}
+
+func (f *framedStream) Close() error { return f.s.Close() }
+
+// open sends the request req for p on the stream called name and reads the
 // status; on statusOK the rest of the stream is the result.
-func (r *StreamRemote) open(ctx context.Context, peer, name string, p store.Path) (io.ReadCloser, error) {
+func (r *StreamRemote) open(ctx context.Context, peer, name string, p store.Path, req []byte, idle time.Duration) (*clientStream, error) {
 	what := fmt.Sprintf("%s of %s from %s", name, p, peer)
 	if r.Mesh == nil {
 		return nil, fmt.Errorf("%s: %w", what, ErrNoRemote)
@@ -89,15 +133,11 @@ func (r *StreamRemote) open(ctx context.Context, peer, name string, p store.Path
 	if _, err := r.Dir.ParsePath(string(p)); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	req, err := encodeRequest(p)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
 	rw, err := r.Mesh.OpenStream(ctx, peer, name)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	s := newClientStream(ctx, rw, r.idle())
+	s := newClientStream(ctx, rw, idle)
 	if err := s.request(req); err != nil {
 		s.abort()
 		return nil, fmt.Errorf("%s: %w", what, err)

@@ -76,7 +76,7 @@ func startMeshNode(t testing.TB, name string, peers []string, serve func(*peerme
 func (mm *meshMember) source(t testing.TB, name string) *Source {
 	t.Helper()
 	src, err := New(Config{Self: mm.mesh.ID(), FSM: mm.fsm, Store: mm.store, Remote: mm.remote,
-		LogDir: t.TempDir(), Logger: testLogger(t, name)})
+		Logs: openLogs(t), Logger: testLogger(t, name)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func TestStreamsOnMesh(t *testing.T) {
 			{Path: fakeDrv, System: "x86_64-linux", Outputs: []scheduler.Output{{Name: "out", Path: out}}}}})
 		a.apply(t, &scheduler.Allocate{Time: t0, Allocations: []scheduler.Allocation{{Build: 1, Node: a.mesh.ID()}}})
 		a.apply(t, &scheduler.Failed{Time: t0, Build: 1, Node: a.mesh.ID(), Reason: scheduler.ReasonBuildError})
-		writeLog(t, a.src.cfg.LogDir, store.Path(fakeDrv).Base(), "log written on A\n")
+		writeLog(t, a.src.cfg.Logs, store.Path(fakeDrv).Base(), "log written on A\n")
 		meshtest.WaitFor(t, 10*time.Second, "C's state records the failure", func() error {
 			var b scheduler.BuildInfo
 			c.fsm.Read(func(st *scheduler.State) { b, _ = st.Build(1) })

@@ -2,19 +2,17 @@ package meshsource
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/binary"
 	"errors"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	"github.com/tbfg/tbfg-node/node/buildlog"
 	"github.com/tbfg/tbfg-node/scheduler"
 	"github.com/tbfg/tbfg-node/store"
 	"github.com/tbfg/tbfg-node/substitutes/publish"
@@ -62,15 +60,19 @@ func TestServeBadRequests(t *testing.T) {
 		{"dot dot", NARStream, frame(1, 17, "/gnu/store/../etc"), "invalid store path"},
 		{"garbage", NARStream, []byte("GET / HTTP/1.1\r\n\r\n"), "protocol version 71, want 1"},
 		{"log of a non-derivation", LogStream, frame(1, len(held), held), "not a derivation"},
+		{"log, wrong version", LogStream, frame(3, len(fakeDrv), fakeDrv), "protocol version 3, want 1 to 2"},
+		{"log, no offset", LogStream, append(frame(2, len(fakeDrv), fakeDrv), 0, 0, 0), "request offset and flags: unexpected EOF"},
+		{"log, unknown flags", LogStream, append(frame(2, len(fakeDrv), fakeDrv), 0, 0, 0, 0, 0, 0, 0, 0, 0x82),
+			"unknown flags 0x82"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			open := sv.openNAR
+			handle := sv.handler(tt.stream, sv.openNAR)
 			if tt.stream == LogStream {
-				open = sv.openLog
+				handle = sv.serveLog
 			}
 			s := &rawStream{r: bytes.NewReader(tt.req)}
-			sv.handler(tt.stream, open)(context.Background(), "peer", s)
+			handle(context.Background(), "peer", s)
 			status, msg, err := readStatus(&s.out)
 			if err != nil || status != statusError || !strings.Contains(msg, tt.want) {
 				t.Fatalf("response status %d, %q, %v; want an error containing %q", status, msg, err, tt.want)
@@ -89,14 +91,14 @@ type pipeMembers struct {
 	a      *member
 	net    *pipeNet
 	remote *StreamRemote
-	logDir string // a's log directory
+	logs   *buildlog.Dir // a's log directory
 }
 
 func newPipeMembers(t *testing.T) *pipeMembers {
 	m := newMesh(t)
 	a := m.join(t, "a")
-	logDir := t.TempDir()
-	a.src.cfg.LogDir = logDir
+	logs := openLogs(t)
+	a.src.cfg.Logs = logs
 	pn := newPipeNet(t)
 	if err := ServeStreams(pn.node("a"), a.src, testLogger(t, "a serve")); err != nil {
 		t.Fatal(err)
@@ -104,7 +106,7 @@ func newPipeMembers(t *testing.T) *pipeMembers {
 	if err := ServeStreams(pn.node("a"), a.src, nil); err == nil {
 		t.Fatal("ServeStreams twice on one mesh: no error")
 	}
-	return &pipeMembers{m: m, a: a, net: pn, logDir: logDir,
+	return &pipeMembers{m: m, a: a, net: pn, logs: logs,
 		remote: &StreamRemote{Mesh: pn.node("c"), Dir: store.GuixDir, IdleTimeout: 5 * time.Second}}
 }
 
@@ -183,19 +185,19 @@ func TestStreamRemoteNAR(t *testing.T) {
 func TestStreamRemoteLog(t *testing.T) {
 	pm := newPipeMembers(t)
 	ctx := context.Background()
-	writeLog(t, pm.logDir, store.Path(fakeDrv).Base(), "building hello\nfailed\n")
+	writeLog(t, pm.logs, store.Path(fakeDrv).Base(), "building hello\nfailed\n")
 
-	rc, err := pm.remote.OpenLog(ctx, "a", fakeDrv)
+	rc, start, err := pm.remote.OpenLog(ctx, "a", fakeDrv, 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, err := io.ReadAll(rc)
 	rc.Close()
-	if err != nil || string(got) != "building hello\nfailed\n" {
-		t.Fatalf("log: %q, %v", got, err)
+	if err != nil || string(got) != "building hello\nfailed\n" || start != 0 {
+		t.Fatalf("log: %q from %d, %v", got, start, err)
 	}
 	other := store.Path("/gnu/store/0123456789abcdfghijklmnpqrsvwxyz-other.drv")
-	if _, err := pm.remote.OpenLog(ctx, "a", other); !errors.Is(err, publish.ErrNotFound) {
+	if _, _, err := pm.remote.OpenLog(ctx, "a", other, 0, false); !errors.Is(err, publish.ErrNotFound) {
 		t.Fatalf("log a lacks: %v; want ErrNotFound", err)
 	}
 }
@@ -209,7 +211,7 @@ func TestSourceLogFromMember(t *testing.T) {
 	if err := ServeStreams(pm.net.node("b"), b.src, nil); err != nil {
 		t.Fatal(err)
 	}
-	src, err := New(Config{Self: "c", FSM: pm.m.fsm, Store: c.store, Remote: pm.remote, LogDir: t.TempDir(),
+	src, err := New(Config{Self: "c", FSM: pm.m.fsm, Store: c.store, Remote: pm.remote, Logs: openLogs(t),
 		Logger: testLogger(t, "c")})
 	if err != nil {
 		t.Fatal(err)
@@ -223,7 +225,7 @@ func TestSourceLogFromMember(t *testing.T) {
 	}
 	pm.m.apply(t, &scheduler.Allocate{Time: t0, Allocations: []scheduler.Allocation{{Build: 1, Node: "a"}}})
 	pm.m.apply(t, &scheduler.Failed{Time: t0, Build: 1, Node: "a", Reason: scheduler.ReasonBuildError, Message: "exit 1"})
-	writeLog(t, pm.logDir, store.Path(fakeDrv).Base(), "it broke\n")
+	writeLog(t, pm.logs, store.Path(fakeDrv).Base(), "it broke\n")
 
 	rc, err := src.Log(ctx, store.Path(fakeDrv).Base())
 	if err != nil {
@@ -236,15 +238,28 @@ func TestSourceLogFromMember(t *testing.T) {
 	}
 }
 
-func writeLog(t *testing.T, dir, drvBase, text string) {
+// writeLog writes the finished log of drvBase into logs.
+func writeLog(t *testing.T, logs *buildlog.Dir, drvBase, text string) {
 	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	zw.Write([]byte(text))
-	zw.Close()
-	if err := os.WriteFile(filepath.Join(dir, LogName(drvBase)), buf.Bytes(), 0o644); err != nil {
+	w, err := logs.Create(drvBase)
+	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := io.WriteString(w, text); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func openLogs(t testing.TB) *buildlog.Dir {
+	t.Helper()
+	d, err := buildlog.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 // waitUntil polls cond until it holds or 10 seconds pass.

@@ -13,11 +13,21 @@ import (
 
 // The peer stream protocol (see DESIGN.md, "Peer streams"). A request is
 // one frame: a version byte, a 2-byte big-endian length and that many bytes
-// of store path. A response starts with a status byte; statusNotHeld and
-// statusError are followed by a 2-byte length and a message, statusOK by the
-// raw bytes of the NAR or log until the end of the stream.
+// of store path; a version 2 request (log stream only) then carries an
+// 8-byte big-endian signed offset and a flags byte. A response starts with a
+// status byte; statusNotHeld and statusError are followed by a 2-byte length
+// and a message, statusOK by the raw bytes of the NAR or log until the end
+// of the stream (version 1), or by the 8-byte offset of the log's first
+// byte and then frames of a 4-byte big-endian length and that many bytes, a
+// length of 0 being a keep-alive (version 2).
 const (
 	wireVersion = 1
+	// logVersion is the version of log requests with an offset and flags.
+	logVersion = 2
+	// flagFollow asks for the log to be followed while it is written.
+	flagFollow byte = 1
+	// maxFrame bounds one frame of a version 2 response.
+	maxFrame = 64 << 10
 	// maxRequestPath bounds a requested path: a store path is the store
 	// directory, 32 hash characters, a dash and at most 211 name characters.
 	maxRequestPath = 1024
@@ -43,29 +53,130 @@ func encodeRequest(p store.Path) ([]byte, error) {
 	return append(b, p...), nil
 }
 
-// decodeRequest reads one request frame from r and checks that it names a
-// store path of dir. It reads no byte past the frame.
+// logRequest is a decoded request of the log stream.
+type logRequest struct {
+	drv     store.Path
+	version byte
+	offset  int64 // first byte; negative counts from the end
+	follow  bool
+}
+
+// encodeLogRequest is the version 2 request frame for the log of drv.
+func encodeLogRequest(drv store.Path, offset int64, follow bool) ([]byte, error) {
+	b, err := encodeRequest(drv)
+	if err != nil {
+		return nil, err
+	}
+	b[0] = logVersion
+	b = binary.BigEndian.AppendUint64(b, uint64(offset))
+	flags := byte(0)
+	if follow {
+		flags |= flagFollow
+	}
+	return append(b, flags), nil
+}
+
+// decodeLogRequest reads a version 1 or 2 request frame for a log. It reads
+// no byte past the frame.
+func decodeLogRequest(r io.Reader, dir store.Dir) (logRequest, error) {
+	var req logRequest
+	var err error
+	if req.version, req.drv, err = decodeFrame(r, dir, wireVersion, logVersion); err != nil || req.version == wireVersion {
+		return req, err
+	}
+	var tail [9]byte
+	if _, err := io.ReadFull(r, tail[:]); err != nil {
+		return req, fmt.Errorf("request offset and flags: %w", noEOF(err))
+	}
+	req.offset = int64(binary.BigEndian.Uint64(tail[:8]))
+	if tail[8]&^flagFollow != 0 {
+		return req, fmt.Errorf("request: unknown flags %#x", tail[8]&^flagFollow)
+	}
+	req.follow = tail[8]&flagFollow != 0
+	return req, nil
+}
+
+// decodeRequest reads one version 1 request frame from r and checks that it
+// names a store path of dir. It reads no byte past the frame.
 func decodeRequest(r io.Reader, dir store.Dir) (store.Path, error) {
+	_, p, err := decodeFrame(r, dir, wireVersion, wireVersion)
+	return p, err
+}
+
+// decodeFrame reads the version, length and path of a request frame whose
+// version is from lo to hi.
+func decodeFrame(r io.Reader, dir store.Dir, lo, hi byte) (byte, store.Path, error) {
 	var hdr [3]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return "", fmt.Errorf("request header: %w", noEOF(err))
+		return 0, "", fmt.Errorf("request header: %w", noEOF(err))
 	}
-	if hdr[0] != wireVersion {
-		return "", fmt.Errorf("request: protocol version %d, want %d", hdr[0], wireVersion)
+	switch {
+	case lo == hi && hdr[0] != lo:
+		return 0, "", fmt.Errorf("request: protocol version %d, want %d", hdr[0], lo)
+	case hdr[0] < lo || hdr[0] > hi:
+		return 0, "", fmt.Errorf("request: protocol version %d, want %d to %d", hdr[0], lo, hi)
 	}
 	n := int(binary.BigEndian.Uint16(hdr[1:]))
 	if n > maxRequestPath {
-		return "", fmt.Errorf("request: path of %d bytes, more than the %d allowed", n, maxRequestPath)
+		return 0, "", fmt.Errorf("request: path of %d bytes, more than the %d allowed", n, maxRequestPath)
 	}
 	buf := make([]byte, n)
 	if _, err := io.ReadFull(r, buf); err != nil {
-		return "", fmt.Errorf("request path (%d bytes): %w", n, noEOF(err))
+		return 0, "", fmt.Errorf("request path (%d bytes): %w", n, noEOF(err))
 	}
 	p, err := dir.ParsePath(string(buf))
 	if err != nil {
-		return "", fmt.Errorf("request: %w", err)
+		return 0, "", fmt.Errorf("request: %w", err)
 	}
-	return p, nil
+	return hdr[0], p, nil
+}
+
+// writeFrame writes one frame of a version 2 response; an empty b is a
+// keep-alive.
+func writeFrame(w io.Writer, b []byte) error {
+	var hdr [4]byte
+	binary.BigEndian.PutUint32(hdr[:], uint32(len(b)))
+	if _, err := w.Write(hdr[:]); err != nil {
+		return err
+	}
+	_, err := w.Write(b)
+	return err
+}
+
+// frameReader reads the content of a version 2 response's frames. A clean
+// end of stream between frames is io.EOF, inside one io.ErrUnexpectedEOF.
+type frameReader struct {
+	r    io.Reader
+	left int // bytes of the current frame not read yet
+}
+
+func (f *frameReader) Read(p []byte) (int, error) {
+	for f.left == 0 {
+		var hdr [4]byte
+		if _, err := io.ReadFull(f.r, hdr[:]); err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return 0, fmt.Errorf("frame header: %w", err)
+			}
+			return 0, err
+		}
+		n := binary.BigEndian.Uint32(hdr[:])
+		if n > maxFrame {
+			return 0, fmt.Errorf("frame of %d bytes, more than %d: %w", n, maxFrame, ErrBadResponse)
+		}
+		f.left = int(n)
+		if len(p) == 0 {
+			return 0, nil
+		}
+	}
+	n, err := f.r.Read(p[:min(len(p), f.left)])
+	f.left -= n
+	if errors.Is(err, io.EOF) {
+		if f.left > 0 {
+			return n, io.ErrUnexpectedEOF
+		}
+		err = nil // the next Read finds the end between frames
+	}
+	return n, err
 }
 
 // noEOF turns a clean end of stream inside a frame into io.ErrUnexpectedEOF.

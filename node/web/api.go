@@ -71,7 +71,7 @@ func (s *Server) apiBuilds(_ context.Context, req *request) (any, error) {
 	s.cfg.Replica.Read(func(st *scheduler.State) { page = q.page(st) })
 	out := make([]adminapi.BuildView, len(page.Builds))
 	for i, b := range page.Builds {
-		out[i] = buildView(b)
+		out[i] = adminapi.NewBuildView(b)
 	}
 	if page.Next != 0 {
 		v := url.Values{}
@@ -100,5 +100,5 @@ func (s *Server) apiBuild(_ context.Context, req *request) (any, error) {
 	if !ok {
 		return nil, fmt.Errorf("build %d: %w", req.id, ErrNotFound)
 	}
-	return buildView(b), nil
+	return adminapi.NewBuildView(b), nil
 }

@@ -13,33 +13,6 @@ import (
 // under the replica's read lock and copies what it needs; templates run
 // after the lock is released.
 
-// buildView converts a build record to the admin API's object.
-func buildView(b scheduler.BuildInfo) adminapi.BuildView {
-	v := adminapi.BuildView{ID: uint64(b.ID), Derivation: b.Drv, System: b.System, State: b.State.String(),
-		Attempt: b.Attempt, Node: b.Node, LastNode: b.LastNode, Priority: b.Priority, Submitter: b.Submitter,
-		Outputs: map[string]string{}, Inputs: b.Inputs, Message: b.Message,
-		Submitted: timePtr(b.Submitted), Allocated: timePtr(b.Allocated), Started: timePtr(b.Started),
-		Finished: timePtr(b.Finished), NotBefore: timePtr(b.NotBefore)}
-	if b.Reason != scheduler.ReasonNone {
-		v.Reason = b.Reason.String()
-	}
-	if v.Inputs == nil {
-		v.Inputs = []string{}
-	}
-	for _, o := range b.Outputs {
-		v.Outputs[o.Name] = o.Path
-	}
-	return v
-}
-
-func timePtr(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	t = t.UTC()
-	return &t
-}
-
 // buildRow is one build in a table.
 type buildRow struct {
 	ID        uint64
@@ -279,7 +252,7 @@ func readBuild(r Replica, id uint64, substituteURL string) (d buildDetail, ok bo
 			return
 		}
 		ok = true
-		d = buildDetail{Build: buildView(b), Row: rowOf(b), Features: b.Features, Tags: b.Tags, Cause: uint64(b.Cause)}
+		d = buildDetail{Build: adminapi.NewBuildView(b), Row: rowOf(b), Features: b.Features, Tags: b.Tags, Cause: uint64(b.Cause)}
 		for _, o := range b.Outputs {
 			d.Outputs = append(d.Outputs, pathLinkOf(s, o.Name, o.Path, substituteURL))
 		}
