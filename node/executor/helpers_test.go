@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/tbfg/tbfg-node/internal/nixtest"
+	"github.com/tbfg/tbfg-node/internal/testdir"
 	"github.com/tbfg/tbfg-node/store"
 	"github.com/tbfg/tbfg-node/store/derivation"
 	"github.com/tbfg/tbfg-node/store/local"
@@ -96,7 +97,7 @@ func newStoreEnv(t testing.TB) *env {
 func newStoreEnvAt(t testing.TB, dir store.Dir) *env {
 	t.Helper()
 	n := nixtest.New(t, dir)
-	st, err := local.Open(filepath.Join(t.TempDir(), "store"), dir)
+	st, err := local.Open(filepath.Join(testdir.New(t), "store"), dir) // items are read-only
 	if err != nil {
 		t.Fatal(err)
 	}
