@@ -60,8 +60,8 @@ func cmdAuthorize(ctx context.Context, s *stdio, args []string) error {
 		if err := guixAuthorize(ctx, s, missing); err != nil {
 			return err
 		}
-		fmt.Fprintf(s.out, "%d of %d member keys authorized with guix archive --authorize, the others were in %s.\n",
-			len(missing), len(current), *file)
+		fmt.Fprintf(s.out, "%d of %d member keys authorized with guix archive --authorize (%d already in %s).\n",
+			len(missing), len(current), len(current)-len(missing), *file)
 		return nil
 	}
 	if len(missing) > 0 {
@@ -70,7 +70,8 @@ func cmdAuthorize(ctx context.Context, s *stdio, args []string) error {
 			return err
 		}
 	}
-	fmt.Fprintf(s.out, "%d of %d member keys added to %s, the others were there.\n", len(missing), len(current), *file)
+	fmt.Fprintf(s.out, "%d of %d member keys added to %s (%d already there).\n",
+		len(missing), len(current), *file, len(current)-len(missing))
 	return nil
 }
 
@@ -147,16 +148,24 @@ func pruneLeft(w io.Writer, path string, acl *pki.ACL, left []pki.PublicKey, pru
 	case len(kept) == n:
 		return nil
 	case !prune:
-		fmt.Fprintf(w, "%d keys of members that left the mesh are still in %s: tbfg-node authorize --prune removes them.\n",
-			n-len(kept), path)
+		fmt.Fprintf(w, "%s of members that left the mesh still in %s: tbfg-node authorize --prune removes them.\n",
+			countKeys(n-len(kept)), path)
 		return nil
 	}
 	acl.Keys = kept
 	if err := writeACLFile(path, acl); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "%d keys of members that left the mesh removed from %s.\n", n-len(kept), path)
+	fmt.Fprintf(w, "%s of members that left the mesh removed from %s.\n", countKeys(n-len(kept)), path)
 	return nil
+}
+
+// countKeys is "1 key" or "N keys".
+func countKeys(n int) string {
+	if n == 1 {
+		return "1 key"
+	}
+	return fmt.Sprintf("%d keys", n)
 }
 
 // guixAuthorize runs `guix archive --authorize` for each key, the key on

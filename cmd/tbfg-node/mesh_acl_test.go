@@ -221,8 +221,8 @@ func TestPruneLeft(t *testing.T) {
 		out   string
 	}{
 		{"nothing left", nil, true, keys, ""},
-		{"no prune", keys[1:2], false, keys, "1 keys of members that left the mesh are still in"},
-		{"prune", keys[1:2], true, []pki.PublicKey{keys[0], keys[2]}, "1 keys of members that left the mesh removed from"},
+		{"no prune", keys[1:2], false, keys, "1 key of members that left the mesh still in"},
+		{"prune", keys[1:2], true, []pki.PublicKey{keys[0], keys[2]}, "1 key of members that left the mesh removed from"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -154,3 +154,18 @@ func (s *Substituter) run(mode, command string) []string {
 	s.tb.Logf("guix substitute %s: replied %q\n%s", mode, reply.String(), stderr.Bytes())
 	return strings.FieldsFunc(reply.String(), func(r rune) bool { return r == '\n' })
 }
+
+// RequireDiscover is Require for tests of `guix discover` and guix-daemon
+// --discover=yes, which setup.sh builds only with WITH_AVAHI=1 (guile-avahi).
+func RequireDiscover(tb testing.TB) string {
+	tb.Helper()
+	guix := Require(tb)
+	if err := exec.Command(guix, "discover", "--help").Run(); err != nil {
+		setup, shared := setupScript()
+		if !shared {
+			setup = "../shared/guix/setup.sh"
+		}
+		citest.Missing(tb, "guix discover does not run (%v): run `WITH_AVAHI=1 bash %s` as root", err, setup)
+	}
+	return guix
+}
