@@ -46,11 +46,14 @@ type clientMeshGraph struct {
 }
 
 // TestGuixClientOfMesh has guix-daemon, on a machine of the LAN that runs no
-// node, use a mesh of three builtin hosts as its substitute servers:
-//   - before `tbfg-node authorize` it refuses every output, although each
+// node, use a mesh of three builtin hosts as its substitute servers
+// (guix-daemon --substitute-urls=http://FIRST-HOST:8761):
+//   - before `tbfg-node authorize` it refuses every output, although the
 //     host serves their narinfos;
-//   - `tbfg-node authorize` adds the three member keys to its ACL through
-//     the real `guix archive --authorize`, and a second run adds nothing;
+//   - `tbfg-node authorize --from FILE`, FILE being what `tbfg-node acl
+//     --json` printed on a host, adds the three member keys to its ACL
+//     through the real `guix archive --authorize`, and a second run adds
+//     nothing;
 //   - then it substitutes every output of a ten-derivation graph, and
 //     records the NarHash, NarSize and references of the narinfos;
 //   - a second guix-daemon with --discover=yes and no substitute URLs finds
@@ -80,9 +83,10 @@ func TestGuixClientOfMesh(t *testing.T) {
 	bus := startAvahi(t, client)
 	discovering := startGuixDaemon(t, client, guixtest.DaemonOptions{Discover: true,
 		Env: []string{"DBUS_SYSTEM_BUS_ADDRESS=" + bus}})
-	plain := startGuixDaemon(t, client, guixtest.DaemonOptions{})
-	ids := map[*host]string{}
 	first, leaver := hosts[0], hosts[2]
+	url := substituteURL(first)
+	plain := startGuixDaemon(t, client, guixtest.DaemonOptions{SubstituteURLs: []string{url}})
+	ids := map[*host]string{}
 	if !t.Run("form", func(t *testing.T) {
 		formMesh(t, hosts, ids, func(h *host) []string {
 			switch h {
@@ -98,7 +102,6 @@ func TestGuixClientOfMesh(t *testing.T) {
 	}
 	g := buildClientGraph(t, hosts)
 	deleteFromStore(t, plain, func() []store.Path { return outputs(g.Graph) })
-	url := substituteURL(first)
 	if !t.Run("refused-before-authorize", func(t *testing.T) { checkRefusedUnauthorized(t, plain, client, first, g.ten) }) {
 		return
 	}
@@ -106,7 +109,7 @@ func TestGuixClientOfMesh(t *testing.T) {
 		return
 	}
 	t.Run("substituted", func(t *testing.T) {
-		if stderr, err := guixBuild(plain, url, g.ten...); err != nil {
+		if stderr, err := guixBuild(plain, "", g.ten...); err != nil {
 			t.Fatalf("guix build: %v\n%s", err, stderr)
 		}
 		checkRecorded(t, plain, client, first, g.ten)
@@ -151,28 +154,30 @@ func buildClientGraph(t *testing.T, hosts []*host) *clientMeshGraph {
 	return g
 }
 
-// checkRefusedUnauthorized checks that d, whose ACL has no mesh key, has
-// no trusted substitute for outs although server serves every narinfo,
-// and that guix build leaves them absent.
+// checkRefusedUnauthorized checks that d, whose substitute server is
+// server and whose ACL has no mesh key, has no trusted substitute for outs
+// although server serves every narinfo, and that guix build leaves them
+// absent.
 func checkRefusedUnauthorized(t *testing.T, d *guixtest.PrivateDaemon, client, server *host, outs []store.Path) {
 	for _, p := range outs {
 		servedNarinfo(t, client, server, p)
 	}
-	if got := d.Substitutable([]string{substituteURL(server)}, mapSlice(outs, store.Path.String)...); len(got) != 0 {
+	if got := d.Substitutable(nil, mapSlice(outs, store.Path.String)...); len(got) != 0 {
 		t.Errorf("substitutable before authorize: %v", got)
 	}
-	stderr, err := guixBuild(d, substituteURL(server), outs...)
+	stderr, err := guixBuild(d, "", outs...)
 	t.Logf("guix build before authorize: %v\n%s", err, stderr)
 	if got := valid(d, outs...); len(got) != 0 {
 		t.Errorf("substituted before authorize: %v", got)
 	}
 }
 
-// checkAuthorize runs tbfg-node authorize twice on h: the first run adds
-// the key of every host, once, to d's ACL; the second changes nothing.
+// checkAuthorize has d's machine authorize the members h lists, twice
+// (authorizeFrom): the first run adds the key of every host, once, to d's
+// ACL; the second changes nothing.
 func checkAuthorize(t *testing.T, d *guixtest.PrivateDaemon, h *host, hosts []*host) {
 	want := fmt.Sprintf("%d of %d member keys authorized with guix archive --authorize", len(hosts), len(hosts))
-	if out := authorize(t, h, d); !strings.Contains(out, want) {
+	if out := authorizeFrom(t, h, d); !strings.Contains(out, want) {
 		t.Errorf("authorize said %q, want %q", out, want)
 	}
 	keys := mapSlice(hosts, func(h *host) pki.PublicKey { return nodeKey(t, h) })
@@ -184,7 +189,7 @@ func checkAuthorize(t *testing.T, d *guixtest.PrivateDaemon, h *host, hosts []*h
 		t.Fatal(err)
 	}
 	want = fmt.Sprintf("0 of %d member keys authorized", len(hosts))
-	if out := authorize(t, h, d); !strings.Contains(out, want) {
+	if out := authorizeFrom(t, h, d); !strings.Contains(out, want) {
 		t.Errorf("authorize again said %q, want %q", out, want)
 	}
 	if after, err := os.ReadFile(d.ACLFile()); err != nil || string(after) != string(before) {
@@ -206,7 +211,7 @@ func checkDiscovery(t *testing.T, d *guixtest.PrivateDaemon, hosts []*host, p st
 		}
 		return nil
 	})
-	authorize(t, hosts[1], d)
+	authorizeFrom(t, hosts[1], d)
 	if got := valid(d, p); len(got) != 0 {
 		t.Fatalf("%s is in the store before the test substitutes it", p)
 	}
@@ -220,8 +225,9 @@ func checkDiscovery(t *testing.T, d *guixtest.PrivateDaemon, hosts []*host, p st
 }
 
 // checkPrune has the last host leave the mesh, then checks that the daemon
-// d still takes what it signed until `tbfg-node authorize --prune` removes
-// its key, and then refuses it while the first host still serves it.
+// d, whose substitute server is the first host, still takes what the host
+// that left signed until `tbfg-node authorize --prune` removes its key, and
+// then refuses it while the first host still serves it.
 func checkPrune(t *testing.T, d *guixtest.PrivateDaemon, client *host, hosts []*host, g *clientMeshGraph) {
 	first, second, leaver := hosts[0], hosts[1], hosts[2]
 	waitFor(t, 60*time.Second, "a second holder of "+g.leaver.Base(), func() error {
@@ -236,16 +242,15 @@ func checkPrune(t *testing.T, d *guixtest.PrivateDaemon, client *host, hosts []*
 		t.Fatalf("leave: %v\n%s", err, out)
 	}
 	waitFor(t, 60*time.Second, leaver.name+" left", func() error { return memberLeft(first, nodeKey(t, leaver)) })
-	url := substituteURL(first)
 	both := []store.Path{g.first, g.leaver}
 	slices.Sort(both)
-	if got := d.Substitutable([]string{url}, mapSlice(both, store.Path.String)...); !slices.Equal(got, mapSlice(both, store.Path.String)) {
+	if got := d.Substitutable(nil, mapSlice(both, store.Path.String)...); !slices.Equal(got, mapSlice(both, store.Path.String)) {
 		t.Fatalf("substitutable before --prune: %v, want %v", got, both)
 	}
-	if out := authorize(t, first, d); !strings.Contains(out, "1 key of members that left the mesh still in") {
+	if out := authorizeFrom(t, first, d); !strings.Contains(out, "1 key of members that left the mesh still in") {
 		t.Errorf("authorize without --prune said %q", out)
 	}
-	if out := authorize(t, first, d, "--prune"); !strings.Contains(out, "1 key of members that left the mesh removed from") {
+	if out := authorizeFrom(t, first, d, "--prune"); !strings.Contains(out, "1 key of members that left the mesh removed from") {
 		t.Errorf("authorize --prune said %q", out)
 	}
 	if got, want := aclKeys(t, d), []pki.PublicKey{nodeKey(t, first), nodeKey(t, second)}; !sameKeys(got, want) {
@@ -255,7 +260,7 @@ func checkPrune(t *testing.T, d *guixtest.PrivateDaemon, client *host, hosts []*
 	if st := narinfo.VerifyGuix(ni, &pki.ACL{Keys: []pki.PublicKey{nodeKey(t, leaver)}}); st != pki.Valid {
 		t.Errorf("the narinfo %s serves of %s is not signed by the host that left: %v", first.name, g.leaver, st)
 	}
-	stderr, err := guixBuild(d, url, g.first, g.leaver)
+	stderr, err := guixBuild(d, "", g.first, g.leaver)
 	t.Logf("guix build after --prune: %v\n%s", err, stderr)
 	if got := valid(d, both...); !slices.Equal(got, []store.Path{g.first}) {
 		t.Errorf("after --prune, valid: %v; want only %s", got, g.first)

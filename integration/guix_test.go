@@ -41,15 +41,35 @@ func startGuixDaemon(t *testing.T, h *host, opts guixtest.DaemonOptions) *guixte
 // substituteURL is h's substitute server as the other hosts reach it.
 func substituteURL(h *host) string { return fmt.Sprintf("http://%s:%d", h.ns.Addr, substitutePort) }
 
-// authorize runs `tbfg-node authorize args...` against h's node as a user
-// of the machine of d would: with guix on PATH and d's environment, so that
-// the real `guix archive --authorize` edits d's ACL. It returns what the
-// command printed.
+// authorize runs `tbfg-node authorize args...` against h's node, as a user
+// of a machine that runs both a node and the daemon d would.
 func authorize(t *testing.T, h *host, d *guixtest.PrivateDaemon, args ...string) string {
+	t.Helper()
+	return runAuthorize(t, d, append([]string{"--data-dir", h.dataDir}, args...)...)
+}
+
+// authorizeFrom has a Guix machine that runs no node, that of the daemon
+// d, authorize the members h's node lists: `tbfg-node acl --json` on h, and
+// `tbfg-node authorize --from FILE args...` on the machine.
+func authorizeFrom(t *testing.T, h *host, d *guixtest.PrivateDaemon, args ...string) string {
+	t.Helper()
+	members, err := h.cli("acl", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "members.json")
+	writeFile(t, file, string(members))
+	return runAuthorize(t, d, append([]string{"--from", file}, args...)...)
+}
+
+// runAuthorize runs `tbfg-node authorize args...` with guix on PATH and d's
+// environment, so that the real `guix archive --authorize` edits d's ACL,
+// and returns what it printed.
+func runAuthorize(t *testing.T, d *guixtest.PrivateDaemon, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, h.c.client, append([]string{"authorize", "--data-dir", h.dataDir}, args...)...)
+	cmd := exec.CommandContext(ctx, binary.client, append([]string{"authorize"}, args...)...)
 	cmd.Env = append(os.Environ(), d.Env()...)
 	cmd.Env = append(cmd.Env, "PATH="+filepath.Dir(guixtest.Guix)+":"+os.Getenv("PATH"))
 	var stdout, stderr bytes.Buffer

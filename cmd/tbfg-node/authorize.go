@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,9 +20,10 @@ import (
 // memberLeft is the status of a member that left the mesh (adminapi.ACLMember).
 const memberLeft = "left"
 
-// cmdAuthorize brings guix-daemon's ACL in line with the mesh: it adds the
-// keys of the members that have not left, each once, and with --prune
-// removes the keys of members that left. Keys of members that left are
+// cmdAuthorize brings guix-daemon's ACL in line with the mesh, as the local
+// node knows it or as --from gives it: it adds the keys of the members that
+// have not left, each once, and with --prune removes the keys of members
+// that left. Keys of members that left are
 // never added: the mesh no longer vouches for them. With --acl FILE, or when
 // guix is not on PATH, it edits FILE (default: the ACL guix uses); else it
 // adds each key with `guix archive --authorize`, which takes one key per
@@ -32,10 +34,11 @@ func cmdAuthorize(ctx context.Context, s *stdio, args []string) error {
 	cf := newClientFlags(fs, false)
 	file := fs.String("acl", "", "edit ACL `FILE` instead of running guix archive --authorize")
 	prune := fs.Bool("prune", false, "remove the keys of members that left the mesh from the ACL")
+	from := fs.String("from", "", "read the members from `FILE` (- for stdin), as tbfg-node acl --json prints them on a node, instead of asking the local node")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	v, err := fetchACL(ctx, cf)
+	v, err := membersFrom(ctx, s, cf, *from)
 	if err != nil {
 		return err
 	}
@@ -73,6 +76,33 @@ func cmdAuthorize(ctx context.Context, s *stdio, args []string) error {
 	fmt.Fprintf(s.out, "%d of %d member keys added to %s (%d already there).\n",
 		len(missing), len(current), *file, len(current)-len(missing))
 	return nil
+}
+
+// membersFrom returns the members and their keys: from the local node, or
+// from file ("-": standard input) as `tbfg-node acl --json` prints them, for
+// a Guix machine that runs no node.
+func membersFrom(ctx context.Context, s *stdio, cf *clientFlags, file string) (adminapi.ACLView, error) {
+	var v adminapi.ACLView
+	if file == "" {
+		return fetchACL(ctx, cf)
+	}
+	var b []byte
+	var err error
+	if file == "-" {
+		b, err = io.ReadAll(s.in)
+	} else {
+		b, err = os.ReadFile(file)
+	}
+	if err != nil {
+		return v, fmt.Errorf("--from: %w", err)
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return v, fmt.Errorf("--from %s: not what tbfg-node acl --json prints: %w", file, err)
+	}
+	if len(v.Members) == 0 {
+		return v, fmt.Errorf("--from %s: no members", file)
+	}
+	return v, nil
 }
 
 // memberKeys splits the keys of the members in v: those of members that

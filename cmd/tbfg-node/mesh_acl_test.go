@@ -244,3 +244,54 @@ func TestPruneLeft(t *testing.T) {
 		})
 	}
 }
+
+// TestAuthorizeFrom checks that authorize --from takes the members from
+// what acl --json printed, from a file or standard input, without a local
+// node, and refuses what is not that.
+func TestAuthorizeFrom(t *testing.T) {
+	sk, err := pki.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, err := pki.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := adminapi.ACLView{Members: []adminapi.ACLMember{
+		{ID: "a", Status: "active", Key: string(sk.Public.Marshal())},
+		{ID: "b", Status: "left", Key: string(left.Public.Marshal())},
+	}}
+	members, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	from := filepath.Join(dir, "members.json")
+	if err := os.WriteFile(from, members, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	noNode := filepath.Join(dir, "no-node")
+	acl := filepath.Join(dir, "acl")
+	code, stdout, stderr := runMesh(t, "authorize", "--data-dir", noNode, "--from", from, "--acl", acl)
+	if code != 0 || !strings.Contains(stdout, "1 of 1 member keys added") {
+		t.Fatalf("authorize --from FILE: exit %d, %q, %s", code, stdout, stderr)
+	}
+	var out, errOut bytes.Buffer
+	code = run(context.Background(), &stdio{in: bytes.NewReader(members), out: &out, err: &errOut},
+		[]string{"authorize", "--data-dir", noNode, "--from", "-", "--acl", acl})
+	if code != 0 || !strings.Contains(out.String(), "0 of 1 member keys added") {
+		t.Fatalf("authorize --from -: exit %d, %q, %s", code, out.String(), errOut.String())
+	}
+	if got, err := readACLFile(acl); err != nil || !slices.Equal(got.Keys, []pki.PublicKey{sk.Public}) {
+		t.Errorf("ACL %v, %v; want the active member's key only", got, err)
+	}
+	for name, text := range map[string]string{"not JSON": "(acl)", "no members": `{"members": []}`} {
+		bad := filepath.Join(dir, "bad.json")
+		if err := os.WriteFile(bad, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if code, _, stderr := runMesh(t, "authorize", "--data-dir", noNode, "--from", bad, "--acl", acl); code != 1 || !strings.Contains(stderr, "--from") {
+			t.Errorf("%s: exit %d, %s; want an error naming --from", name, code, stderr)
+		}
+	}
+}

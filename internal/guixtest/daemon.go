@@ -34,7 +34,10 @@ type DaemonOptions struct {
 	// discover`, which needs an avahi-daemon on the D-Bus system bus of
 	// Env's DBUS_SYSTEM_BUS_ADDRESS, in the daemon's network namespace.
 	Discover bool
-	// Args are more daemon flags, e.g. --substitute-urls=URL.
+	// SubstituteURLs are the daemon's own substitute servers
+	// (--substitute-urls); none by default.
+	SubstituteURLs []string
+	// Args are more daemon flags.
 	Args []string
 	// Env is added to the daemon's environment.
 	Env []string
@@ -65,7 +68,7 @@ type PrivateDaemon struct {
 }
 
 // StartDaemon starts a private guix-daemon, as setup.sh starts the
-// machine's (--build-users-group=guixbuild, no substitute URLs of its own),
+// machine's (--build-users-group=guixbuild, by default no substitute URLs),
 // and stops it when tb ends. It waits until the daemon accepts connections.
 // Call Require first.
 func StartDaemon(tb testing.TB, opts DaemonOptions) *PrivateDaemon {
@@ -119,7 +122,8 @@ func (d *PrivateDaemon) wrapper() string {
 func (d *PrivateDaemon) start(opts DaemonOptions, wrapper string) {
 	d.tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	args := []string{"--build-users-group=guixbuild", "--substitute-urls=", "--listen=" + d.Socket}
+	args := []string{"--build-users-group=guixbuild", "--substitute-urls=" + strings.Join(opts.SubstituteURLs, " "),
+		"--listen=" + d.Socket}
 	if opts.Discover {
 		args = append(args, "--discover=yes")
 	}
