@@ -109,8 +109,12 @@ func TestGuixClientOfMesh(t *testing.T) {
 		return
 	}
 	t.Run("substituted", func(t *testing.T) {
-		if stderr, err := guixBuild(plain, "", g.ten...); err != nil {
+		stderr, err := guixBuild(plain, "", g.ten...)
+		if err != nil {
 			t.Fatalf("guix build: %v\n%s", err, stderr)
+		}
+		if !strings.Contains(stderr, "downloading from "+url+"/nar/") {
+			t.Errorf("guix build does not say it downloads from %s:\n%s", url, stderr)
 		}
 		checkRecorded(t, plain, client, first, g.ten)
 	})
@@ -165,8 +169,13 @@ func checkRefusedUnauthorized(t *testing.T, d *guixtest.PrivateDaemon, client, s
 	if got := d.Substitutable(nil, mapSlice(outs, store.Path.String)...); len(got) != 0 {
 		t.Errorf("substitutable before authorize: %v", got)
 	}
+	// guix build exits 0 having substituted nothing, as for any path
+	// without a trusted substitute; guix substitute warns of the empty ACL.
 	stderr, err := guixBuild(d, "", outs...)
 	t.Logf("guix build before authorize: %v\n%s", err, stderr)
+	if err != nil || !strings.Contains(stderr, "ACL for archive imports seems to be uninitialized") {
+		t.Errorf("guix build before authorize: %v, want exit 0 and a warning about the ACL:\n%s", err, stderr)
+	}
 	if got := valid(d, outs...); len(got) != 0 {
 		t.Errorf("substituted before authorize: %v", got)
 	}

@@ -49,7 +49,7 @@ var executorFailures = map[string]struct{ reason, message string }{
 }
 
 // TestGuixExecutorAcrossHosts runs a mesh of three namespace hosts, the
-// first with --executor guix and a guix-daemon of its own (in its network
+// second (which joins) with --executor guix and a guix-daemon of its own (in its network
 // namespace, so that the daemon reaches the node's substitute server on
 // 127.0.0.1), the others with the builtin executor. Every derivation's
 // builder is busybox, a store item the submitted graph carries. The graph
@@ -78,7 +78,7 @@ func TestGuixExecutorAcrossHosts(t *testing.T) {
 		c.addHost().env = []string{noSystemBus}
 	}
 	hosts := c.hosts
-	gx := hosts[0]
+	gx := hosts[1] // joins the mesh: the first host inits it
 	d := startGuixDaemon(t, gx, guixtest.DaemonOptions{})
 	gx.env = append(gx.env, "GUIX_DAEMON_SOCKET="+d.Socket)
 	ids := map[*host]string{}
@@ -105,6 +105,7 @@ func TestGuixExecutorAcrossHosts(t *testing.T) {
 		return
 	}
 	builtOn := builders(t, hosts, g)
+	other := hosts[0] // a builtin host, whose substitute server the checks ask
 	t.Run("pinned", func(t *testing.T) { checkPinned(t, g, names, builtOn, gx) })
 	var guixOuts []store.Path
 	for i, drv := range g.Order {
@@ -113,13 +114,13 @@ func TestGuixExecutorAcrossHosts(t *testing.T) {
 		}
 	}
 	t.Run("daemon-store", func(t *testing.T) {
-		checkRecorded(t, d, hosts[2], hosts[1], guixOuts)
+		checkRecorded(t, d, hosts[2], other, guixOuts)
 		checkInputsSubstituted(t, d, gx, g, builtOn)
 	})
-	t.Run("logs", func(t *testing.T) { checkGuixLogs(t, hosts, g, names) })
+	t.Run("logs", func(t *testing.T) { checkGuixLogs(t, gx, other, hosts[2], g, names) })
 }
 
-// buildWithFailures submits g on the second host and waits until every
+// buildWithFailures submits g on the second host (the guix host) and waits until every
 // host agrees on its outcome: the derivations of executorFailures failed
 // with their reason and the daemon's words in the message, the others
 // succeeded.
@@ -209,19 +210,19 @@ func checkInputsSubstituted(t *testing.T, d *guixtest.PrivateDaemon, gx *host, g
 	}
 }
 
-// checkGuixLogs checks the logs the guix host kept of its builds, and that
-// another host serves them: each holds what the builder printed.
-func checkGuixLogs(t *testing.T, hosts []*host, g *drvgraph.Graph, names map[store.Path]string) {
+// checkGuixLogs checks the logs the guix host gx kept of its builds, and
+// that server serves them to client: each holds what the builder printed.
+func checkGuixLogs(t *testing.T, gx, server, client *host, g *drvgraph.Graph, names map[store.Path]string) {
 	want := map[string]string{"g1": "g1: built", "fails": "failing on purpose", "silent": "going quiet", "runs-forever": "tick"}
 	for _, drv := range g.Order {
 		text, ok := want[names[drv]]
 		if !ok {
 			continue
 		}
-		kept := readGzip(t, filepath.Join(hosts[0].dataDir, "logs", drv.Base()+".gz"))
-		served, err := curl(hosts[2], substituteURL(hosts[1])+"/log/"+drv.Base())
+		kept := readGzip(t, filepath.Join(gx.dataDir, "logs", drv.Base()+".gz"))
+		served, err := curl(client, substituteURL(server)+"/log/"+drv.Base())
 		if err != nil {
-			t.Errorf("log of %s from %s: %v", names[drv], hosts[1].name, err)
+			t.Errorf("log of %s from %s: %v", names[drv], server.name, err)
 		}
 		if !strings.Contains(kept, text) || string(served) != kept {
 			t.Errorf("log of %s: kept %q, served %q; want both holding %q", names[drv], kept, served, text)

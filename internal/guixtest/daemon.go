@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tbfg/tbfg-node/internal/citest"
 	"github.com/tbfg/tbfg-node/internal/poll"
 )
 
@@ -73,6 +74,7 @@ type PrivateDaemon struct {
 // Call Require first.
 func StartDaemon(tb testing.TB, opts DaemonOptions) *PrivateDaemon {
 	tb.Helper()
+	citest.Root(tb, "a private guix-daemon, which builds as the guixbuild users")
 	keepSystemACL(tb)
 	// A short directory of its own: socket names are limited to 107 bytes.
 	dir, err := os.MkdirTemp("", "guixd-")

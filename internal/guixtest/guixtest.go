@@ -29,7 +29,8 @@ func Require(tb testing.TB) string {
 	setup, shared := setupScript()
 	if _, err := os.Stat(Guix); err != nil && !shared {
 		tb.Skip("skipping: needs the real Guix in /opt/guix, built by ../shared/guix/setup.sh, " +
-			"and neither is on this machine (Debian 12 has no guix package), so even CI=true skips")
+			"and neither is on this machine (Debian 12 has no guix package), so even CI=true skips; " +
+			"to run it, put that folder next to the repository and run `WITH_AVAHI=1 bash ../shared/guix/setup.sh` as root")
 	}
 	err := ready()
 	if err == nil {
