@@ -21,6 +21,8 @@ type buildJSON struct {
 	ID         uint64            `json:"id"`
 	Derivation string            `json:"derivation"`
 	State      string            `json:"state"`
+	Reason     string            `json:"reason"`
+	Message    string            `json:"message"`
 	Node       string            `json:"node"`
 	LastNode   string            `json:"last_node"`
 	Attempt    int               `json:"attempt"`

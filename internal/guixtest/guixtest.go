@@ -29,7 +29,8 @@ func Require(tb testing.TB) string {
 	setup, shared := setupScript()
 	if _, err := os.Stat(Guix); err != nil && !shared {
 		tb.Skip("skipping: needs the real Guix in /opt/guix, built by ../shared/guix/setup.sh, " +
-			"and neither is on this machine (Debian 12 has no guix package), so even CI=true skips")
+			"and neither is on this machine (Debian 12 has no guix package), so even CI=true skips; " +
+			"to run it, put that folder next to the repository and run `WITH_AVAHI=1 bash ../shared/guix/setup.sh` as root")
 	}
 	err := ready()
 	if err == nil {
@@ -153,4 +154,19 @@ func (s *Substituter) run(mode, command string) []string {
 	}
 	s.tb.Logf("guix substitute %s: replied %q\n%s", mode, reply.String(), stderr.Bytes())
 	return strings.FieldsFunc(reply.String(), func(r rune) bool { return r == '\n' })
+}
+
+// RequireDiscover is Require for tests of `guix discover` and guix-daemon
+// --discover=yes, which setup.sh builds only with WITH_AVAHI=1 (guile-avahi).
+func RequireDiscover(tb testing.TB) string {
+	tb.Helper()
+	guix := Require(tb)
+	if err := exec.Command(guix, "discover", "--help").Run(); err != nil {
+		setup, shared := setupScript()
+		if !shared {
+			setup = "../shared/guix/setup.sh"
+		}
+		citest.Missing(tb, "guix discover does not run (%v): run `WITH_AVAHI=1 bash %s` as root", err, setup)
+	}
+	return guix
 }

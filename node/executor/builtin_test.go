@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -64,7 +65,7 @@ func TestBuildChainLikeNix(t *testing.T) {
 				sum.NarHash(), sum.Size, w.References, w.Deriver)
 		}
 	}
-	checkHostUntouched(t, before)
+	checkHostUntouched(t, before, append(drvs, slices.Collect(maps.Keys(built))...)...)
 }
 
 // TestBuildAgain checks that building a derivation whose outputs are valid
@@ -210,10 +211,12 @@ func TestBuildFailures(t *testing.T) {
 		{"fixed-wrong", time.Minute, 0, ErrOutputHash, ""},
 		{"cycle", time.Minute, 0, ErrOutputCycle, ""},
 	}
+	var made []store.Path
 	for _, tt := range tests {
 		t.Run(tt.attr, func(t *testing.T) {
 			drv := e.instantiate(t, "cases.nix", tt.attr)
 			d := e.load(t, drv)
+			made = append(made, slices.Collect(maps.Values(outputPaths(d)))...)
 			var log bytes.Buffer
 			_, err := e.exec.Build(context.Background(), Request{
 				DrvPath: drv, Drv: d, Log: &log, Timeout: tt.timeout, MaxSilent: tt.maxSilent,
@@ -236,7 +239,7 @@ func TestBuildFailures(t *testing.T) {
 			}
 		})
 	}
-	checkHostUntouched(t, before)
+	checkHostUntouched(t, before, made...)
 }
 
 // TestBuildFixedLikeNix builds flat and recursive fixed-output derivations

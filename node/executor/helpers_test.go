@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tbfg/tbfg-node/internal/citest"
 	"github.com/tbfg/tbfg-node/internal/nixtest"
@@ -27,29 +30,48 @@ func requireRoot(t testing.TB) {
 	citest.Root(t, "the builtin executor's mount namespaces")
 }
 
-// hostStoreState records what the host has at /gnu, which builds must never
-// change.
-func hostStoreState(t testing.TB) string {
-	t.Helper()
-	entries, err := os.ReadDir("/gnu/store")
-	if err != nil {
-		if _, lerr := os.Lstat("/gnu"); lerr != nil {
-			return "no /gnu"
-		}
-		return "no /gnu/store: " + err.Error()
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return strings.Join(names, "\n")
+// hostState is what a test records of the host's /gnu/store before it
+// builds.
+type hostState struct {
+	dirs  string    // which of /gnu and /gnu/store exist, and their identity
+	start time.Time // when the test started
 }
 
-// checkHostUntouched fails t if the host's /gnu changed since before.
-func checkHostUntouched(t testing.TB, before string) {
+// hostStoreState records what the host has at /gnu and /gnu/store: which
+// exist, and the identity of each directory, which a mount on it changes.
+func hostStoreState(t testing.TB) hostState {
 	t.Helper()
-	if after := hostStoreState(t); after != before {
-		t.Errorf("host /gnu changed:\nbefore: %s\nafter: %s", before, after)
+	var dirs []string
+	for _, dir := range []string{"/gnu", "/gnu/store"} {
+		fi, err := os.Stat(dir)
+		if err != nil {
+			dirs = append(dirs, "no "+dir)
+			continue
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		dirs = append(dirs, fmt.Sprintf("%s: device %d inode %d", dir, st.Dev, st.Ino))
+	}
+	return hostState{dirs: strings.Join(dirs, ", "), start: time.Now()}
+}
+
+// checkHostUntouched fails t if something was mounted on the host's /gnu
+// or /gnu/store since before, or if any of paths, items the test's builds
+// made in their own store, appeared in the host's /gnu/store since. (The
+// host store's listing as a whole is no measure: guix-daemon adds and
+// deletes items there for other tests meanwhile.)
+func checkHostUntouched(t testing.TB, before hostState, paths ...store.Path) {
+	t.Helper()
+	if after := hostStoreState(t); after.dirs != before.dirs {
+		t.Errorf("host /gnu changed:\nbefore: %s\nafter: %s", before.dirs, after.dirs)
+	}
+	for _, p := range paths {
+		fi, err := os.Lstat(filepath.Join("/gnu/store", p.Base()))
+		if err != nil {
+			continue
+		}
+		if ctime := fi.Sys().(*syscall.Stat_t).Ctim; !time.Unix(ctime.Unix()).Before(before.start) {
+			t.Errorf("%s appeared in the host's /gnu/store", p)
+		}
 	}
 }
 

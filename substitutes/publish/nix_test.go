@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tbfg/tbfg-node/internal/guixtest"
 	"github.com/tbfg/tbfg-node/internal/nixtest"
@@ -33,12 +34,15 @@ type nixBuilder struct {
 // newNixBuilder has Nix build a derivation whose output is a directory with
 // a compressible file, an executable, a symlink and a reference to another
 // output, and writes a narinfo for every path of its closure, from what Nix
-// says of each, signed with a Guix and a Nix key.
+// says of each, signed with a Guix and a Nix key. The paths are new at each
+// call (a nonce in the derivations), so that a client with a shared store,
+// guix-daemon's, has never seen them.
 func newNixBuilder(t *testing.T) *nixBuilder {
 	n := nixtest.New(t, store.GuixDir)
 	expr := filepath.Join(n.Root, "publish.nix")
-	writeFile(t, expr, []byte(`let dep = derivation { name = "dep"; system = "x86_64-linux"; builder = "/bin/sh"; args = ["-c" "echo dependency > $out"]; }; in
-derivation { name = "published"; system = "x86_64-linux"; builder = "/bin/sh"; args = ["-c" ''
+	nonce := strconv.FormatInt(time.Now().UnixNano(), 10)
+	writeFile(t, expr, []byte(`let nonce = "`+nonce+`"; dep = derivation { name = "dep"; inherit nonce; system = "x86_64-linux"; builder = "/bin/sh"; args = ["-c" "echo dependency > $out"]; }; in
+derivation { name = "published"; inherit nonce; system = "x86_64-linux"; builder = "/bin/sh"; args = ["-c" ''
   mkdir -p $out/bin $out/share
   echo ${dep} > $out/share/dep
   i=0; while [ $i -lt 20000 ]; do echo "line $i of a file that compresses well"; i=$((i+1)); done > $out/share/big
