@@ -3,14 +3,18 @@ package netns
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tbfg/tbfg-node/internal/poll"
+	"golang.org/x/sys/unix"
 )
 
 // requireRoot skips a test that needs namespaces, or fails it under CI.
@@ -202,4 +206,83 @@ func rootAddrs(t *testing.T, link string) string {
 		t.Fatalf("ip addr show %s: %v: %s", link, err, out)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// TestDialContext: a server on a host's loopback is reached through
+// DialContext, and not from another host.
+func TestDialContext(t *testing.T) {
+	requireRoot(t)
+	n, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	h1, err := n.AddHost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2, err := n.AddHost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := listenIn(t, h1, "127.0.0.1:0")
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			io.WriteString(c, "hello from h1\n")
+			c.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for range 20 { // each dial runs on a thread of its own
+		c, err := h1.DialContext(ctx, "tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(c)
+		c.Close()
+		if err != nil || string(b) != "hello from h1\n" {
+			t.Fatalf("read %q, %v from h1's loopback", b, err)
+		}
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	if c, err := h2.DialContext(ctx, "tcp", net.JoinHostPort(h1.Addr.String(), port)); err == nil {
+		c.Close()
+		t.Error("h2 reached a server listening on h1's loopback")
+	}
+}
+
+// listenIn listens on addr inside h's namespace, the way DialContext dials.
+func listenIn(t *testing.T, h *Host, addr string) net.Listener {
+	t.Helper()
+	type result struct {
+		ln  net.Listener
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // the thread ends with the goroutine
+		f, err := os.Open(filepath.Join("/run/netns", h.Name))
+		if err != nil {
+			done <- result{nil, err}
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			done <- result{nil, err}
+			return
+		}
+		ln, err := net.Listen("tcp", addr)
+		done <- result{ln, err}
+	}()
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	return r.ln
 }
