@@ -161,7 +161,10 @@ func TestBrowser(t *testing.T) {
 	f.AppendLog(id, "cc -O2 -c unicode/uniset.cpp\n")
 	br.WaitFor(t, "the live log tail", fmt.Sprintf(`document.getElementById("tail-%d").textContent.includes("uniset.cpp")`, id), 20*time.Second)
 	br.Screenshot(t, "overview")
+	before := br.Eval(t, `document.querySelector(".index").textContent`)
 	must(t, f.Succeed(id, f.on[id]))
+	br.WaitFor(t, "the header's index to follow the events",
+		fmt.Sprintf(`document.querySelector(".index").textContent !== %q`, before), 20*time.Second)
 	br.WaitFor(t, "the build to show succeeded",
 		fmt.Sprintf(`[...document.querySelectorAll('[data-build="%d"] .state')].some(e => e.textContent === "succeeded")`, id),
 		20*time.Second)
