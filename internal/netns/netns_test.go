@@ -8,13 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tbfg/tbfg-node/internal/poll"
-	"golang.org/x/sys/unix"
 )
 
 // requireRoot skips a test that needs namespaces, or fails it under CI.
@@ -225,7 +223,10 @@ func TestDialContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := listenIn(t, h1, "127.0.0.1:0")
+	ln, err := h1.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer ln.Close()
 	go func() {
 		for {
@@ -239,7 +240,18 @@ func TestDialContext(t *testing.T) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for range 20 { // each dial runs on a thread of its own
+	// A process started with Pdeathsig dies with the thread that started
+	// it: the thread that entered a namespace must live on. This one is
+	// started from such a thread.
+	child := h2.Command(ctx, "busybox", "sleep", "60")
+	if err := h2.do(child.Start); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- child.Wait() }()
+	defer func() { <-exited }()
+	defer child.Process.Kill()
+	for range 50 {
 		c, err := h1.DialContext(ctx, "tcp", ln.Addr().String())
 		if err != nil {
 			t.Fatal(err)
@@ -250,39 +262,15 @@ func TestDialContext(t *testing.T) {
 			t.Fatalf("read %q, %v from h1's loopback", b, err)
 		}
 	}
+	select {
+	case err := <-exited:
+		exited <- err
+		t.Errorf("a process this test started died while it dialled: %v", err)
+	default:
+	}
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	if c, err := h2.DialContext(ctx, "tcp", net.JoinHostPort(h1.Addr.String(), port)); err == nil {
 		c.Close()
 		t.Error("h2 reached a server listening on h1's loopback")
 	}
-}
-
-// listenIn listens on addr inside h's namespace, the way DialContext dials.
-func listenIn(t *testing.T, h *Host, addr string) net.Listener {
-	t.Helper()
-	type result struct {
-		ln  net.Listener
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread() // the thread ends with the goroutine
-		f, err := os.Open(filepath.Join("/run/netns", h.Name))
-		if err != nil {
-			done <- result{nil, err}
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			done <- result{nil, err}
-			return
-		}
-		ln, err := net.Listen("tcp", addr)
-		done <- result{ln, err}
-	}()
-	r := <-done
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	return r.ln
 }
