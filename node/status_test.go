@@ -43,6 +43,14 @@ func TestNodeStatusServer(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &st); code != http.StatusOK || err != nil || st.ID != r.n.ID() || st.Leader != r.n.ID() {
 		t.Fatalf("/api/v1/status: %d %v %s", code, err, body)
 	}
+	code, body = fetch(t, http.MethodGet, base+"/api/v1/nodes")
+	var nodes []adminapi.NodeView
+	if err := json.Unmarshal([]byte(body), &nodes); code != http.StatusOK || err != nil || len(nodes) != 1 || !nodes[0].Leader || !nodes[0].Self {
+		t.Fatalf("/api/v1/nodes: %d %v %s", code, err, body)
+	}
+	if _, page := fetch(t, http.MethodGet, base+"/"); !strings.Contains(page, "· leader <code") || strings.Contains(page, "no leader known") {
+		t.Errorf("the overview does not show the leader:\n%s", page)
+	}
 	waitUntil(t, "metrics of a leader", func() error {
 		_, m := fetch(t, http.MethodGet, base+"/metrics")
 		for _, want := range []string{"tbfg_raft_leader 1", `tbfg_mesh_members{suffrage="voter"} 1`, "tbfg_replication_backlog 0"} {
