@@ -15,7 +15,7 @@ help: ## list the targets
 build: ## build bin/tbfg-node
 	$(GO) build -o $(BIN) ./cmd/tbfg-node
 
-test: ## run every test with the race detector (what CI runs; root tests need CI=true or root)
+test: ## run every test with the race detector (CI runs it as root with CI=true: a missing tool or root fails)
 	$(GO) test -race -count=1 -timeout 25m $(PKGS)
 
 integration: build ## run only the multi-host tests in network namespaces (needs root)
@@ -36,8 +36,8 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 	done
 
 # -p 1: one package's benchmarks at a time, so that none loads the machine
-# while another measures its reference.
-bench: ## run the benchmarks (the node-vs-nginx one as root, with wrk and nginx); each prints ratios against a reference in the same run
+# while another measures its reference. README says which print what.
+bench: ## run the benchmarks (node-vs-nginx as root, with wrk and nginx); most print x-faster-than-REF, against REF run alongside
 	$(GO) test -p 1 -run '^$$' -bench . -benchtime 3x -timeout 60m $(PKGS)
 
 demo: build ## as root: three namespace hosts build a demo graph and serve substitutes (stop: make demo-stop)

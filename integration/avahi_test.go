@@ -4,27 +4,20 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/tbfg/tbfg-node/internal/avahitest"
+	"github.com/tbfg/tbfg-node/internal/citest"
 )
 
 // requireTools skips the test unless the named programs, given with their
-// Debian packages, are installed; under CI it fails instead.
+// Debian packages, are installed; under CI=true it fails instead (citest).
 func requireTools(t *testing.T, toolPackages ...string) {
 	t.Helper()
 	for i := 0; i+1 < len(toolPackages); i += 2 {
-		if _, err := exec.LookPath(toolPackages[i]); err == nil {
-			continue
-		}
-		msg := fmt.Sprintf("%s not found: install the Debian package %s", toolPackages[i], toolPackages[i+1])
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		citest.Tool(t, toolPackages[i], toolPackages[i+1])
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tbfg/tbfg-node/internal/citest"
 	"github.com/tbfg/tbfg-node/internal/poll"
 	"github.com/tbfg/tbfg-node/internal/wrkbench"
 	"github.com/tbfg/tbfg-node/store"
@@ -56,16 +57,10 @@ func BenchmarkNodeVsNginx(b *testing.B) {
 }
 
 // requireRootForBench skips a benchmark that needs root, or fails it under
-// CI.
+// CI=true (citest).
 func requireRootForBench(b *testing.B) {
 	b.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		b.Fatal("the node benchmark needs root (the builtin executor's sandbox)")
-	}
-	b.Skip("skipping: the node benchmark needs root (the builtin executor's sandbox)")
+	citest.Root(b, "the node benchmark runs the builtin executor's sandbox")
 }
 
 // loopbackNode is a tbfg-node that created a mesh of its own, listening on

@@ -27,6 +27,7 @@ type buildJSON struct {
 	Inputs     []string          `json:"inputs"`
 	Outputs    map[string]string `json:"outputs"`
 	Started    *time.Time        `json:"started"`
+	Finished   *time.Time        `json:"finished"`
 }
 
 // submitJSON is what `tbfg-node submit --json` prints.

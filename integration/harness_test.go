@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tbfg/tbfg-node/internal/citest"
 	"github.com/tbfg/tbfg-node/internal/netns"
 	"github.com/tbfg/tbfg-node/internal/poll"
 )
@@ -73,15 +74,11 @@ func goBuild(out string, flags ...string) error {
 }
 
 // requireNamespaces skips a test that needs root and iproute2, or fails it
-// under CI.
+// under CI=true (citest).
 func requireNamespaces(t *testing.T) {
 	t.Helper()
-	if err := netns.Available(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("multi-host tests cannot run under CI: %v", err)
-		}
-		t.Skipf("skipping multi-host test: %v (run `make integration` as root, with Debian package iproute2)", err)
-	}
+	citest.Root(t, "the multi-host tests make network namespaces (run `make integration` as root)")
+	citest.Tool(t, "ip", "iproute2")
 }
 
 // timeScale stretches deadlines when the race detector slows every process.

@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"bytes"
+	"math"
 	"testing"
 )
 
@@ -67,6 +68,10 @@ func TestStatusCheck(t *testing.T) {
 	}{
 		{"typical", NodeStatus{Systems: []string{"x86_64-linux", "i686-linux"}, MaxBuilds: 4, Cores: 8, Load1: 1.5}, true},
 		{"negative load", NodeStatus{Load1: -1}, false},
+		{"max load and speed", NodeStatus{MaxLoad: 6, Speed: 1.25}, true},
+		{"negative max load", NodeStatus{MaxLoad: -1}, false},
+		{"infinite speed", NodeStatus{Speed: math.Inf(1)}, false},
+		{"NaN speed", NodeStatus{Speed: math.NaN()}, false},
 		{"negative slots", NodeStatus{MaxBuilds: -1}, false},
 		{"empty system", NodeStatus{Systems: []string{""}}, false},
 		{"long version", NodeStatus{Version: long}, false},

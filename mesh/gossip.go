@@ -81,6 +81,10 @@ func (s *NodeStatus) check() error {
 		return fmt.Errorf("cores %d out of range", s.Cores)
 	case !finite(s.Load1) || s.Load1 < 0 || s.Load1 > 1e6:
 		return fmt.Errorf("load1 %v out of range", s.Load1)
+	case !finite(s.MaxLoad) || s.MaxLoad < 0 || s.MaxLoad > 1e6:
+		return fmt.Errorf("max_load %v out of range", s.MaxLoad)
+	case !finite(s.Speed) || s.Speed < 0 || s.Speed > 1e6:
+		return fmt.Errorf("speed %v out of range", s.Speed)
 	}
 	return nil
 }

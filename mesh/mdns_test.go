@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/tbfg/tbfg-node/internal/citest"
 )
 
 // mdnsNetnsEnv marks the copy of the test binary that runs inside its own
@@ -64,15 +66,9 @@ func TestMDNSDiscovery(t *testing.T) {
 // namespace (unshare -n). Without root or unshare it skips, unless CI is
 // set, where it fails.
 func runInNetns(t *testing.T, test string) {
-	_, errU := exec.LookPath("unshare")
-	_, errI := exec.LookPath("ip")
-	if os.Geteuid() != 0 || errU != nil || errI != nil {
-		msg := "needs root, unshare (util-linux) and ip (iproute2)"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	citest.Root(t, "a network namespace per mDNS test")
+	citest.Tool(t, "unshare", "util-linux")
+	citest.Tool(t, "ip", "iproute2")
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

@@ -72,17 +72,23 @@ type Timing struct {
 
 // NodeStatus is what a node gossips about itself every GossipInterval.
 type NodeStatus struct {
-	Systems        []string `json:"systems"`
-	Features       []string `json:"features"`
-	MaxBuilds      int      `json:"max_builds"`
-	RunningBuilds  int      `json:"running_builds"`
-	Load1          float64  `json:"load1"`
-	Cores          int      `json:"cores"`
-	StoreFreeBytes uint64   `json:"store_free_bytes"`
-	DataFreeBytes  uint64   `json:"data_free_bytes"`
-	Version        string   `json:"version"`
-	SubstituteURL  string   `json:"substitute_url"`
-	SigningKey     string   `json:"signing_key"`
+	Systems       []string `json:"systems"`
+	Features      []string `json:"features"`
+	MaxBuilds     int      `json:"max_builds"`
+	RunningBuilds int      `json:"running_builds"`
+	Load1         float64  `json:"load1"`
+	// MaxLoad is the 1-minute load at which the node takes no new builds
+	// (--max-load); 0 means no limit.
+	MaxLoad float64 `json:"max_load,omitempty"`
+	// Speed is the node's single-core speed, measured at start, as
+	// SHA-256 GB/s: the leader prefers faster members; 0 means unknown.
+	Speed          float64 `json:"speed,omitempty"`
+	Cores          int     `json:"cores"`
+	StoreFreeBytes uint64  `json:"store_free_bytes"`
+	DataFreeBytes  uint64  `json:"data_free_bytes"`
+	Version        string  `json:"version"`
+	SubstituteURL  string  `json:"substitute_url"`
+	SigningKey     string  `json:"signing_key"`
 }
 
 // Member is one node of the Raft configuration as this node sees it.

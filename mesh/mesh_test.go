@@ -180,8 +180,8 @@ func TestTwoFreshNodesWithoutBootstrapFormNoMesh(t *testing.T) {
 	})
 	b.Peers = na.Addrs()
 	_, errB := tryStart(t, b, 2*time.Second)
-	if errB == nil || <-errA == nil {
-		t.Fatalf("fresh nodes without bootstrap started: a %v, b %v", <-errA, errB)
+	if errA := <-errA; errB == nil || errA == nil { // one read: errA gets one value
+		t.Fatalf("fresh nodes without bootstrap started: a %v, b %v", errA, errB)
 	}
 }
 

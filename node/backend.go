@@ -18,7 +18,8 @@ var _ adminapi.Backend = (*Node)(nil)
 
 // Status reports the node's own view for the admin API.
 func (n *Node) Status() adminapi.Status {
-	st := adminapi.Status{State: n.state.Load().(string), DataDir: n.cfg.DataDir, Addresses: []string{}, NodeStatus: n.localStatus()}
+	st := adminapi.Status{State: n.state.Load().(string), DataDir: n.cfg.DataDir, Addresses: []string{}, NodeStatus: n.localStatus(),
+		AppliedIndex: n.fsm.Index()}
 	if !n.running() {
 		return st
 	}

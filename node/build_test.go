@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tbfg/tbfg-node/internal/citest"
 	"github.com/tbfg/tbfg-node/internal/hostinfo"
 	"github.com/tbfg/tbfg-node/internal/nixtest"
 	"github.com/tbfg/tbfg-node/internal/poll"
@@ -33,13 +34,7 @@ import (
 // namespaces), except under CI, where it fails.
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if isRoot() {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("the builtin executor needs root (mount namespaces); CI must run this test as root")
-	}
-	t.Skip("the builtin executor needs root (mount namespaces)")
+	citest.Root(t, "the builtin executor's mount namespaces")
 }
 
 // buildGraph is a small graph written as .drv files into a copy of a store:

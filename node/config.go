@@ -110,6 +110,11 @@ type Config struct {
 	// MaxBuilds is the number of builds run at once, default the number of
 	// cores (--max-builds).
 	MaxBuilds int
+	// MaxLoad is the 1-minute load average at which this node takes no
+	// new builds: the leader allocates none to it, and its agent starts no
+	// second one; 0 means no limit at the leader and the number of cores
+	// for the agent's second build (--max-load).
+	MaxLoad float64
 	// Systems are the system types built for, default from the machine
 	// (--system, repeatable).
 	Systems []string
@@ -341,6 +346,9 @@ func (c *Config) validateBuilds() error {
 	}
 	if c.MaxBuilds == 0 {
 		c.MaxBuilds = runtime.NumCPU()
+	}
+	if !(c.MaxLoad >= 0 && c.MaxLoad <= 1e6) { // also rejects NaN
+		return fmt.Errorf("--max-load %v: must be between 0 (no limit) and 1000000", c.MaxLoad)
 	}
 	if len(c.Systems) == 0 {
 		c.Systems = hostinfo.NativeSystems(runtime.GOARCH)

@@ -2,6 +2,7 @@ package node
 
 import (
 	"errors"
+	"math"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -38,6 +39,8 @@ func TestValidateRejectsBadFlags(t *testing.T) {
 		{"peer without id", func(c *Config) { c.Peers = []string{"/ip4/198.18.0.1/tcp/8760"} }, "--peer /ip4/198.18.0.1/tcp/8760"},
 		{"interface", func(c *Config) { c.Interfaces = []string{"nosuchif0"} }, "--interface nosuchif0"},
 		{"max builds", func(c *Config) { c.MaxBuilds = -2 }, "--max-builds -2"},
+		{"max load", func(c *Config) { c.MaxLoad = -1 }, "--max-load -1"},
+		{"max load NaN", func(c *Config) { c.MaxLoad = math.NaN() }, "--max-load NaN"},
 		{"system", func(c *Config) { c.Systems = []string{"x86_64"} }, `--system "x86_64"`},
 		{"executor", func(c *Config) { c.Executor = "docker" }, `--executor "docker"`},
 		{"guix without guix", func(c *Config) { c.Guix = "/usr/bin/guix" }, "--guix and --guix-substitute-url only apply"},

@@ -5,7 +5,8 @@
 //
 //	adminapi    the local admin API: wire types, the HTTP handler over a
 //	            Backend, and the Client the command line uses; Node is the
-//	            Backend (backend.go, submit.go)
+//	            Backend (backend.go, submit.go, actions.go, and
+//	            readindex.go: reads at a Raft index, changes after a cursor)
 //	datadir     the data directory: the names of its files, its lock, the
 //	            mesh secret and the signing keys stored in it
 //	membership  this node's registration in the build queue, leaving it,
@@ -62,8 +63,11 @@
 // build`, with this node's own substitute server first in --substitute-urls
 // so that the .drv files and inputs come from the mesh; outputs are read
 // from the daemon's store). The agent runs up to --max-builds builds,
-// beyond the first only while the 1-minute load is below the number of
-// cores, each bounded by --build-timeout and --max-silent.
+// beyond the first only while the 1-minute load is below --max-load (or the
+// number of cores), each bounded by --build-timeout and --max-silent. The
+// node gossips --max-load, so that the leader allocates nothing to it at or
+// above that load, and a speed measured once at start
+// (hostinfo.Speed), by which the leader prefers faster members.
 //
 // The replicated state is the scheduler's FSM. Package membership registers
 // the node in it once the mesh has started (NodeJoined, again whenever the

@@ -24,6 +24,8 @@ func (n *Node) localStatus() mesh.NodeStatus {
 		Systems:   append([]string(nil), n.cfg.Systems...),
 		Features:  append([]string{}, n.cfg.Features...), // [] rather than null
 		MaxBuilds: n.cfg.MaxBuilds,
+		MaxLoad:   n.cfg.MaxLoad,
+		Speed:     n.speed,
 		Cores:     runtime.NumCPU(),
 		Version:   n.cfg.Version,
 		// Empty until the substitute server runs, zero until the agent does.

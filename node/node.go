@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tbfg/tbfg-node/internal/hostinfo"
 	"github.com/tbfg/tbfg-node/internal/loops"
 	"github.com/tbfg/tbfg-node/mesh"
 	"github.com/tbfg/tbfg-node/node/adminapi"
@@ -38,6 +39,7 @@ const shutdownTimeout = 5 * time.Second
 type Node struct {
 	cfg           Config
 	log           *slog.Logger
+	speed         float64 // hostinfo.Speed, measured once by New and gossiped
 	secret        []byte
 	secretStored  bool // the data dir already holds secret
 	fsm           *scheduler.FSM
@@ -82,6 +84,7 @@ func New(cfg Config) (*Node, error) {
 		n.log = slog.New(slog.DiscardHandler)
 	}
 	n.fsm = scheduler.NewFSM(n.log.With("component", "scheduler"))
+	n.speed = hostinfo.Speed()
 	n.state.Store(adminapi.StateStarting)
 	var err error
 	if n.secret, n.secretStored, err = resolveSecret(cfg); err != nil {

@@ -227,7 +227,7 @@ func (n *Node) startAgent(ctx context.Context) error {
 	a, err := agent.New(agent.Config{
 		Node: n.mesh.ID(), FSM: n.fsm, Applier: n.mesh, Executor: n.exec, Store: n.store,
 		Fetcher: n.source, Signer: n.signer, OutputNAR: n.outputNAR, MaxBuilds: n.cfg.MaxBuilds,
-		Load: n.load1, LoadLimit: float64(runtime.NumCPU()), Tick: tick.C,
+		Load: n.load1, LoadLimit: n.agentLoadLimit(), Tick: tick.C,
 		Timeout: n.cfg.BuildTimeout, MaxSilent: n.cfg.MaxSilent, Logs: n.logs, Finished: n.metrics.BuildFinished,
 		Logger: n.log.With("component", "agent"),
 	})
@@ -251,6 +251,15 @@ func (n *Node) startAgent(ctx context.Context) error {
 // stopTicker is t.Stop as a cleanup of the loop group.
 func stopTicker(t *time.Ticker) func() error {
 	return func() error { t.Stop(); return nil }
+}
+
+// agentLoadLimit is the load below which the agent starts a build beside one
+// already running: --max-load, or else the number of cores.
+func (n *Node) agentLoadLimit() float64 {
+	if n.cfg.MaxLoad > 0 {
+		return n.cfg.MaxLoad
+	}
+	return float64(runtime.NumCPU())
 }
 
 // load1 is the machine's 1-minute load average, 0 when unreadable.

@@ -44,11 +44,17 @@ func (n *Node) Submit(ctx context.Context, req adminapi.SubmitRequest) (adminapi
 	if err := n.members.EnsureJoined(ctx); err != nil {
 		return adminapi.SubmitResult{}, err
 	}
-	ids, err := n.applySubmit(ctx, cmd)
+	ids, index, err := n.applySubmit(ctx, cmd)
 	if err != nil {
 		return adminapi.SubmitResult{}, err
 	}
-	return n.submitResult(roots, cmd.Derivations, ids), nil
+	// Answer with the states after the submission where the replica gets
+	// there soon; a trailing one answers "submitted", and Index says what
+	// to wait for.
+	n.waitApplied(ctx, index)
+	res := n.submitResult(roots, cmd.Derivations, ids)
+	res.Index = index
+	return res, nil
 }
 
 // importRequested resolves each argument to a .drv path and imports the
@@ -155,28 +161,31 @@ func (n *Node) submitCommand(roots []store.Path, req adminapi.SubmitRequest) (sc
 }
 
 // applySubmit commits cmd, split into batches, and returns the build id of
-// every derivation. Submitting is idempotent, so a batch applied twice
-// across a leader change does no harm.
-func (n *Node) applySubmit(ctx context.Context, cmd scheduler.Submit) (map[string]scheduler.BuildID, error) {
+// every derivation and the highest Raft index that committed a batch: a
+// replica that applied it knows every build. Submitting is idempotent, so
+// a batch applied twice across a leader change does no harm.
+func (n *Node) applySubmit(ctx context.Context, cmd scheduler.Submit) (map[string]scheduler.BuildID, uint64, error) {
 	parts, err := scheduler.SplitSubmit(cmd, submitBatch)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", adminapi.ErrBadRequest, err)
+		return nil, 0, fmt.Errorf("%w: %w", adminapi.ErrBadRequest, err)
 	}
 	ids := make(map[string]scheduler.BuildID, len(cmd.Derivations))
+	var last uint64
 	for i := range parts {
-		resp, err := n.mesh.Apply(ctx, scheduler.Encode(&parts[i]))
+		resp, index, err := n.mesh.ApplyIndexed(ctx, scheduler.Encode(&parts[i]))
 		if err != nil {
-			return nil, fmt.Errorf("submit: %w", err)
+			return nil, 0, fmt.Errorf("submit: %w", err)
 		}
+		last = max(last, index)
 		got, err := scheduler.DecodeSubmitResponse(resp)
 		if err != nil || len(got) != len(parts[i].Derivations) {
-			return nil, fmt.Errorf("submit: bad answer for %d derivations: %d ids, %v", len(parts[i].Derivations), len(got), err)
+			return nil, 0, fmt.Errorf("submit: bad answer for %d derivations: %d ids, %v", len(parts[i].Derivations), len(got), err)
 		}
 		for j, d := range parts[i].Derivations {
 			ids[d.Path] = got[j]
 		}
 	}
-	return ids, nil
+	return ids, last, nil
 }
 
 // submitResult lists the submitted builds with their states.

@@ -70,6 +70,9 @@ func (d *decoder) byte() byte {
 	return d.buf[d.off-1]
 }
 
+// uvarint reads an unsigned varint in its shortest form, the one encoder
+// writes: binary.Uvarint also takes longer ones (0x86 0x00 for 6), which
+// would give one command several encodings.
 func (d *decoder) uvarint() uint64 {
 	if d.err != nil {
 		return 0
@@ -79,10 +82,14 @@ func (d *decoder) uvarint() uint64 {
 		d.fail("bad unsigned varint")
 		return 0
 	}
+	if !d.shortest(n) {
+		return 0
+	}
 	d.off += n
 	return v
 }
 
+// varint reads a zig-zag varint in its shortest form, as uvarint does.
 func (d *decoder) varint() int64 {
 	if d.err != nil {
 		return 0
@@ -92,8 +99,21 @@ func (d *decoder) varint() int64 {
 		d.fail("bad signed varint")
 		return 0
 	}
+	if !d.shortest(n) {
+		return 0
+	}
 	d.off += n
 	return v
+}
+
+// shortest checks that the n-byte varint at the offset has no useless last
+// byte: in the shortest form only the varint 0 ends with a zero byte.
+func (d *decoder) shortest(n int) bool {
+	if n > 1 && d.buf[d.off+n-1] == 0 {
+		d.fail("varint not in its shortest form")
+		return false
+	}
+	return true
 }
 
 // count reads a length and checks that at least min bytes per element remain,

@@ -268,7 +268,9 @@ func Encode(c Command) []byte {
 
 // Decode parses an encoded command. An unknown type yields ErrUnknownCommand
 // (check Ignorable to see whether it may be skipped); any other defect yields
-// ErrMalformed with the byte offset.
+// ErrMalformed with the byte offset. Only the bytes Encode writes are
+// accepted (shortest varints, no IgnoreUnknown flag on a known type), so
+// every command has one encoding.
 func Decode(b []byte) (Command, error) {
 	if len(b) < 2 {
 		return nil, fmt.Errorf("%w: %d bytes, need at least 2", ErrMalformed, len(b))
@@ -277,6 +279,9 @@ func Decode(b []byte) (Command, error) {
 	c := newCommand(t)
 	if c == nil {
 		return nil, fmt.Errorf("%w: type %d", ErrUnknownCommand, t)
+	}
+	if b[0] != byte(t) { // no command this node knows carries the flag
+		return nil, fmt.Errorf("%w: command type %d with the IgnoreUnknown flag", ErrMalformed, t)
 	}
 	if b[1] != commandVersion {
 		return nil, fmt.Errorf("%w: %d for command type %d, this node knows %d",

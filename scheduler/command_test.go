@@ -1,9 +1,12 @@
 package scheduler
 
 import (
+	"bytes"
+	"encoding/hex"
 	"errors"
 	"reflect"
 	"testing"
+	"time"
 )
 
 // sampleCommands has one command of every type with every field set.
@@ -106,23 +109,55 @@ func mustRejectBytes(t *testing.T, s *State, b []byte, want error) {
 }
 
 // FuzzDecode checks that no input makes Decode panic and that whatever it
-// accepts re-encodes to the same bytes.
+// accepts re-encodes to the same bytes: every command has one encoding.
 func FuzzDecode(f *testing.F) {
 	for _, c := range sampleCommands() {
 		f.Add(Encode(c))
 	}
 	f.Add([]byte{0x7f | byte(IgnoreUnknown), 1})
+	f.Add(mustHex(f, "0301860030023030")) // Started with an overlong build id
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := Decode(b)
 		if err != nil {
 			return
 		}
-		again := Encode(c)
-		c2, err := Decode(again)
-		if err != nil || !reflect.DeepEqual(c, c2) {
-			t.Fatalf("re-encoding changed the command: %v", err)
+		if again := Encode(c); !bytes.Equal(again, b) {
+			t.Fatalf("Decode accepted %x, which encodes as %x", b, again)
 		}
 	})
+}
+
+// TestDecodeRefusesNonCanonical checks inputs that decode to a command
+// with another encoding: they are refused, so that every command has one.
+func TestDecodeRefusesNonCanonical(t *testing.T) {
+	// Started at 48 ns, build 6, node "00".
+	if got := hex.EncodeToString(Encode(&Started{Time: time.Unix(0, 48).UTC(), Build: 6, Node: "00"})); got != "03016006023030" {
+		t.Fatalf("Started encodes as %s", got)
+	}
+	tests := []struct{ name, hex string }{
+		{"overlong unsigned varint", "0301608600023030"},
+		{"overlong signed varint", "0301e0800006023030"},
+		{"overlong zero time", "0301800006023030"},
+		{"overlong string length", "0301600682003030"},
+		{"ignorable flag on a known type", "83016006023030"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := mustHex(t, tt.hex)
+			if c, err := Decode(b); !errors.Is(err, ErrMalformed) {
+				t.Errorf("Decode(%s) = %#v, %v; want ErrMalformed", tt.hex, c, err)
+			}
+		})
+	}
+}
+
+func mustHex(t testing.TB, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // TestNodeJoinedEmptyNixKeyRefused checks that the optional last field has

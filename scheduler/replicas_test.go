@@ -108,7 +108,8 @@ func TestUnderReplicatedSameOnReplicas(t *testing.T) {
 // BenchmarkUnderReplicated100k scans a state of 100,000 builds whose sources
 // and a fifth of whose outputs have one holder, keeping none of them (a
 // replicator is the target of few items), next to one pass of Counts over
-// the builds in the same run as the reference.
+// the builds in the same run as the reference (x-faster-than-counts: its
+// time over the scan's).
 func BenchmarkUnderReplicated100k(b *testing.B) {
 	s := bigState(b, 100000)
 	listed := 0
@@ -124,6 +125,6 @@ func BenchmarkUnderReplicated100k(b *testing.B) {
 		ref += time.Since(start)
 	}
 	b.ReportMetric(scan.Seconds()*1e3/float64(b.N), "ms/scan")
-	b.ReportMetric(scan.Seconds()/ref.Seconds(), "counts-time-ratio")
+	b.ReportMetric(ref.Seconds()/scan.Seconds(), "x-faster-than-counts")
 	b.ReportMetric(float64(listed), "under-replicated")
 }

@@ -19,15 +19,15 @@ func buildCommands() []command {
 	return []command{
 		{name: "submit", summary: "submit derivations (and their .drv closures) for building", run: cmdSubmit},
 		{name: "builds", summary: "list the builds of the mesh", run: cmdBuilds},
+		{name: "log", summary: "print a build's log, from whichever node holds it", run: cmdLog},
+		{name: "cancel", summary: "cancel builds that have not finished", run: cmdCancel},
+		{name: "retry", summary: "re-queue failed or canceled builds (and what failed because of them)", run: cmdRetry},
 	}
 }
 
-// waitBatch is how many build ids one poll of --wait asks for.
-const waitBatch = 500
-
 // cmdSubmit submits each DRV, or the paths read from standard input with
-// "-", and prints the build id of each; with --wait it then polls until the
-// whole graph is done.
+// "-", and prints the build id of each; with --wait it then follows the
+// builds until the whole graph is done (wait.go).
 func cmdSubmit(ctx context.Context, s *stdio, args []string) error {
 	fs := newFlags(s, "submit", "DRV... | -")
 	cf := newClientFlags(fs, true)
@@ -36,8 +36,7 @@ func cmdSubmit(ctx context.Context, s *stdio, args []string) error {
 	timeout := fs.Lookup("timeout")
 	timeout.DefValue, timeout.Usage = "10m0s", "give up on a call to the node after `DURATION`"
 	cf.timeout = 10 * time.Minute
-	wait := fs.Bool("wait", false, "wait until every build of the graph is done; exit 1 if one failed")
-	poll := fs.Duration("poll", time.Second, "with --wait, ask for the builds' states every `INTERVAL`")
+	wait := fs.Bool("wait", false, "follow the builds until the whole graph is done; exit 1 if one did not succeed")
 	var req adminapi.SubmitRequest
 	prio := fs.Int("priority", 0, "priority of the builds (higher first)")
 	fs.BoolVar(&req.Force, "force", false, "build even if the outputs are available or known to fail")
@@ -67,7 +66,7 @@ func cmdSubmit(ctx context.Context, s *stdio, args []string) error {
 	if !cf.json {
 		printSubmitted(s.out, res, false)
 	}
-	return waitBuilds(ctx, s, cl, res, *poll, cf)
+	return waitBuilds(ctx, s, cl, res, cf)
 }
 
 // drvArgs returns the DRV arguments, reading one per line from in for "-".
@@ -123,112 +122,38 @@ func printSubmitted(w io.Writer, res adminapi.SubmitResult, asJSON bool) error {
 	return nil
 }
 
-// waitBuilds polls the builds of res until all are done, printing each
-// one that finishes; it fails if any did not succeed.
-func waitBuilds(ctx context.Context, s *stdio, cl *adminapi.Client, res adminapi.SubmitResult, poll time.Duration, cf *clientFlags) error {
-	pending := map[uint64]bool{}
-	for _, b := range res.Builds {
-		pending[b.ID] = true
-	}
-	var final []adminapi.BuildView
-	t := time.NewTicker(poll)
-	defer t.Stop()
-	for len(pending) > 0 {
-		done, err := pollDone(ctx, cl, pending, cf.timeout)
-		if err != nil {
-			return err
-		}
-		for _, b := range done {
-			delete(pending, b.ID)
-			final = append(final, b)
-			if !cf.json {
-				fmt.Fprintf(s.out, "%d\t%s\t%s\n", b.ID, b.State, b.Derivation)
-			}
-		}
-		if len(pending) == 0 {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for %d builds: %w", len(pending), ctx.Err())
-		case <-t.C:
-		}
-	}
-	if cf.json {
-		if err := printJSON(s.out, final); err != nil {
-			return err
-		}
-	}
-	return failedBuilds(s.err, final)
-}
-
-// pollDone asks for the pending builds and returns those in a final state.
-func pollDone(ctx context.Context, cl *adminapi.Client, pending map[uint64]bool, timeout time.Duration) ([]adminapi.BuildView, error) {
-	var ids []uint64
-	for id := range pending {
-		ids = append(ids, id)
-	}
-	var done []adminapi.BuildView
-	for i := 0; i < len(ids); i += waitBatch {
-		cctx, cancel := context.WithTimeout(ctx, timeout)
-		builds, err := cl.Builds(cctx, adminapi.BuildQuery{IDs: ids[i:min(i+waitBatch, len(ids))]})
-		cancel()
-		if err != nil {
-			return nil, err
-		}
-		for _, b := range builds {
-			if finalState(b.State) {
-				done = append(done, b)
-			}
-		}
-	}
-	return done, nil
-}
-
-// finalState reports whether a build in state s is done until someone
-// resubmits or retries it.
-func finalState(s string) bool {
-	switch s {
-	case "succeeded", "failed", "canceled", "failed-dependency", "available":
-		return true
-	}
-	return false
-}
-
-// failedBuilds tells which builds did not succeed and returns exit code 1
-// if any.
-func failedBuilds(w io.Writer, builds []adminapi.BuildView) error {
-	failed := 0
-	for _, b := range builds {
-		if b.State != "succeeded" && b.State != "available" {
-			failed++
-			fmt.Fprintf(w, "tbfg-node submit: build %d %s: %s %s\n", b.ID, b.State, b.Derivation, b.Reason)
-		}
-	}
-	if failed > 0 {
-		fmt.Fprintf(w, "tbfg-node submit: %d of %d builds did not succeed\n", failed, len(builds))
-		return exitCode(1)
-	}
-	return nil
-}
-
-// cmdBuilds lists builds, all or those selected by --id and --state.
+// cmdBuilds lists builds, all or those selected by --id and --state, as
+// this node's replica knows them; with --index, once it has applied that
+// Raft index.
 func cmdBuilds(ctx context.Context, s *stdio, args []string) error {
 	fs := newFlags(s, "builds", "")
 	cf := newClientFlags(fs, true)
 	var ids, states stringList
 	fs.Var(&ids, "id", "only build `N`, repeatable or comma-separated")
 	fs.Var(&states, "state", "only builds in `STATE` (queued, allocated, running, …), repeatable")
+	var at adminapi.ReadAt
+	fs.Uint64Var(&at.Index, "index", 0, "answer once this node has applied Raft index `N` (the index of submit --json, on any node)")
+	fs.DurationVar(&at.Wait, "index-wait", adminapi.DefaultWait, "with --index, wait at most `DURATION` for it")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	q, err := adminapi.ParseBuildQuery(map[string][]string{"id": ids, "state": states})
-	if err != nil {
-		return err
+	q := adminapi.BuildQuery{States: states}
+	var err error
+	if q.IDs, err = parseIDs("--id", ids); err != nil {
+		return usageError(fs, err)
+	}
+	if at.Wait <= 0 || at.Wait > adminapi.MaxWait {
+		return usageError(fs, fmt.Errorf("--index-wait %s: want a duration over 0 and at most %s", at.Wait, adminapi.MaxWait))
+	}
+	if at.Index > 0 {
+		cf.timeout += at.Wait // the wait comes on top of the call
 	}
 	cl, ctx, cancel := cf.client(ctx)
 	defer cancel()
 	defer cl.Close()
+	if at.Index > 0 {
+		cl = cl.At(at)
+	}
 	builds, err := cl.Builds(ctx, q)
 	if err != nil {
 		return err

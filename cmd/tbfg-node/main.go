@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/tbfg/tbfg-node/node/adminapi"
 )
 
 // command is one subcommand of tbfg-node, named by one or two words
@@ -74,9 +76,40 @@ func run(ctx context.Context, s *stdio, args []string) int {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	default:
-		fmt.Fprintf(s.err, "tbfg-node %s: %v\n", cmd.name, err)
+		fmt.Fprintf(s.err, "tbfg-node %s: %v\n", cmd.name, withNextStep(err))
 		return 1
 	}
+}
+
+// nextStepError is an error with what the user can do about it.
+type nextStepError struct {
+	err  error
+	step string
+}
+
+func (e *nextStepError) Error() string { return fmt.Sprintf("%v (%s)", e.err, e.step) }
+func (e *nextStepError) Unwrap() error { return e.err }
+
+// withNextStep adds to an admin API error what to do next, unless it says
+// already.
+func withNextStep(err error) error {
+	var ns *nextStepError
+	if errors.As(err, &ns) {
+		return err
+	}
+	for _, k := range []struct {
+		err  error
+		step string
+	}{
+		{adminapi.ErrUnavailable, "wait until tbfg-node status says running, then try again"},
+		{adminapi.ErrNoBuild, "tbfg-node builds lists the builds this node knows"},
+		{adminapi.ErrNoLog, "a build has a log once a node has started it: see its state with tbfg-node builds --id"},
+	} {
+		if errors.Is(err, k.err) {
+			return &nextStepError{err: err, step: k.step}
+		}
+	}
+	return err
 }
 
 // lookup finds the longest command name that prefixes args.

@@ -77,6 +77,7 @@ func newDaemonFlags(fs *flag.FlagSet) *daemonFlags {
 	fs.DurationVar(&c.GossipInterval, "gossip-interval", c.GossipInterval, "publish this node's status every `INTERVAL`")
 	fs.BoolVar(&d.noMDNS, "no-mdns", false, "do not discover nodes by mDNS")
 	fs.IntVar(&c.MaxBuilds, "max-builds", 0, "builds run at once (default the number of cores)")
+	fs.Float64Var(&c.MaxLoad, "max-load", 0, "take no new builds while the 1-minute load average is at least `LOAD` (default no limit)")
 	fs.Var((*stringList)(&c.Systems), "system", "system type built for, repeatable (default from the machine)")
 	fs.Var((*stringList)(&c.Features), "feature", "system feature `NAME` offered to builds (e.g. kvm), repeatable")
 	fs.StringVar(&c.StoreDir, "store-dir", c.StoreDir, "logical store `DIR` of the node's store (its items live in DATA-DIR/store)")
@@ -121,12 +122,11 @@ func (d *daemonFlags) parse(args []string) error {
 
 // parseNoArgs parses args into fs and rejects positional arguments.
 func parseNoArgs(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		fs.Usage()
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return usageError(fs, fmt.Errorf("unexpected argument %q: this command takes flags only", fs.Arg(0)))
 	}
 	return nil
 }
@@ -277,7 +277,7 @@ func cmdLeave(ctx context.Context, s *stdio, args []string) error {
 	defer cl.Close()
 	res, err := cl.Leave(ctx)
 	if errors.Is(err, adminapi.ErrUnavailable) {
-		return fmt.Errorf("%w (wait until it runs, or stop it with SIGTERM)", err)
+		return &nextStepError{err: err, step: "wait until it runs, or stop it with SIGTERM"}
 	}
 	if err != nil {
 		return err

@@ -44,11 +44,11 @@ func TestMeshCommandsRejectBadFlags(t *testing.T) {
 		{[]string{"run", "--data-dir", dir, "extra"}, `unexpected argument "extra"`},
 		{[]string{"run", "--data-dir", dir, "--no-mdns"}, "not initialised"},
 		{[]string{"join", "--data-dir", dir, "--secret", secret, "--secret-file", "/x"}, "give only one"},
-		{[]string{"status", "--data-dir", dir}, "no node running"},
-		{[]string{"nodes", "--data-dir", dir, "--json"}, "no node running"},
-		{[]string{"leave", "--data-dir", dir}, "no node running"},
-		{[]string{"acl", "--data-dir", dir}, "no node running"},
-		{[]string{"authorize", "--data-dir", dir, "--acl", filepath.Join(dir, "acl")}, "no node running"},
+		{[]string{"status", "--data-dir", dir}, "no node is running"},
+		{[]string{"nodes", "--data-dir", dir, "--json"}, "no node is running"},
+		{[]string{"leave", "--data-dir", dir}, "no node is running"},
+		{[]string{"acl", "--data-dir", dir}, "no node is running"},
+		{[]string{"authorize", "--data-dir", dir, "--acl", filepath.Join(dir, "acl")}, "no node is running"},
 		{[]string{"run", "--data-dir", dir, "--executor", "docker"}, `--executor "docker"`},
 		{[]string{"run", "--data-dir", dir, "--guix", "/usr/bin/guix"}, "--guix and --guix-substitute-url only apply to --executor guix"},
 		{[]string{"run", "--data-dir", dir, "--nix-store", "daemon"}, "--nix-store only applies to --executor nix"},
@@ -113,7 +113,7 @@ func TestMeshFormatGolden(t *testing.T) {
 	var status bytes.Buffer
 	formatStatus(&status, adminapi.Status{ID: "12D3KooWSelf", Leader: "12D3KooWSelf", State: adminapi.StateRunning,
 		Addresses: []string{"/ip4/198.18.0.1/tcp/8760/p2p/12D3KooWSelf", "/ip4/10.0.0.2/tcp/8760/p2p/12D3KooWSelf"},
-		Members:   3, Voters: 2, DataDir: "/var/lib/tbfg", NodeStatus: *testNodes()[1].NodeStatus})
+		Members:   3, Voters: 2, DataDir: "/var/lib/tbfg", AppliedIndex: 1234, NodeStatus: *testNodes()[1].NodeStatus})
 	meshGolden(t, "mesh-status.golden", status.Bytes())
 }
 

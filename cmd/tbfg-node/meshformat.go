@@ -21,6 +21,7 @@ func formatStatus(w io.Writer, st adminapi.Status) {
 	fmt.Fprintf(tw, "State:\t%s\n", st.State)
 	fmt.Fprintf(tw, "Leader:\t%s\n", leader)
 	fmt.Fprintf(tw, "Members:\t%d (%d voters)\n", st.Members, st.Voters)
+	fmt.Fprintf(tw, "Raft index:\t%d applied\n", st.AppliedIndex)
 	fmt.Fprintf(tw, "Systems:\t%s\n", orDash(strings.Join(st.Systems, ", ")))
 	fmt.Fprintf(tw, "Builds:\t%d running of %d\n", st.RunningBuilds, st.MaxBuilds)
 	fmt.Fprintf(tw, "Load:\t%.2f on %d cores\n", st.Load1, st.Cores)

@@ -18,7 +18,7 @@ import (
 func narinfoCommands() []command {
 	return []command{
 		{name: "narinfo sign", summary: "print a narinfo signed with a Guix or Nix secret key", run: narinfoSign},
-		{name: "narinfo verify", summary: "check a narinfo's signature and print Guix's verdict", run: narinfoVerify},
+		{name: "narinfo verify", summary: "check a narinfo's signature as Guix does and print the outcome in Guix's words", run: narinfoVerify},
 	}
 }
 

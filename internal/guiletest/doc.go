@@ -3,6 +3,6 @@
 // Guix itself uses.
 //
 // When Guile or guile-gcrypt is missing the test is skipped with a message
-// naming the Debian packages, except under CI (CI set), where it fails
+// naming the Debian packages, except under CI=true (see citest), where it fails
 // instead.
 package guiletest

@@ -1,14 +1,15 @@
 package guiletest
 
 import (
-	"fmt"
-	"os"
 	"os/exec"
 	"testing"
+
+	"github.com/tbfg/tbfg-node/internal/citest"
 )
 
 // Require returns the path of the guile program when it can load
-// (gcrypt pk-crypto). Otherwise it skips t, or fails it under CI.
+// (gcrypt pk-crypto). Otherwise it skips t, or fails it under CI=true
+// (citest).
 func Require(t testing.TB) string {
 	t.Helper()
 	guile, err := exec.LookPath("guile")
@@ -16,11 +17,7 @@ func Require(t testing.TB) string {
 		err = exec.Command(guile, "--no-auto-compile", "-c", "(use-modules (gcrypt pk-crypto))").Run()
 	}
 	if err != nil {
-		msg := fmt.Sprintf("libgcrypt through guile is not available (%v): apt-get install guile-3.0 guile-gcrypt", err)
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		citest.Missing(t, "libgcrypt through guile is not available (%v): install the Debian packages guile-3.0 and guile-gcrypt", err)
 	}
 	return guile
 }

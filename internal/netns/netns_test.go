@@ -12,18 +12,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tbfg/tbfg-node/internal/citest"
 	"github.com/tbfg/tbfg-node/internal/poll"
 )
 
-// requireRoot skips a test that needs namespaces, or fails it under CI.
+// requireRoot skips a test that needs namespaces, or fails it under
+// CI=true (citest).
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if err := Available(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("network namespaces unavailable under CI: %v", err)
-		}
-		t.Skipf("skipping: %v (run as root, with Debian package iproute2)", err)
-	}
+	citest.Root(t, "network namespaces")
+	citest.Tool(t, "ip", "iproute2")
 }
 
 func TestRunIDDecodes(t *testing.T) {
@@ -69,12 +67,7 @@ func waitFor(t *testing.T, what string, cond func() error) {
 
 func TestNetworkConnectsHostsAndCutsLinks(t *testing.T) {
 	requireRoot(t)
-	if _, err := exec.LookPath("busybox"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("busybox missing (Debian package busybox-static)")
-		}
-		t.Skip("skipping: busybox missing (Debian package busybox-static)")
-	}
+	citest.Tool(t, "busybox", "busybox-static")
 	n, err := New()
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tbfg/tbfg-node/internal/citest"
+	"github.com/tbfg/tbfg-node/internal/testdir"
 	"github.com/tbfg/tbfg-node/store"
 )
 
@@ -46,20 +48,14 @@ func InDir(root string) Option {
 }
 
 // Require skips t when a program from nix-bin or busybox-static is missing
-// (failing instead under CI).
+// (failing instead under CI=true, see citest).
 func Require(t testing.TB) {
 	t.Helper()
 	for _, p := range []struct{ file, pkg string }{
 		{"nix-store", "nix-bin"}, {"nix", "nix-bin"}, {"nix-instantiate", "nix-bin"},
 		{"/bin/busybox", "busybox-static"},
 	} {
-		if _, err := exec.LookPath(p.file); err != nil {
-			msg := "needs " + p.file + ": apt-get install " + p.pkg
-			if os.Getenv("CI") != "" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
-		}
+		citest.Tool(t, p.file, p.pkg)
 	}
 }
 
@@ -74,7 +70,7 @@ func New(t testing.TB, dir store.Dir, opts ...Option) *Nix {
 	}
 	root := o.root
 	if root == "" {
-		root = t.TempDir()
+		root = testdir.New(t) // Nix leaves its store items read-only
 	}
 	n := &Nix{
 		Root:         root,

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/tbfg/tbfg-node/internal/citest"
 )
 
 // Duration is how long each wrk run lasts; each side runs twice per
@@ -19,21 +21,11 @@ import (
 const Duration = "2s"
 
 // RequireTool finds a program in $PATH or /usr/sbin, skipping the benchmark
-// without it, or failing it when the CI environment variable is set. pkg
-// is the Debian package that has it.
+// without it, or failing it under CI=true (citest). pkg is the Debian
+// package that has it.
 func RequireTool(tb testing.TB, name, pkg string) string {
 	tb.Helper()
-	for _, p := range []string{name, "/usr/sbin/" + name} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	msg := "needs " + name + ": apt-get install " + pkg
-	if os.Getenv("CI") != "" {
-		tb.Fatal(msg)
-	}
-	tb.Skip(msg)
-	return ""
+	return citest.Tool(tb, name, pkg)
 }
 
 // Target is one URL path measured on both servers.
@@ -88,8 +80,8 @@ func get(c *http.Client, url string) ([]byte, error) {
 
 // Compare runs one sub-benchmark per target: wrk against ours and nginx,
 // alternating who goes first so that the load of the machine weighs on
-// both alike. It reports our rate, nginx's and their ratio (above 1: ours
-// is faster).
+// both alike. It reports our rate, nginx's and their ratio,
+// x-faster-than-nginx (above 1: ours is faster).
 func Compare(b *testing.B, wrk, ours, nginx string, targets []Target) {
 	for _, tc := range targets {
 		b.Run(tc.Name, func(b *testing.B) {
@@ -108,7 +100,7 @@ func Compare(b *testing.B, wrk, ours, nginx string, targets []Target) {
 				b.ReportMetric(ourRate*float64(tc.Size)/n/1e6, "MB/s")
 				b.ReportMetric(nginxRate*float64(tc.Size)/n/1e6, "nginx-MB/s")
 			}
-			b.ReportMetric(ourRate/nginxRate, "ratio")
+			b.ReportMetric(ourRate/nginxRate, "x-faster-than-nginx")
 			b.ReportMetric(0, "ns/op")
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tbfg/tbfg-node/internal/citest"
 	"github.com/tbfg/tbfg-node/internal/poll"
 	"github.com/tbfg/tbfg-node/internal/testlog"
 )
@@ -28,7 +29,7 @@ const applyTimeout = 10 * time.Second
 
 // Scale stretches a wait on slow CI machines.
 func Scale(d time.Duration) time.Duration {
-	if os.Getenv("CI") != "" {
+	if citest.Strict() {
 		return 3 * d
 	}
 	return d

@@ -29,6 +29,10 @@ type Status struct {
 	Voters  int `json:"voters"`
 	// DataDir is the node's data directory.
 	DataDir string `json:"data_dir"`
+	// AppliedIndex is the Raft index of the last command this node's
+	// replica of the build queue applied: a read that names it as
+	// ReadAt.Index on any node sees at least this state.
+	AppliedIndex uint64 `json:"applied_index"`
 	// The local status this node gossips, flattened into the object.
 	mesh.NodeStatus
 }
@@ -51,9 +55,11 @@ type LeaveResult struct {
 	ID string `json:"id"`
 }
 
-// apiError is the body of every error answer.
+// apiError is the body of every error answer: the node's text, and the
+// kind of error (see errorKinds) when it is one of the package's.
 type apiError struct {
 	Error string `json:"error"`
+	Kind  string `json:"kind,omitempty"`
 }
 
 // NewNodeView converts a mesh member for the API; self is this node's peer
@@ -124,6 +130,10 @@ type SubmitResult struct {
 	Roots []SubmittedBuild `json:"roots"`
 	// Builds are all the builds of the submitted graph, inputs first.
 	Builds []SubmittedBuild `json:"builds"`
+	// Index is the Raft index that committed the submission (of a graph
+	// sent in batches, the last one's). A read on any node that waits for
+	// it (ReadAt) sees every build of Builds.
+	Index uint64 `json:"index"`
 }
 
 // SubmittedBuild is one build of a submission, with its state right after as
@@ -171,4 +181,53 @@ type BuildView struct {
 	Started    *time.Time        `json:"started"`
 	Finished   *time.Time        `json:"finished"`
 	NotBefore  *time.Time        `json:"not_before"` // back-off after a transient failure
+	// Cause is the build whose failure made this one failed-dependency (the
+	// first failed input found), while it is; 0 otherwise.
+	Cause uint64 `json:"cause,omitempty"`
+}
+
+// ReadAt is the state a read must see, given to Client.At: the node answers
+// once its replica has applied the Raft index Index (the Index of a
+// SubmitResult, a Changes or an ActionResult, or a Status's AppliedIndex,
+// read on any node), waiting at most Wait (DefaultWait if 0, at most
+// MaxWait), or fails with ErrIndexWait. The zero value reads at once.
+type ReadAt struct {
+	Index uint64
+	Wait  time.Duration
+}
+
+// Changes is the answer to GET /v1/changes: which builds changed after the
+// cursor of an earlier answer. A client that follows builds reads the ones
+// it cares about again, with ReadAt{Index: Index}.
+type Changes struct {
+	// Cursor is where the next call starts (?cursor=): it lists the
+	// changes after this answer.
+	Cursor string `json:"cursor"`
+	// Index is the Raft index the replica had applied when answering: a
+	// read at it sees every change listed.
+	Index uint64 `json:"index"`
+	// Builds are the ids of the builds that changed state or node (new
+	// builds included), ascending, each once.
+	Builds []uint64 `json:"builds"`
+	// Reset means any build may have changed, and Builds does not say
+	// which: the cursor was empty, from another node or process, or too
+	// old, a snapshot replaced the state, or too many builds changed. Read
+	// every build followed again.
+	Reset bool `json:"reset"`
+}
+
+// ActionRequest is the body of POST /v1/cancel and POST /v1/retry.
+type ActionRequest struct {
+	// Builds are the ids of the builds to act on; an unknown one fails the
+	// whole request, and nothing is done.
+	Builds []uint64 `json:"builds"`
+}
+
+// ActionResult is the answer to POST /v1/cancel and POST /v1/retry.
+type ActionResult struct {
+	// Index is the Raft index that committed the command.
+	Index uint64 `json:"index"`
+	// Builds are the builds of the request, in its order, as this node's
+	// replica knows them once it applied Index.
+	Builds []BuildView `json:"builds"`
 }

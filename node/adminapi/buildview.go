@@ -15,6 +15,9 @@ func NewBuildView(b scheduler.BuildInfo) BuildView {
 		Outputs: map[string]string{}, Inputs: b.Inputs, Message: b.Message,
 		Submitted: timePtr(b.Submitted), Allocated: timePtr(b.Allocated), Started: timePtr(b.Started),
 		Finished: timePtr(b.Finished), NotBefore: timePtr(b.NotBefore)}
+	if b.State == scheduler.BuildFailedDependency {
+		v.Cause = uint64(b.Cause)
+	}
 	if b.Reason != scheduler.ReasonNone {
 		v.Reason = b.Reason.String()
 	}

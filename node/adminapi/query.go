@@ -4,6 +4,14 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
+)
+
+// Bounds of ReadAt.Wait: a read that names an index and no wait waits
+// DefaultWait; no read waits longer than MaxWait.
+const (
+	DefaultWait = 10 * time.Second
+	MaxWait     = 5 * time.Minute
 )
 
 // ParseBuildQuery reads a BuildQuery from the query string of GET
@@ -62,4 +70,35 @@ func splitValues(vs []string) []string {
 		}
 	}
 	return out
+}
+
+// ParseReadAt reads a ReadAt from the query string of a GET: index (a Raft
+// index, 0 for none) and wait (a duration such as 30s, over 0 and at
+// most MaxWait; DefaultWait if not given).
+func ParseReadAt(values map[string][]string) (ReadAt, error) {
+	at := ReadAt{Wait: DefaultWait}
+	var err error
+	if v := values["index"]; len(v) > 0 {
+		if at.Index, err = strconv.ParseUint(v[0], 10, 64); err != nil {
+			return at, fmt.Errorf("%w: index %q: want a Raft index (a number, such as the index a submit answered)", ErrBadRequest, v[0])
+		}
+	}
+	if v := values["wait"]; len(v) > 0 {
+		if at.Wait, err = time.ParseDuration(v[0]); err != nil || at.Wait <= 0 || at.Wait > MaxWait {
+			return at, fmt.Errorf("%w: wait %q: want a duration such as 30s, over 0 and at most %s", ErrBadRequest, v[0], MaxWait)
+		}
+	}
+	return at, nil
+}
+
+// Values returns at as query parameters; none for the zero ReadAt.
+func (at ReadAt) Values() map[string][]string {
+	v := map[string][]string{}
+	if at.Index > 0 {
+		v["index"] = []string{strconv.FormatUint(at.Index, 10)}
+	}
+	if at.Wait > 0 {
+		v["wait"] = []string{at.Wait.String()}
+	}
+	return v
 }

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 )
 
@@ -23,10 +25,35 @@ type Backend interface {
 	Submit(ctx context.Context, req SubmitRequest) (SubmitResult, error)
 	Builds(q BuildQuery) ([]BuildView, error)
 	ACL() (ACLView, error)
+
+	// Index is the Raft index the node's replica has applied.
+	Index() uint64
+	// WaitIndex returns once the replica has applied index, or an error
+	// when ctx ends first.
+	WaitIndex(ctx context.Context, index uint64) error
+	// Changes returns the builds that changed after cursor ("" for none:
+	// an answer with Reset at once), waiting until there is one or ctx
+	// ends; then it answers with no builds and the current cursor.
+	Changes(ctx context.Context, cursor string) (Changes, error)
+	// Cancel and Retry commit the scheduler's Cancel and Retry commands
+	// for ids and answer the builds once the replica applied them.
+	Cancel(ctx context.Context, ids []uint64) (ActionResult, error)
+	Retry(ctx context.Context, ids []uint64) (ActionResult, error)
+	// Log opens the log of build id, from whichever member holds it;
+	// with follow, reading it returns io.EOF only once the build ended.
+	Log(ctx context.Context, id uint64, follow bool) (io.ReadCloser, error)
 }
 
-// maxSubmitBody bounds the body of POST /v1/submit.
-const maxSubmitBody = 64 << 20
+// Bounds of request bodies: POST /v1/submit, and POST /v1/cancel and
+// /v1/retry.
+const (
+	maxSubmitBody = 64 << 20
+	maxActionBody = 1 << 20
+)
+
+// IndexHeader is the header of every GET answer with the Raft index the
+// node's replica had applied when it answered.
+const IndexHeader = "X-Tbfg-Index"
 
 // Server is the admin API: HTTP with JSON bodies on a 0600 unix socket.
 // Every route lives under /v1/; new ones are added to routes.
@@ -35,25 +62,36 @@ type Server struct {
 	log     *slog.Logger
 	srv     *http.Server
 	done    chan error
+	// stopping ends when Shutdown starts, and with it the calls that wait
+	// (index waits, long polls, followed logs), which would otherwise hold
+	// Shutdown up to their full length.
+	stopping context.Context
+	stop     context.CancelFunc
 }
 
 // NewServer returns the admin API over b, logging failed calls to log.
 // It serves nothing until Listen.
 func NewServer(b Backend, log *slog.Logger) *Server {
 	a := &Server{backend: b, log: log}
+	a.stopping, a.stop = context.WithCancel(context.Background())
 	a.srv = &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second}
 	return a
 }
 
-// routes maps each admin API call to its handler.
+// routes maps each admin API call to its handler. Every GET goes through
+// read, which waits for ?index=.
 func (a *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/status", a.status)
-	mux.HandleFunc("GET /v1/nodes", a.nodes)
+	mux.HandleFunc("GET /v1/status", a.read(a.status))
+	mux.HandleFunc("GET /v1/nodes", a.read(a.nodes))
 	mux.HandleFunc("POST /v1/leave", a.leave)
 	mux.HandleFunc("POST /v1/submit", a.submit)
-	mux.HandleFunc("GET /v1/builds", a.builds)
-	mux.HandleFunc("GET /v1/acl", a.acl)
+	mux.HandleFunc("GET /v1/builds", a.read(a.builds))
+	mux.HandleFunc("GET /v1/builds/{id}/log", a.read(a.buildLog))
+	mux.HandleFunc("GET /v1/changes", a.read(a.changes))
+	mux.HandleFunc("POST /v1/cancel", a.action(a.backend.Cancel))
+	mux.HandleFunc("POST /v1/retry", a.action(a.backend.Retry))
+	mux.HandleFunc("GET /v1/acl", a.read(a.acl))
 	return mux
 }
 
@@ -80,6 +118,7 @@ func (a *Server) Listen(path string) error {
 // Shutdown stops accepting requests and waits for those in flight, at most
 // until ctx ends; then it closes what remains.
 func (a *Server) Shutdown(ctx context.Context) error {
+	a.stop()
 	if a.done == nil {
 		return nil
 	}
@@ -93,11 +132,59 @@ func (a *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-func (a *Server) status(w http.ResponseWriter, r *http.Request) {
+// readHandler is the handler of a GET, called once the replica applied the
+// index the request waits for.
+type readHandler func(w http.ResponseWriter, r *http.Request, at ReadAt)
+
+// read wraps a GET: it waits until the replica has applied ?index= (at
+// most ?wait=), then answers IndexHeader and calls h. A wait that ends
+// first is an error wrapping ErrIndexWait that names both indices.
+func (a *Server) read(h readHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		at, err := ParseReadAt(r.URL.Query())
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if at.Index > 0 {
+			if err := a.waitIndex(r.Context(), at); err != nil {
+				w.Header().Set(IndexHeader, strconv.FormatUint(a.backend.Index(), 10))
+				writeError(w, err)
+				return
+			}
+		}
+		w.Header().Set(IndexHeader, strconv.FormatUint(a.backend.Index(), 10))
+		h(w, r, at)
+	}
+}
+
+// waitIndex waits until the replica has applied at.Index, at most at.Wait.
+func (a *Server) waitIndex(ctx context.Context, at ReadAt) error {
+	ctx, cancel := a.bounded(ctx, at.Wait)
+	defer cancel()
+	if err := a.backend.WaitIndex(ctx, at.Index); err != nil {
+		if errors.Is(err, ErrUnavailable) {
+			return err
+		}
+		return fmt.Errorf("%w: this node has applied Raft index %d, not yet %d, after waiting %s: "+
+			"its replica trails the leader (see tbfg-node status here and on the leader); retry with a longer wait",
+			ErrIndexWait, a.backend.Index(), at.Index, at.Wait)
+	}
+	return nil
+}
+
+// bounded returns ctx cut after d and when Shutdown starts.
+func (a *Server) bounded(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	stop := context.AfterFunc(a.stopping, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+func (a *Server) status(w http.ResponseWriter, r *http.Request, _ ReadAt) {
 	writeJSON(w, http.StatusOK, a.backend.Status())
 }
 
-func (a *Server) nodes(w http.ResponseWriter, r *http.Request) {
+func (a *Server) nodes(w http.ResponseWriter, r *http.Request, _ ReadAt) {
 	nodes, err := a.backend.Nodes()
 	if err != nil {
 		writeError(w, err)
@@ -133,7 +220,7 @@ func (a *Server) submit(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-func (a *Server) builds(w http.ResponseWriter, r *http.Request) {
+func (a *Server) builds(w http.ResponseWriter, r *http.Request, _ ReadAt) {
 	q, err := ParseBuildQuery(r.URL.Query())
 	if err != nil {
 		writeError(w, err)
@@ -147,7 +234,7 @@ func (a *Server) builds(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, builds)
 }
 
-func (a *Server) acl(w http.ResponseWriter, r *http.Request) {
+func (a *Server) acl(w http.ResponseWriter, r *http.Request, _ ReadAt) {
 	v, err := a.backend.ACL()
 	if err != nil {
 		writeError(w, err)
@@ -156,19 +243,28 @@ func (a *Server) acl(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, v)
 }
 
-// writeError answers with err's text: 503 when the node is not ready, 400
-// for a bad request, 404 for an unknown build.
+// writeError answers with err's text and the kind of its sentinel: 503
+// when the node is not ready or a wait for an index ended, 400 for a bad
+// request, 404 for an unknown build or log.
 func writeError(w http.ResponseWriter, err error) {
+	e := apiError{Error: err.Error()}
+	for _, k := range errorKinds {
+		if errors.Is(err, k.err) {
+			e.Kind = k.kind
+			break
+		}
+	}
 	code := http.StatusInternalServerError
-	switch {
-	case errors.Is(err, ErrUnavailable):
+	switch e.Kind {
+	case "unavailable", "index-wait":
 		code = http.StatusServiceUnavailable
-	case errors.Is(err, ErrBadRequest):
+		w.Header().Set("Retry-After", "1")
+	case "bad-request":
 		code = http.StatusBadRequest
-	case errors.Is(err, ErrNoBuild):
+	case "no-build", "no-log":
 		code = http.StatusNotFound
 	}
-	writeJSON(w, code, apiError{Error: err.Error()})
+	writeJSON(w, code, e)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

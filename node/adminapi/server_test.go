@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,6 +35,102 @@ type fakeBackend struct {
 	mu        sync.Mutex
 	submitted []SubmitRequest
 	queries   []BuildQuery
+	actions   []string          // "cancel 1 2", "retry 3"
+	changes   []Changes         // answered in turn by Changes, then it waits
+	logs      map[uint64]string // build id → log text
+	logErr    error             // returned by a log's Read after its text
+	polling   atomic.Int32      // Changes calls that waited
+
+	idx     uint64        // applied index
+	applied chan struct{} // closed and replaced when idx moves
+}
+
+// setIndex moves the applied index and wakes WaitIndex.
+func (f *fakeBackend) setIndex(i uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.idx = i
+	if f.applied != nil {
+		close(f.applied)
+		f.applied = nil
+	}
+}
+
+func (f *fakeBackend) Index() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.idx
+}
+
+func (f *fakeBackend) WaitIndex(ctx context.Context, index uint64) error {
+	for {
+		f.mu.Lock()
+		if f.idx >= index {
+			f.mu.Unlock()
+			return nil
+		}
+		if f.applied == nil {
+			f.applied = make(chan struct{})
+		}
+		ch := f.applied
+		f.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (f *fakeBackend) Changes(ctx context.Context, cursor string) (Changes, error) {
+	f.mu.Lock()
+	if len(f.changes) > 0 {
+		ch := f.changes[0]
+		f.changes = f.changes[1:]
+		f.mu.Unlock()
+		return ch, f.err
+	}
+	f.mu.Unlock()
+	f.polling.Add(1)
+	<-ctx.Done()
+	return Changes{Cursor: cursor}, nil
+}
+
+func (f *fakeBackend) action(name string, ids []uint64) (ActionResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.actions = append(f.actions, fmt.Sprint(name, ids))
+	res := ActionResult{Index: 7}
+	for _, id := range ids {
+		res.Builds = append(res.Builds, BuildView{ID: id, State: name + "ed"})
+	}
+	return res, f.err
+}
+
+func (f *fakeBackend) Cancel(_ context.Context, ids []uint64) (ActionResult, error) {
+	return f.action("cancel", ids)
+}
+
+func (f *fakeBackend) Retry(_ context.Context, ids []uint64) (ActionResult, error) {
+	return f.action("retry", ids)
+}
+
+func (f *fakeBackend) Log(_ context.Context, id uint64, _ bool) (io.ReadCloser, error) {
+	text, ok := f.logs[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: build %d has not started", ErrNoLog, id)
+	}
+	return io.NopCloser(io.MultiReader(strings.NewReader(text), errReader{f.logErr})), nil
+}
+
+// errReader returns err, or io.EOF if nil.
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) {
+	if r.err == nil {
+		return 0, io.EOF
+	}
+	return 0, r.err
 }
 
 func (f *fakeBackend) Submit(_ context.Context, req SubmitRequest) (SubmitResult, error) {
@@ -113,7 +212,7 @@ func TestAdminAPINodesJSON(t *testing.T) {
 
 func TestAdminAPIStatusJSON(t *testing.T) {
 	st := Status{ID: "12D3KooWA", Leader: "12D3KooWA", State: StateRunning, Addresses: []string{"/ip4/198.18.0.1/tcp/8760/p2p/12D3KooWA"},
-		Members: 2, Voters: 1, DataDir: "/var/lib/tbfg", NodeStatus: *sampleMembers()[0].Status}
+		Members: 2, Voters: 1, DataDir: "/var/lib/tbfg", AppliedIndex: 42, NodeStatus: *sampleMembers()[0].Status}
 	c := serveAdmin(t, &fakeBackend{status: st})
 	got, err := c.Status(context.Background())
 	if err != nil {

@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/tbfg/tbfg-node/internal/citest"
 	"github.com/tbfg/tbfg-node/internal/nixtest"
 	"github.com/tbfg/tbfg-node/node/buildlog"
 	"github.com/tbfg/tbfg-node/node/executor"
@@ -27,12 +27,7 @@ import (
 // when not root, failing instead under CI.
 func requireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("the builtin executor needs root for mount namespaces")
-		}
-		t.Skip("needs root for mount namespaces (the builtin executor)")
-	}
+	citest.Root(t, "the builtin executor's mount namespaces")
 }
 
 // TestTwoNodesBuildGraph has two nodes with their own stores and the real

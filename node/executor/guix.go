@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -140,7 +141,7 @@ func (g *Guix) buildArgs(req Request) []string {
 func (g *Guix) build(ctx context.Context, req Request) error {
 	ctx, cancel := withBackstop(ctx, req.Timeout, "guix build")
 	defer cancel()
-	cmd := clientCommand(ctx, g.cfg.Env, g.cfg.Command, g.buildArgs(req)...)
+	cmd := clientCommand(ctx, inEnglish(g.cfg.Env), g.cfg.Command, g.buildArgs(req)...)
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout
 	stderr, err := runBuild(ctx, cmd, req.Log)
@@ -155,6 +156,18 @@ func (g *Guix) build(ctx context.Context, req Request) error {
 		return fmt.Errorf("read guix build output: %w", err)
 	}
 	return checkPrinted(req.Drv, printed)
+}
+
+// inEnglish is env (the node's own when nil) with guix's messages in
+// English, untranslated, as guixFailure reads them. LANGUAGE chooses the
+// messages only (it is ignored in the C locale, whose messages are
+// English), so the character set, and with it the build log's bytes, stays
+// what the node has.
+func inEnglish(env []string) []string {
+	if env == nil {
+		env = os.Environ()
+	}
+	return append(slices.Clone(env), "LANGUAGE=en")
 }
 
 // checkPrinted checks the paths `guix build` printed against the
@@ -293,13 +306,9 @@ func parseStorePaths(dir store.Dir, out []byte) ([]store.Path, error) {
 	return paths, nil
 }
 
-// guixFailure classifies a failed `guix build` by the daemon's messages in
-// its error output (it exits 1 for every failure of the daemon). The
-// messages are those of guix-daemon's build.cc and of guix's status
-// display; Nix prints the same ones, which the stand-in test relies on.
-// Builder output comes through the same stream, so a builder that prints
-// such a line at the start of one can change which failure it is reported
-// as; it cannot make a failure a success.
+// guixFailure classifies a failed `guix build` by the daemon's verdict in
+// its error output (it exits 1 for every failure of the daemon); see
+// guixVerdict for why a builder cannot forge it.
 func guixFailure(err error, stderr string) error {
 	code, err := exitCode(err, "guix")
 	if err != nil {
@@ -311,60 +320,85 @@ func guixFailure(err error, stderr string) error {
 	return fmt.Errorf("guix build exit status %d: %s", code, lastLine(stderr))
 }
 
-// guixFailureKinds are the error kinds guixFailureKind reports, most
-// specific first: a build that timed out also "failed".
-var guixFailureKinds = []error{ErrSilent, ErrTimedOut, ErrOutputHash, ErrMissingOutput, ErrMissingInputs, ErrBuilderFailed}
-
-// guixFailureKind is the first daemon message in stderr saying why a build
-// failed, of the most specific kind, and that kind; nil when there is none.
+// guixFailureKind is the daemon's verdict in stderr and the kind of failure
+// it reports; nil when there is no verdict the executor knows.
 func guixFailureKind(stderr string) (msg string, kind error) {
-	seen := make(map[error]string)
-	for _, line := range strings.Split(stderr, "\n") {
-		m := daemonMessage(line)
-		if kind := guixLineKind(m); kind != nil && seen[kind] == "" {
-			seen[kind] = m
+	verdict, failed := guixVerdict(stderr)
+	for _, v := range guixVerdicts {
+		if m := v.re.FindString(verdict); m != "" {
+			return m, v.kind
 		}
 	}
-	for _, kind := range guixFailureKinds {
-		if m, ok := seen[kind]; ok {
-			return m, kind
-		}
+	if failed {
+		// Guix reported a failed build with a verdict this table lacks.
+		return lastLine(stderr), ErrBuilderFailed
 	}
 	return "", nil
 }
 
-// daemonMessage strips the prefixes guix and Nix put before a daemon's
-// error message. Daemon messages start their line: an indented line is not
-// one.
-func daemonMessage(line string) string {
-	line = strings.TrimRight(line, " \r")
-	for _, prefix := range []string{"guix build: error: ", "error: "} {
-		line = strings.TrimPrefix(line, prefix)
+// guixVerdict is the line of stderr that holds the daemon's verdict, and
+// whether guix reported that a build failed; none when guix did not end
+// with its own error line (it stopped before printing one).
+//
+// A builder's output reaches guix build's error output unmarked, as lines
+// of any text, copies of daemon messages included. What a builder cannot do
+// is write after the verdict on its build: the daemon prints that once the
+// builder has exited or been killed, and guix then prints only its own
+// closing lines (build of … failed, View build log at …, guix build:
+// error: …). So the verdict is the last line before those, read from its
+// end (a builder line left without a newline runs into it as a prefix),
+// and every line before it is ignored.
+func guixVerdict(stderr string) (verdict string, failed bool) {
+	lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+	i := len(lines) - 1
+	for n, closing := range guixClosingLines { // in the order guix prints them, read backwards
+		if i >= 0 && closing.MatchString(strings.TrimRight(lines[i], " \r")) {
+			failed = failed || closing == guixBuildFailedLine
+			i--
+		} else if n == 0 {
+			return "", false
+		}
 	}
-	return line
+	if i < 0 {
+		return "", failed
+	}
+	return strings.TrimRight(lines[i], " \r"), failed
 }
 
-// guixLineKind maps one daemon message to the error kind it reports.
-func guixLineKind(m string) error {
-	switch {
-	case strings.HasPrefix(m, "building of ") && strings.Contains(m, " timed out after ") && strings.HasSuffix(m, " of silence"):
-		return ErrSilent
-	case strings.HasPrefix(m, "building of ") && strings.Contains(m, " timed out after "):
-		return ErrTimedOut
-	case strings.HasPrefix(m, "hash mismatch "), strings.Contains(m, " hash mismatch for "+"/"):
-		return ErrOutputHash
-	case strings.HasPrefix(m, "builder for ") && strings.Contains(m, " failed to produce output path "):
-		return ErrMissingOutput
-	case strings.HasPrefix(m, "cannot build missing derivation "),
-		strings.HasPrefix(m, "some substitutes for the outputs of derivation "),
-		strings.HasPrefix(m, "path ") && strings.Contains(m, " is required, but there is no substituter"),
-		strings.HasPrefix(m, "path ") && strings.HasSuffix(m, " does not exist and cannot be created"):
-		return ErrMissingInputs
-	case strings.HasPrefix(m, "builder for ") && strings.Contains(m, " failed"),
-		strings.HasPrefix(m, "build of ") && strings.HasSuffix(m, " failed"):
-		return ErrBuilderFailed
+// storePathRE matches a store path inside one of guix's messages.
+const storePathRE = "/[^\\s`'‘’]+"
+
+var (
+	// guixBuildFailedLine is guix's report of the daemon's build-failed
+	// trace (guix/status.scm).
+	guixBuildFailedLine = regexp.MustCompile("^build of " + storePathRE + " failed$")
+	// guixClosingLines are what guix prints after the daemon's verdict, last
+	// first: the error it exits with (guix/ui.scm), then the build log's
+	// place and the failed build (guix/status.scm).
+	guixClosingLines = []*regexp.Regexp{
+		regexp.MustCompile("^guix build: error: "),
+		regexp.MustCompile("^View build log at '" + storePathRE + "'\\.$"),
+		guixBuildFailedLine,
 	}
-	return nil
+)
+
+// guixVerdicts are the daemon's verdicts (nix/libstore/build.cc) and the
+// kinds they report, each matched at the end of the verdict line.
+var guixVerdicts = []struct {
+	re   *regexp.Regexp
+	kind error
+}{
+	{regexp.MustCompile("building of `" + storePathRE + "' timed out after [0-9]+ seconds of silence$"), ErrSilent},
+	{regexp.MustCompile("building of `" + storePathRE + "' timed out after [0-9]+ seconds$"), ErrTimedOut},
+	{regexp.MustCompile("hash mismatch for store item '" + storePathRE + "'$"), ErrOutputHash},
+	{regexp.MustCompile("builder for `" + storePathRE + "' failed to produce output path `" + storePathRE + "'$"), ErrMissingOutput},
+	{regexp.MustCompile("builder for `" + storePathRE + "' (failed with exit code [0-9]+|failed due to signal [0-9]+( \\([^()]*\\))?|died abnormally)$"), ErrBuilderFailed},
+	// guix prints ‘ and ’ as ? where the character set lacks them (C locale).
+	{regexp.MustCompile("cannot build missing derivation [‘?]" + storePathRE + "[’?]$"), ErrMissingInputs},
+	{regexp.MustCompile("some substitutes for the outputs of derivation `" + storePathRE + "' failed \\(usually happens due to networking issues\\); try `--fallback' to build derivation from source$"), ErrMissingInputs},
+	{regexp.MustCompile("hash mismatch for substituted item `" + storePathRE + "'$"), ErrMissingInputs},
+	{regexp.MustCompile("cannot build derivation `" + storePathRE + "': [0-9]+ dependencies couldn't be built$"), ErrMissingInputs},
+	{regexp.MustCompile("path `" + storePathRE + "' does not exist and cannot be created$"), ErrMissingInputs},
 }
 
 var _ Executor = (*Guix)(nil)

@@ -133,7 +133,16 @@ func TestGuixFailure(t *testing.T) {
 	}{
 		{"builder-failed", ErrBuilderFailed},
 		{"builder-spoofs-timeout", ErrBuilderFailed},
+		{"builder-spoofs-unterminated", ErrBuilderFailed},
+		{"builder-spoofs-missing-input", ErrBuilderFailed},
 		{"timed-out", ErrTimedOut},
+		{"timed-out-after-spoof", ErrTimedOut},
+		{"real-timed-out", ErrTimedOut},
+		{"real-silent", ErrSilent},
+		{"real-hash-mismatch", ErrOutputHash},
+		{"real-missing-output", ErrMissingOutput},
+		{"real-missing-derivation", ErrMissingInputs},
+		{"real-missing-derivation-c-locale", ErrMissingInputs},
 		{"silent", ErrSilent},
 		{"hash-mismatch", ErrOutputHash},
 		{"missing-output", ErrMissingOutput},
@@ -220,21 +229,51 @@ func TestPickDeriver(t *testing.T) {
 	}
 }
 
-// FuzzGuixFailure feeds arbitrary error output, which carries the builder's
-// own output, to the classifier.
+// FuzzGuixFailure feeds arbitrary error output to the classifier, and
+// arbitrary builder output into real error output of guix build where a
+// builder's output goes, before the daemon's verdict (with or without a
+// final newline): the failure must stay of the kind the verdict reports.
 func FuzzGuixFailure(f *testing.F) {
-	for _, name := range []string{"builder-failed", "timed-out", "hash-mismatch", "missing-derivation"} {
-		b, err := os.ReadFile(filepath.Join("testdata", "guix", name+".stderr"))
+	cases := []struct {
+		file, before string // before: the first line the daemon prints after the builder's output
+		want         error
+	}{
+		{"builder-failed", "builder for `", ErrBuilderFailed},
+		{"real-timed-out", "building of `", ErrTimedOut},
+		{"real-silent", "building of `", ErrSilent},
+		{"real-hash-mismatch", "sha256 hash mismatch for ", ErrOutputHash},
+		{"real-missing-output", "builder for `", ErrMissingOutput},
+	}
+	stderrs := make([][]string, len(cases))
+	for i, c := range cases {
+		b, err := os.ReadFile(filepath.Join("testdata", "guix", c.file+".stderr"))
 		if err != nil {
 			f.Fatal(err)
 		}
-		f.Add(string(b))
+		f.Add(string(b), "")
+		stderrs[i] = strings.SplitAfter(string(b), "\n")
 	}
-	f.Add("error: \n\r\x00")
+	for _, spoof := range []string{"builder-spoofs-timeout", "builder-spoofs-missing-input", "timed-out", "missing-derivation"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "guix", spoof+".stderr"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add("", string(b))
+		f.Add("", strings.TrimRight(string(b), "\n"))
+	}
+	f.Add("error: \n\r\x00", "guix build: error: \n")
 	exit1 := exec.Command("/bin/sh", "-c", "exit 1").Run()
-	f.Fuzz(func(t *testing.T, stderr string) {
+	f.Fuzz(func(t *testing.T, stderr, builder string) {
 		if err := guixFailure(exit1, stderr); err == nil {
 			t.Fatal("a failed guix build gave no error")
+		}
+		for i, c := range cases {
+			lines := stderrs[i]
+			at := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, c.before) })
+			spoofed := strings.Join(lines[:at], "") + builder + strings.Join(lines[at:], "")
+			if err := guixFailure(exit1, spoofed); !errors.Is(err, c.want) {
+				t.Fatalf("%s with builder output %q: %v, want %v", c.file, builder, err, c.want)
+			}
 		}
 	})
 }

@@ -11,7 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tbfg/tbfg-node/internal/citest"
 	"github.com/tbfg/tbfg-node/internal/nixtest"
+	"github.com/tbfg/tbfg-node/internal/testdir"
 	"github.com/tbfg/tbfg-node/store"
 	"github.com/tbfg/tbfg-node/store/derivation"
 	"github.com/tbfg/tbfg-node/store/local"
@@ -22,12 +24,7 @@ import (
 // as root, failing instead under CI.
 func requireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("the builtin executor tests need root for mount namespaces")
-		}
-		t.Skip("needs root for mount namespaces")
-	}
+	citest.Root(t, "the builtin executor's mount namespaces")
 }
 
 // hostStoreState records what the host has at /gnu, which builds must never
@@ -96,7 +93,7 @@ func newStoreEnv(t testing.TB) *env {
 func newStoreEnvAt(t testing.TB, dir store.Dir) *env {
 	t.Helper()
 	n := nixtest.New(t, dir)
-	st, err := local.Open(filepath.Join(t.TempDir(), "store"), dir)
+	st, err := local.Open(filepath.Join(testdir.New(t), "store"), dir) // items are read-only
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,7 +61,8 @@ func TestNixExecutor(t *testing.T) {
 }
 
 // TestNixExecutorFailures checks that Nix's failures map to the same errors
-// as the builtin executor's.
+// as the builtin executor's, and that a builder printing the daemon's
+// timeout message is still a builder failure.
 func TestNixExecutorFailures(t *testing.T) {
 	e := newStoreEnv(t)
 	ex := newNixExecutor(t, e)
@@ -71,6 +72,7 @@ func TestNixExecutorFailures(t *testing.T) {
 		want               error
 	}{
 		{"fails", time.Minute, 0, ErrBuilderFailed},
+		{"spoofs-timeout", time.Minute, time.Minute, ErrBuilderFailed},
 		{"runs-forever", time.Second, 0, ErrTimedOut},
 		{"silent", time.Minute, time.Second, ErrSilent},
 		{"fixed-wrong", time.Minute, 0, ErrOutputHash},

@@ -59,7 +59,8 @@ func (m *Membership) nodeViews() []scheduler.NodeView {
 			continue
 		}
 		out = append(out, scheduler.NodeView{ID: mm.ID, Running: mm.Status.RunningBuilds,
-			Load1: mm.Status.Load1, Cores: mm.Status.Cores, FreeDisk: mm.Status.StoreFreeBytes})
+			Load1: mm.Status.Load1, Cores: mm.Status.Cores, FreeDisk: mm.Status.StoreFreeBytes,
+			LoadLimit: mm.Status.MaxLoad, Speed: mm.Status.Speed})
 	}
 	return out
 }

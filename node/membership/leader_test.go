@@ -84,7 +84,7 @@ func TestReapLostCommitsNodeLost(t *testing.T) {
 // within three gossip intervals, with their gossiped figures.
 func TestNodeViews(t *testing.T) {
 	fx := newFixture(t)
-	st := &mesh.NodeStatus{RunningBuilds: 1, Load1: 0.5, Cores: 4, StoreFreeBytes: 1 << 30}
+	st := &mesh.NodeStatus{RunningBuilds: 1, Load1: 0.5, Cores: 4, StoreFreeBytes: 1 << 30, MaxLoad: 6, Speed: 1.5}
 	fx.mesh.setMembers(
 		mesh.Member{ID: "fresh", LastSeen: t0.Add(-2 * time.Second), Status: st},
 		mesh.Member{ID: "edge", LastSeen: t0.Add(-3 * time.Second), Status: st},
@@ -93,12 +93,10 @@ func TestNodeViews(t *testing.T) {
 	)
 	got := fx.m.nodeViews()
 	want := []scheduler.NodeView{
-		{ID: "fresh", Running: 1, Load1: 0.5, Cores: 4, FreeDisk: 1 << 30},
-		{ID: "edge", Running: 1, Load1: 0.5, Cores: 4, FreeDisk: 1 << 30},
+		{ID: "fresh", Running: 1, Load1: 0.5, Cores: 4, FreeDisk: 1 << 30, LoadLimit: 6, Speed: 1.5},
+		{ID: "edge", Running: 1, Load1: 0.5, Cores: 4, FreeDisk: 1 << 30, LoadLimit: 6, Speed: 1.5},
 	}
-	if !slices.EqualFunc(got, want, func(a, b scheduler.NodeView) bool {
-		return a.ID == b.ID && a.Running == b.Running && a.Load1 == b.Load1 && a.Cores == b.Cores && a.FreeDisk == b.FreeDisk
-	}) {
+	if !slices.Equal(got, want) {
 		t.Errorf("nodeViews = %+v, want %+v", got, want)
 	}
 }

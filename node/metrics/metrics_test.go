@@ -3,7 +3,6 @@ package metrics_test
 import (
 	"bytes"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/tbfg/tbfg-node/internal/citest"
 	"github.com/tbfg/tbfg-node/node/metrics"
 	"github.com/tbfg/tbfg-node/node/web/webtest"
 	"github.com/tbfg/tbfg-node/scheduler"
@@ -101,13 +101,7 @@ func TestValues(t *testing.T) {
 // TestPromtool checks the whole /metrics output with Prometheus's own
 // linter, promtool (Debian package prometheus).
 func TestPromtool(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("promtool not found: install the Debian package prometheus")
-		}
-		t.Skip("promtool not found: install the Debian package prometheus")
-	}
+	promtool := citest.Tool(t, "promtool", "prometheus")
 	m, _ := newMetrics(t)
 	cmd := exec.Command(promtool, "check", "metrics")
 	cmd.Stdin = strings.NewReader(scrape(t, m))

@@ -11,7 +11,6 @@ import (
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
-	"golang.org/x/sys/unix"
 
 	"github.com/tbfg/tbfg-node/store"
 	"github.com/tbfg/tbfg-node/store/nar"
@@ -20,9 +19,9 @@ import (
 
 // AddFromNAR adds the item info.Path from the archive r, whose NarHash and
 // NarSize must be info.Nar, with info's references, deriver and content
-// address. The archive is unpacked into a temporary sibling, checked, made
-// read-only and only then renamed into place and registered: on any error
-// nothing new is visible. Every reference other than the item itself must
+// address. The archive is unpacked into a staging directory of the store,
+// checked and made read-only, and only then renamed into place and
+// registered: on any error nothing new is valid. Every reference other than the item itself must
 // already be valid. If the item is valid already, r is not read and the call
 // succeeds.
 func (s *Store) AddFromNAR(ctx context.Context, info *Info, r io.Reader) error {
@@ -70,14 +69,16 @@ func restoreChecked(r io.Reader, dir string, want nar.Sum) error {
 	return nil
 }
 
-// moveIn renames the staged item into place and registers it. A directory
-// left at the target by an earlier crash is not valid, and is removed first.
+// moveIn renames the staged, canonical item into place and registers it. A
+// directory left at the target by an earlier crash is not valid, and is
+// removed first.
 func (s *Store) moveIn(staged string, info *Info) error {
 	dst := filepath.Join(s.real, info.Path.Base())
 	if err := removeTree(dst); err != nil {
 		return fmt.Errorf("add %s: remove invalid leftover: %w", info.Path, err)
 	}
-	if err := unix.Renameat2(unix.AT_FDCWD, staged, unix.AT_FDCWD, dst, unix.RENAME_NOREPLACE); err != nil {
+	if err := moveCanonical(staged, dst); err != nil {
+		removeTree(dst) // whatever reached dst is not valid
 		return fmt.Errorf("add %s: move into place: %w", info.Path, err)
 	}
 	if err := s.Register(info); err != nil {

@@ -61,6 +61,33 @@ func canonFile(path string, d fs.DirEntry) error {
 	return setMtime(path)
 }
 
+// moveCanonical renames the canonical item src to dst, which must not exist.
+// Moving a directory to another parent rewrites its ".." entry, so Linux
+// lets only root move one it cannot write: a read-only top directory is made
+// writable for the move and canonical again in place. Everything below it
+// stays read-only throughout.
+func moveCanonical(src, dst string) error {
+	fi, err := os.Lstat(src)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		if err := os.Chmod(src, 0o755); err != nil {
+			return err
+		}
+	}
+	if err := unix.Renameat2(unix.AT_FDCWD, src, unix.AT_FDCWD, dst, unix.RENAME_NOREPLACE); err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return nil
+	}
+	if err := os.Chmod(dst, 0o555); err != nil {
+		return err
+	}
+	return setMtime(dst)
+}
+
 // setMtime sets the access and modification times of path, not following a
 // symlink, to 1.
 func setMtime(path string) error {

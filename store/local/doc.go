@@ -4,10 +4,11 @@
 // their NarHash, NarSize, references, deriver and registration time.
 //
 // Items enter the store in two ways, and neither leaves anything half-written
-// visible: AddFromNAR unpacks an archive into a temporary sibling, checks its
-// hash and size, then renames it into place and registers it; Register records
-// the outputs a build wrote in place, after canonicalising them (read-only,
-// mtime 1) and computing their hash and references in one pass over their NAR.
+// valid: AddFromNAR unpacks an archive into a staging directory of the store,
+// checks its hash and size and canonicalises it, then renames it into place
+// and registers it; Register records the outputs a build wrote in place, after
+// canonicalising them (read-only, mtime 1) and computing their hash and
+// references in one pass over their NAR. Neither needs root.
 // An item is valid only once it is in the database; a directory without a
 // record is a leftover and is removed before the path is written again.
 //

@@ -10,13 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tbfg/tbfg-node/internal/testdir"
 	"github.com/tbfg/tbfg-node/store"
 	"github.com/tbfg/tbfg-node/store/nar"
 )
 
 func openTest(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(filepath.Join(t.TempDir(), "store"), store.GuixDir)
+	s, err := Open(filepath.Join(testdir.New(t), "store"), store.GuixDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,10 +83,12 @@ func TestAddFromNARRoundTrip(t *testing.T) {
 	if !slices.Equal(closure, []store.Path{pathA, pathB}) {
 		t.Errorf("Closure = %v", closure)
 	}
-	fi, err := os.Lstat(filepath.Join(s.RealDir(), pathB.Base(), "sub", "run"))
-	must(t, err)
-	if fi.Mode().Perm() != 0o555 || fi.ModTime().Unix() != 1 {
-		t.Errorf("added file has mode %v, mtime %v; want 0555 and 1", fi.Mode(), fi.ModTime().Unix())
+	for _, name := range []string{"", "sub", "sub/run"} {
+		fi, err := os.Lstat(filepath.Join(s.RealDir(), pathB.Base(), name))
+		must(t, err)
+		if fi.Mode().Perm() != 0o555 || fi.ModTime().Unix() != 1 {
+			t.Errorf("added %q has mode %v, mtime %v; want 0555 and 1", name, fi.Mode(), fi.ModTime().Unix())
+		}
 	}
 	// Adding a valid path again succeeds without reading.
 	must(t, s.AddFromNAR(ctx, info, errReader{}))
@@ -140,7 +143,10 @@ func TestAddFromNARFailures(t *testing.T) {
 // target (a crash between rename and registration) is replaced.
 func TestAddReplacesLeftover(t *testing.T) {
 	s := openTest(t)
-	must(t, os.MkdirAll(filepath.Join(s.RealDir(), pathA.Base(), "junk"), 0o555))
+	leftover := filepath.Join(s.RealDir(), pathA.Base())
+	must(t, os.MkdirAll(filepath.Join(leftover, "junk"), 0o755))
+	must(t, os.Chmod(filepath.Join(leftover, "junk"), 0o555))
+	must(t, os.Chmod(leftover, 0o555)) // read-only, as a canonicalised item is
 	_, archive := makeTree(t)
 	must(t, s.AddFromNAR(context.Background(), &Info{Path: pathA, Nar: sumOf(t, archive)}, bytes.NewReader(archive)))
 	if _, err := os.Lstat(filepath.Join(s.RealDir(), pathA.Base(), "junk")); !errors.Is(err, os.ErrNotExist) {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"github.com/tbfg/tbfg-node/internal/avahitest"
 	"io"
 	"log/slog"
 	"os"
@@ -14,6 +13,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tbfg/tbfg-node/internal/avahitest"
+	"github.com/tbfg/tbfg-node/internal/citest"
 
 	"github.com/tbfg/tbfg-node/internal/netns"
 )
@@ -75,34 +77,21 @@ func helperMain() int {
 	return 0
 }
 
-// skipOrFail skips the test, or fails it when CI is set: there every
-// prerequisite must be present.
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
-}
-
-// requireTools skips (or fails under CI) unless the named programs, given
-// with their Debian packages, are installed.
+// requireTools skips (or fails under CI=true, see citest) unless the named
+// programs, given with their Debian packages, are installed.
 func requireTools(t *testing.T, toolPackages ...string) {
 	t.Helper()
 	for i := 0; i+1 < len(toolPackages); i += 2 {
-		if _, err := exec.LookPath(toolPackages[i]); err != nil {
-			skipOrFail(t, "%s not found: install the Debian package %s", toolPackages[i], toolPackages[i+1])
-		}
+		citest.Tool(t, toolPackages[i], toolPackages[i+1])
 	}
 }
 
-// requireNamespaces skips (or fails under CI) unless this process can build
-// namespace hosts and run Avahi in them.
+// requireNamespaces skips (or fails under CI=true, see citest) unless this
+// process can build namespace hosts and run Avahi in them.
 func requireNamespaces(t *testing.T) {
 	t.Helper()
-	if err := netns.Available(); err != nil {
-		skipOrFail(t, "namespace hosts unavailable: %v", err)
-	}
+	citest.Root(t, "network namespaces for the test hosts")
+	requireTools(t, "ip", "iproute2")
 	requireTools(t, "dbus-daemon", "dbus-daemon", "avahi-daemon", "avahi-daemon", "avahi-browse", "avahi-utils")
 	if err := netns.RemoveStale(); err != nil {
 		t.Logf("removing stale namespaces: %v", err)

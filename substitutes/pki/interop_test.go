@@ -23,8 +23,8 @@ import (
 // up a few times in this many.
 const interopRounds = 100
 
-// libgcrypt is a running testdata/guix-pki.scm: Guix's signing and
-// verification code paths on real libgcrypt.
+// libgcrypt is a running testdata/guix-pki.scm: our Scheme signer and
+// verifier, written after Guix's code paths, on real libgcrypt.
 type libgcrypt struct {
 	t   *testing.T
 	in  io.WriteCloser
@@ -32,7 +32,7 @@ type libgcrypt struct {
 }
 
 // startLibgcrypt starts the Scheme helper, or skips the test (fails it under
-// CI) when guile or guile-gcrypt is missing.
+// CI=true) when guile or guile-gcrypt is missing.
 func startLibgcrypt(t *testing.T) *libgcrypt {
 	t.Helper()
 	guile := guiletest.Require(t)

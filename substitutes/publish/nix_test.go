@@ -3,14 +3,17 @@ package publish
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/tbfg/tbfg-node/internal/guixtest"
 	"github.com/tbfg/tbfg-node/internal/nixtest"
 	"github.com/tbfg/tbfg-node/store"
 	"github.com/tbfg/tbfg-node/store/nar"
@@ -240,7 +243,7 @@ func testNixTamperedNAR(t *testing.T, b *nixBuilder) {
 }
 
 // testNixTamperedNarinfo drops a reference from the signed part of the top
-// narinfo: Guix's check and Nix both refuse it.
+// narinfo: VerifyGuix and the real Nix both refuse it.
 func testNixTamperedNarinfo(t *testing.T, b *nixBuilder) {
 	dir := filepath.Join(t.TempDir(), "narinfo")
 	for _, p := range b.closure {
@@ -258,7 +261,7 @@ func testNixTamperedNarinfo(t *testing.T, b *nixBuilder) {
 	url := start(t, newServer(t, b.source(dir), nil))
 	served, _ := fetchNarinfo(t, url, top.StorePath)
 	if st := narinfo.VerifyGuix(served, b.keys.acl()); st == pki.Valid {
-		t.Errorf("Guix check of the tampered narinfo: %v", st)
+		t.Errorf("VerifyGuix of the tampered narinfo: %v", st)
 	}
 	dst := b.client(t)
 	out, ok := b.copyFrom(dst, url)
@@ -270,14 +273,31 @@ func testNixTamperedNarinfo(t *testing.T, b *nixBuilder) {
 	}
 }
 
-// TestNixServedNarinfosVerifyForGuix checks the narinfos served for a real
-// Nix-built closure with Guix's check and Nix's, as served.
-func TestNixServedNarinfosVerifyForGuix(t *testing.T) {
+// TestNixServedNarinfosPassGuixSubstitute serves a real Nix-built closure
+// to the real `guix substitute`, the program guix-daemon runs to check and
+// fetch substitutes, trusting the server's key: it must offer every item and
+// fetch each with its NarHash checked. Each narinfo also verifies with the
+// project's own Guix and Nix verifiers.
+func TestNixServedNarinfosPassGuixSubstitute(t *testing.T) {
 	nixtest.Require(t)
+	guix := guixtest.Require(t)
 	b := newNixBuilder(t)
 	url := start(t, newServer(t, b.source(b.narinfoDir), nil))
+	sub := guixtest.NewSubstituter(t, guix, url, b.keys.acl().Marshal())
+	var paths []string
 	for _, p := range b.closure {
 		served, _ := fetchNarinfo(t, url, p)
-		checkSignatures(t, b.keys, b.narinfoOf(t, p), served)
+		checkOwnSignatures(t, b.keys, b.narinfoOf(t, p), served)
+		paths = append(paths, string(p))
+	}
+	if got := sub.Offered(paths...); !slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(paths))) {
+		t.Fatalf("guix substitute offers %q, want %q", got, paths)
+	}
+	for _, p := range b.closure {
+		ni := b.narinfoOf(t, p)
+		want := fmt.Sprintf("success %s %d", ni.NarHash, ni.NarSize)
+		if got, _ := sub.Fetch(string(p)); got != want {
+			t.Errorf("%s: guix substitute replied %q, want %q", p, got, want)
+		}
 	}
 }

@@ -5,6 +5,10 @@ let mk = attrs: derivation ({ system = "x86_64-linux"; builder = "/bin/sh"; } //
 in {
   fails = mk { name = "fails"; args = [ "-c" "mkdir $out; echo partial > $out/x; echo failing on purpose; exit 3" ]; };
   runs-forever = mk { name = "runs-forever"; args = [ "-c" "mkdir $out; while true; do echo tick; sleep 0.1; done" ]; };
+  spoofs-timeout = mk {
+    name = "spoofs-timeout";
+    args = [ "-c" "echo \"error: building of '$out.drv' timed out after 1 seconds of silence\"; printf 'error: building of x timed out after 1 seconds'; exit 1" ];
+  };
   silent = mk { name = "silent"; args = [ "-c" "mkdir $out; echo going quiet; sleep 600" ]; };
   no-output = mk { name = "no-output"; args = [ "-c" "echo nothing written" ]; };
   fixed = mk {

@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/tbfg/tbfg-node/internal/citest"
 )
 
 // Browser is a headless Chromium (Debian's chromium) with a fresh profile,
@@ -27,14 +27,7 @@ type Browser struct {
 // Chromium finds the browser, or skips the test (fails it under CI=true).
 func Chromium(t testing.TB) string {
 	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("chromium not found: install the Debian package chromium")
-		}
-		t.Skip("chromium not found: install the Debian package chromium")
-	}
-	return path
+	return citest.Tool(t, "chromium", "chromium")
 }
 
 // NewBrowser starts a browser that the test's cleanup stops. Screenshots go

@@ -1,6 +1,6 @@
 ;; Checks narinfo files the way a Guix client does before it trusts a
 ;; substitute (guix/narinfo.scm and guix/pki.scm), on libgcrypt through
-;; guile-gcrypt. Used by guix_test.go as an independent implementation.
+;; guile-gcrypt. Used by scheme_test.go as an independent implementation.
 ;;
 ;; Usage: guile guix-narinfo.scm ACL NARINFO...
 ;; Prints one line per NARINFO: Guix's status word (valid-signature,

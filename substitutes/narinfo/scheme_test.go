@@ -47,12 +47,13 @@ func randomNarinfo(r *mrand.Rand, layout Layout) *Narinfo {
 	return n
 }
 
-// TestGuixAgrees writes narinfos signed here with fresh keys in every layout,
-// some re-served with new URL blocks, some changed after signing, some by a
-// key outside the ACL, and checks that Guix's code path on libgcrypt
-// (testdata/guix-narinfo.scm) reaches the same verdict as VerifyGuix, and the
-// expected one.
-func TestGuixAgrees(t *testing.T) {
+// TestSchemeVerifierAgrees writes narinfos signed here with fresh keys in
+// every layout, some re-served with new URL blocks, some changed after
+// signing, some by a key outside the ACL, and checks that our Scheme
+// verifier (testdata/guix-narinfo.scm, written after guix/narinfo.scm and
+// guix/pki.scm, on libgcrypt) reaches the same verdict as VerifyGuix, and
+// the expected one. TestGuixSubstituteAgrees asks the real Guix.
+func TestSchemeVerifierAgrees(t *testing.T) {
 	guile := guiletest.Require(t)
 	r := mrand.New(mrand.NewPCG(1, 2))
 	var keys []*pki.SecretKey
@@ -111,14 +112,14 @@ func TestGuixAgrees(t *testing.T) {
 	}
 	for i := range want {
 		if got[i] != want[i] {
-			t.Errorf("%s: Guix says %s, we say %s", files[i], got[i], want[i])
+			t.Errorf("%s: the Scheme verifier says %s, VerifyGuix %s", files[i], got[i], want[i])
 		}
 	}
 }
 
-// TestGuixAgreesOnGolden checks the golden files and the real narinfo with
-// Guix's code path.
-func TestGuixAgreesOnGolden(t *testing.T) {
+// TestSchemeVerifierAgreesOnGolden checks the golden files and a narinfo
+// from bordeaux.guix.gnu.org with our Scheme verifier and VerifyGuix.
+func TestSchemeVerifierAgreesOnGolden(t *testing.T) {
 	guile := guiletest.Require(t)
 	tests := []struct{ acl, file, want string }{
 		{"testdata/bordeaux.guix.gnu.org.pub", bordeaux, "valid-signature"},
