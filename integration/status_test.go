@@ -98,6 +98,18 @@ func TestStatusAcrossHosts(t *testing.T) {
 			}
 		}
 	})
+	t.Run("log-api", func(t *testing.T) {
+		// From every host: the builder's own log, or fetched over the mesh.
+		want := scriptLine + "\nbroken: failing on purpose\n"
+		for _, h := range hosts {
+			for _, q := range []string{"", "?follow=1"} {
+				path := fmt.Sprintf("/api/v1/builds/%d/log%s", g.ids["broken"], q)
+				if code, body := statusGet(t, h, http.MethodGet, path); code != http.StatusOK || body != want {
+					t.Errorf("%s GET %s: %d %q, want %q", h.name, path, code, body, want)
+				}
+			}
+		}
+	})
 	t.Run("loopback-only", func(t *testing.T) { checkLoopbackOnly(t, hosts) })
 	t.Run("read-only", func(t *testing.T) { checkReadOnly(t, hosts[0], g) })
 	t.Run("no-secrets", func(t *testing.T) { checkNoSecrets(t, hosts, g) })

@@ -68,6 +68,16 @@
     });
   }
 
+  // Load, free disk and last seen come from gossip, which no event
+  // announces: the overview re-reads the mesh now and then.
+  if (page === "overview") {
+    setInterval(function () {
+      if (!lost) {
+        refresh(["mesh"]);
+      }
+    }, 15000);
+  }
+
   events.addEventListener("open", function () {
     liveEl.hidden = false;
     if (lost) { // events were missed while disconnected
