@@ -78,7 +78,7 @@ func startLoopbackNode(b *testing.B) *loopbackNode {
 	subAddr := wrkbench.FreeAddr(b)
 	h := &host{c: &cluster{client: client}, name: "node", dataDir: b.TempDir()}
 	cmd := exec.Command(bin, "init", "--data-dir", h.dataDir, "--no-mdns",
-		"--listen", "/ip4/127.0.0.1/tcp/0", "--substitute-listen", subAddr,
+		"--listen", "/ip4/127.0.0.1/tcp/0", "--substitute-listen", subAddr, "--http-listen", "off",
 		"--executor", "builtin", "--system", nativeSystem(), "--log-level", "warn")
 	out := &logWriter{t: b, prefix: "node: "}
 	cmd.Stdout, cmd.Stderr = out, out

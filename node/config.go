@@ -43,6 +43,10 @@ const DefaultPort = 8760
 // DefaultSubstitutePort is the TCP port of the substitute server.
 const DefaultSubstitutePort = 8761
 
+// DefaultHTTPPort is the TCP port of the status server (pages, JSON API,
+// metrics), on loopback by default.
+const DefaultHTTPPort = 8767
+
 // DefaultNARCacheSize is the default bound of the NAR cache: 10 GiB.
 const DefaultNARCacheSize = 10 << 30
 
@@ -154,6 +158,11 @@ type Config struct {
 	// outputs outlive the node that built them; 1 keeps only the builder's
 	// copy (--replicas).
 	Replicas int
+	// HTTPListen is the status server's IP:PORT (status pages, JSON API,
+	// /metrics, /healthz, /readyz); "" or "off" (normalised to "") runs
+	// none (--http-listen). It shows the farm to whoever reaches it, so it
+	// listens on loopback unless told otherwise.
+	HTTPListen string
 	// Version is gossiped to the other nodes.
 	Version string
 	// Logger receives the node's logs; nil discards them.
@@ -180,6 +189,7 @@ func DefaultConfig() Config {
 		Advertise:        true,
 		NARCacheSize:     DefaultNARCacheSize,
 		Replicas:         DefaultReplicas,
+		HTTPListen:       fmt.Sprintf("127.0.0.1:%d", DefaultHTTPPort),
 		Version:          version(),
 	}
 }
@@ -205,7 +215,7 @@ func DefaultDataDir() string {
 func (c *Config) Validate() error {
 	checks := []func() error{c.validateDataDir, c.validateSecret, c.validateMembership,
 		c.validateTiming, c.validateListen, c.validatePeers, c.validateInterfaces, c.validateBuilds,
-		c.validateStoreDir, c.validateExecutor, c.validateSubstitutes, c.validateReplicas}
+		c.validateStoreDir, c.validateExecutor, c.validateSubstitutes, c.validateReplicas, c.validateHTTP}
 	for _, check := range checks {
 		if err := check(); err != nil {
 			return fmt.Errorf("%w: %w", ErrConfig, err)
@@ -467,4 +477,20 @@ func timings() map[string]mesh.Timing {
 		ProfileLAN:     mesh.LANTiming,
 		ProfileTest:    mesh.TestTiming,
 	}
+}
+
+// validateHTTP checks --http-listen: off, or IP:PORT.
+func (c *Config) validateHTTP() error {
+	if c.HTTPListen == "off" {
+		c.HTTPListen = ""
+	}
+	if c.HTTPListen == "" {
+		return nil
+	}
+	ap, err := netip.ParseAddrPort(c.HTTPListen)
+	if err != nil {
+		return fmt.Errorf("--http-listen %q: want IP:PORT (such as 127.0.0.1:%d) or off: %w", c.HTTPListen, DefaultHTTPPort, err)
+	}
+	c.HTTPListen = ap.String()
+	return nil
 }

@@ -53,6 +53,9 @@ func TestValidateRejectsBadFlags(t *testing.T) {
 		{"substitute port", func(c *Config) { c.SubstituteListen = ":99999" }, `port "99999"`},
 		{"substitute host name", func(c *Config) { c.SubstituteListen = "localhost:8761" }, "not a host name"},
 		{"nar cache size", func(c *Config) { c.NARCacheSize = 0 }, "--nar-cache-size 0"},
+		{"http listen port only", func(c *Config) { c.HTTPListen = ":8767" }, `--http-listen ":8767": want IP:PORT`},
+		{"http listen host name", func(c *Config) { c.HTTPListen = "localhost:8767" }, `--http-listen "localhost:8767"`},
+		{"http listen no port", func(c *Config) { c.HTTPListen = "127.0.0.1" }, `--http-listen "127.0.0.1"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()
@@ -180,5 +183,26 @@ func TestOwnSubstituteURL(t *testing.T) {
 		if got := c.ownSubstituteURL(); got != want {
 			t.Errorf("--substitute-listen %s: guix-daemon would use %s, want %s", listen, got, want)
 		}
+	}
+}
+
+// TestValidateHTTP: the status server listens on loopback by default, off
+// turns it off, and addresses are normalised.
+func TestValidateHTTP(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", ""},
+		{"off", ""},
+		{"127.0.0.1:8767", "127.0.0.1:8767"},
+		{"[::1]:80", "[::1]:80"},
+		{"0.0.0.0:9000", "0.0.0.0:9000"},
+	} {
+		c := DefaultConfig()
+		c.DataDir, c.HTTPListen = t.TempDir(), tc.in
+		if err := c.Validate(); err != nil || c.HTTPListen != tc.want {
+			t.Errorf("--http-listen %q: %q, %v; want %q", tc.in, c.HTTPListen, err, tc.want)
+		}
+	}
+	if c := DefaultConfig(); c.HTTPListen != "127.0.0.1:8767" {
+		t.Errorf("default --http-listen %q, want 127.0.0.1:8767", c.HTTPListen)
 	}
 }

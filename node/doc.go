@@ -17,14 +17,29 @@
 //	meshsource  mesh-wide store reads: NARs and logs from any member, and
 //	            the import of submitted .drv closures
 //	replicate   copies store items until --replicas members hold each
+//	buildlog    the build log directory: live logs while builds run,
+//	            gzipped once they end, read from any offset and followed
+//	web         the status server: pages, JSON API, /events, /healthz and
+//	            /readyz on --http-listen; the node is its Backend
+//	            (status.go), OpenLog (logs.go) its way to any build's log
+//	metrics     the Prometheus registry behind /metrics, fed by the
+//	            replica, Raft, the mesh, the replicator, the agent and the
+//	            substitute server
 //
 // The plumbing it shares with other packages is in internal/: loops (the
 // background loops and their stop order), hostinfo (what the node gossips
 // about its machine), atomicfile.
 //
 // Start order (Run; stop is the reverse, the background loops through one
-// group of internal/loops): the data dir lock, the keys, the store and the
-// executor over it; the admin API; the mesh; then what needs
+// group of internal/loops): the data dir lock, the build log directory
+// (finishing the live logs of an earlier run), the keys, the store and the
+// executor over it; the status server's listener on --http-listen (default
+// 127.0.0.1:8767, first of all listeners, so that a busy port fails the
+// start before anything else is set up); the admin API; the status server
+// itself, which answers /readyz with its reason while the node joins, and
+// a loop that tells its pages of membership and leader changes (both stop
+// after everything started later, before the mesh closes, which they read);
+// the mesh; then what needs
 // the mesh: the mesh source (meshsource.Source, answering the members' NAR
 // and log streams), the substitute server on --substitute-listen (package
 // publish, NAR cache in nar-cache/, the node's Guix public key as

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -22,6 +23,9 @@ import (
 	"github.com/tbfg/tbfg-node/node/executor"
 	"github.com/tbfg/tbfg-node/node/membership"
 	"github.com/tbfg/tbfg-node/node/meshsource"
+	"github.com/tbfg/tbfg-node/node/metrics"
+	"github.com/tbfg/tbfg-node/node/replicate"
+	"github.com/tbfg/tbfg-node/node/web"
 	"github.com/tbfg/tbfg-node/scheduler"
 	"github.com/tbfg/tbfg-node/store"
 	"github.com/tbfg/tbfg-node/store/local"
@@ -41,16 +45,20 @@ type Node struct {
 	fsm           *scheduler.FSM
 	mesh          *mesh.Mesh
 	admin         *adminapi.Server
-	members       *membership.Membership      // made by Run once the mesh runs
-	keys          *datadir.Keys               // loaded by Run, before anything reads them
-	signer        *meshsource.Signer          // signs the narinfos of items this node holds; made with keys
-	store         *local.Store                // opened by Run, closed by stop
-	logs          *buildlog.Dir               // opened by Run: the build logs
-	exec          executor.Executor           // made by Run over store
-	source        *meshsource.Source          // made by Run once the mesh runs
-	loops         *loops.Group                // the background loops, made by Run
-	agent         atomic.Pointer[agent.Agent] // set once the agent runs
-	substituteURL atomic.Value                // string, gossiped
+	members       *membership.Membership               // made by Run once the mesh runs
+	keys          *datadir.Keys                        // loaded by Run, before anything reads them
+	signer        *meshsource.Signer                   // signs the narinfos of items this node holds; made with keys
+	store         *local.Store                         // opened by Run, closed by stop
+	logs          *buildlog.Dir                        // opened by Run: the build logs
+	exec          executor.Executor                    // made by Run over store
+	source        *meshsource.Source                   // made by Run once the mesh runs
+	loops         *loops.Group                         // the background loops, made by Run
+	agent         atomic.Pointer[agent.Agent]          // set once the agent runs
+	replicator    atomic.Pointer[replicate.Replicator] // set once the replicator is made
+	substituteURL atomic.Value                         // string, gossiped
+	metrics       *metrics.Metrics                     // the node's registry, made by New
+	web           *web.Server                          // the status server, nil without --http-listen
+	httpAddr      atomic.Value                         // string: the status server's listen address
 	// outputNAR reads outputs the executor keeps outside store (nix).
 	outputNAR func(context.Context, store.Path) (io.ReadCloser, error)
 
@@ -87,6 +95,10 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("mesh: %w", err)
 	}
 	n.admin = adminapi.NewServer(n, n.log.With("component", "admin"))
+	n.metrics = n.newMetrics()
+	if n.web, err = n.newStatusServer(); err != nil {
+		return nil, err
+	}
 	return n, nil
 }
 
@@ -130,11 +142,20 @@ func (n *Node) Run(ctx context.Context) error {
 	if err := n.openLocal(); err != nil {
 		return err
 	}
+	// The status server's port is taken first of all listeners: a busy
+	// port fails the start before anything else is set up.
+	httpLn, err := n.listenHTTP()
+	if err != nil {
+		return errors.Join(err, n.store.Close())
+	}
 	// The admin API starts before the mesh so that status answers "starting"
 	// while the node looks for its mesh; the other calls wait for running.
 	if err := n.admin.Listen(n.socket()); err != nil {
-		return errors.Join(err, n.store.Close())
+		return errors.Join(err, closeListener(httpLn), n.store.Close())
 	}
+	// The status server too, so that /readyz answers "not ready" with its
+	// reason while the node joins; its loops stop after every later one.
+	n.startStatusServer(httpLn)
 	n.log.Info("starting", "data_dir", n.cfg.DataDir, "mode", n.cfg.Mode.String())
 	if err := n.mesh.Start(ctx); err != nil {
 		return n.failStart(ctx, err)
@@ -231,7 +252,9 @@ func (n *Node) stop() error {
 	// the mesh, and the replicator, the agent and the server read NARs from
 	// the members through it. The replicator may simply drop a copy in
 	// progress (what it fetched stays valid and is recorded by the next
-	// run), while the agent's final reports must get through.
+	// run), while the agent's final reports must get through. The status
+	// server stops last of the loops, still before the mesh it reads: its
+	// pages and event streams end, and requests in flight get 5 seconds.
 	errs = append(errs, n.loops.Stop())
 	// Then the mesh: closing Raft ends the FSM's Apply calls, and closing
 	// gossip ends the calls to localStatus.
@@ -241,6 +264,14 @@ func (n *Node) stop() error {
 		errs = append(errs, n.store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// closeListener closes ln if there is one.
+func closeListener(ln net.Listener) error {
+	if ln == nil {
+		return nil
+	}
+	return ln.Close()
 }
 
 func (n *Node) socket() string { return filepath.Join(n.cfg.DataDir, datadir.AdminSocket) }

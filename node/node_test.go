@@ -27,6 +27,7 @@ func loopbackConfig(t *testing.T, name string, mode Mode, dir string) Config {
 	c.GossipInterval = 200 * time.Millisecond
 	c.Logger = testlog.NewAt(t, name, slog.LevelInfo)
 	c.SubstituteListen = "127.0.0.1:0"
+	c.HTTPListen = "127.0.0.1:0"
 	c.Advertise = false
 	// The queue tests watch allocations that nothing runs; the tests of
 	// builds turn the agent on.

@@ -28,6 +28,7 @@ func (n *Node) startReplicator(ctx context.Context) error {
 		tick.Stop()
 		return fmt.Errorf("replicator: %w", err)
 	}
+	n.replicator.Store(r)
 	n.loops.Defer("replicator ticker", stopTicker(tick))
 	// Stopping the replicator abandons a copy in progress: what it fetched
 	// stays valid in the store and is recorded by the next run.

@@ -153,7 +153,7 @@ func (n *Node) startSubstitutes(ctx context.Context) error {
 		return err
 	}
 	srv, err := publish.New(publish.Config{StoreDir: store.Dir(n.cfg.StoreDir), Source: n.source, Cache: cache,
-		SigningKey: []byte(n.keys.GuixPublic()), Logger: n.log.With("component", "substitutes")})
+		SigningKey: []byte(n.keys.GuixPublic()), Observer: n.metrics, Logger: n.log.With("component", "substitutes")})
 	if err != nil {
 		return errors.Join(fmt.Errorf("substitute server: %w", err), cache.Close())
 	}
@@ -228,7 +228,7 @@ func (n *Node) startAgent(ctx context.Context) error {
 		Node: n.mesh.ID(), FSM: n.fsm, Applier: n.mesh, Executor: n.exec, Store: n.store,
 		Fetcher: n.source, Signer: n.signer, OutputNAR: n.outputNAR, MaxBuilds: n.cfg.MaxBuilds,
 		Load: n.load1, LoadLimit: n.agentLoadLimit(), Tick: tick.C,
-		Timeout: n.cfg.BuildTimeout, MaxSilent: n.cfg.MaxSilent, Logs: n.logs,
+		Timeout: n.cfg.BuildTimeout, MaxSilent: n.cfg.MaxSilent, Logs: n.logs, Finished: n.metrics.BuildFinished,
 		Logger: n.log.With("component", "agent"),
 	})
 	if err != nil {

@@ -88,6 +88,7 @@ func newDaemonFlags(fs *flag.FlagSet) *daemonFlags {
 	fs.DurationVar(&c.BuildTimeout, "build-timeout", 0, "stop builds after `DURATION` (default no limit)")
 	fs.DurationVar(&c.MaxSilent, "max-silent", 0, "stop builds silent for `DURATION` (default no limit)")
 	fs.StringVar(&c.SubstituteListen, "substitute-listen", c.SubstituteListen, "substitute server `ADDR` (IP:PORT or :PORT; off for none)")
+	fs.StringVar(&c.HTTPListen, "http-listen", c.HTTPListen, "status pages, JSON API and metrics on `ADDR` (IP:PORT; off for none)")
 	fs.BoolVar(&d.noAdvert, "no-advertise", false, "do not advertise the substitute server by DNS-SD (implied by --no-mdns)")
 	fs.Var((*sizeFlag)(&c.NARCacheSize), "nar-cache-size", "bound the NAR cache to `SIZE` bytes, with K, M, G or T (default 10G)")
 	fs.IntVar(&c.Replicas, "replicas", c.Replicas, "copy every store item until `N` members hold it (1: only the builder's copy)")

@@ -69,7 +69,7 @@ func TestMeshCommandsRejectBadFlags(t *testing.T) {
 // printed join line carries the stored secret and that run takes it over.
 func TestMeshInitNoRun(t *testing.T) {
 	dir := t.TempDir()
-	loop := []string{"--data-dir", dir, "--no-mdns", "--listen", "127.0.0.1:0", "--substitute-listen", "127.0.0.1:0",
+	loop := []string{"--data-dir", dir, "--no-mdns", "--listen", "127.0.0.1:0", "--substitute-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
 		"--raft-profile", "test", "--log-level", "warn"}
 	code, stdout, stderr := runMesh(t, append([]string{"init", "--no-run"}, loop...)...)
 	if code != 0 {

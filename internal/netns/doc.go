@@ -7,5 +7,8 @@
 // PID, so parallel runs never clash and RemoveStale can delete what an aborted
 // run left behind. It drives the ip(8) command from iproute2 and needs root.
 //
-// It does not start the programs under test; Host.Command prepares them.
+// It does not start the programs under test; Host.Command prepares them,
+// Host.DialContext connects to them from inside their host, as a client
+// there would (a server on the host's own loopback included), and
+// Host.Listen listens there.
 package netns

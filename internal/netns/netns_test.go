@@ -3,6 +3,8 @@ package netns
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -195,4 +197,73 @@ func rootAddrs(t *testing.T, link string) string {
 		t.Fatalf("ip addr show %s: %v: %s", link, err, out)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// TestDialContext: a server on a host's loopback is reached through
+// DialContext, and not from another host.
+func TestDialContext(t *testing.T) {
+	requireRoot(t)
+	n, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	h1, err := n.AddHost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2, err := n.AddHost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := h1.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			io.WriteString(c, "hello from h1\n")
+			c.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// A process started with Pdeathsig dies with the thread that started
+	// it: the thread that entered a namespace must live on. This one is
+	// started from such a thread.
+	child := h2.Command(ctx, "busybox", "sleep", "60")
+	if err := h2.do(child.Start); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- child.Wait() }()
+	defer func() { <-exited }()
+	defer child.Process.Kill()
+	for range 50 {
+		c, err := h1.DialContext(ctx, "tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(c)
+		c.Close()
+		if err != nil || string(b) != "hello from h1\n" {
+			t.Fatalf("read %q, %v from h1's loopback", b, err)
+		}
+	}
+	select {
+	case err := <-exited:
+		exited <- err
+		t.Errorf("a process this test started died while it dialled: %v", err)
+	default:
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	if c, err := h2.DialContext(ctx, "tcp", net.JoinHostPort(h1.Addr.String(), port)); err == nil {
+		c.Close()
+		t.Error("h2 reached a server listening on h1's loopback")
+	}
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tbfg/tbfg-node/internal/citest"
 	"github.com/tbfg/tbfg-node/internal/nixtest"
@@ -49,10 +51,27 @@ func TestTwoNodesBuildGraph(t *testing.T) {
 		allocs[ids[name]] = node
 	}
 	c.runAllocator(t, allocs)
+	var mu sync.Mutex
+	finished := map[string]int{} // "node system result" → builds
 	for _, nd := range []*node{nodeA, nodeB} {
-		start(t, c.config(t, nd, newBuiltin(t, nd), 2))
+		cfg := c.config(t, nd, newBuiltin(t, nd), 2)
+		cfg.Finished = func(system, result string, d time.Duration) {
+			mu.Lock()
+			defer mu.Unlock()
+			if d >= 0 {
+				finished[nd.id+" "+system+" "+result]++
+			}
+		}
+		start(t, cfg)
 	}
 	c.waitGraph(t, ids)
+	mu.Lock()
+	sys := c.Build(t, ids["a"]).System
+	want := map[string]int{"A " + sys + " succeeded": 2, "B " + sys + " succeeded": 1, "B " + sys + " failed": 1}
+	if !maps.Equal(finished, want) {
+		t.Errorf("Finished heard %v, want %v", finished, want)
+	}
+	mu.Unlock()
 	if b := c.Build(t, ids["bad"]); b.Reason != scheduler.ReasonBuildError {
 		t.Errorf("bad failed with %s", b.Reason)
 	}

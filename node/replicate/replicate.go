@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/tbfg/tbfg-node/scheduler"
@@ -103,6 +104,9 @@ type Replicator struct {
 	cfg  Config
 	wait map[string]hold // paths not to take before a time; Run's goroutine only
 	ages ages            // how long paths have been under-replicated
+	// backlog is the number of items with fewer than Copies holders at
+	// the last look, for Backlog.
+	backlog atomic.Int64
 }
 
 // hold keeps a path aside until a time: after failures (with their count,
@@ -174,6 +178,11 @@ func (r *Replicator) Run(ctx context.Context) error {
 	}
 }
 
+// Backlog is how many store items had fewer than Copies holders (and a
+// signed narinfo, so that they can be copied) when the replicator last
+// looked at the state; 0 before it looked, and when Copies is 1.
+func (r *Replicator) Backlog() int { return int(r.backlog.Load()) }
+
 // pause waits d, or until ctx ends, and returns ctx's error if it ended.
 func (r *Replicator) pause(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
@@ -226,6 +235,8 @@ func (r *Replicator) round(ctx context.Context) bool {
 // all the under-replicated items it could copy, chosen or not.
 func (r *Replicator) pick(now time.Time) []scheduler.ItemInfo {
 	var own, over []scheduler.ItemInfo
+	backlog := 0
+	defer func() { r.backlog.Store(int64(backlog)) }()
 	r.ages.begin()
 	r.cfg.FSM.Read(func(s *scheduler.State) {
 		rk := newRanking(activeMembers(s))
@@ -236,6 +247,9 @@ func (r *Replicator) pick(now time.Time) []scheduler.ItemInfo {
 		// UnderReplicated would stop at a full batch and the items after
 		// it would keep no age.
 		s.UnderReplicated(r.cfg.Copies, 0, func(it scheduler.ItemInfo) bool {
+			if it.Narinfo != "" {
+				backlog++
+			}
 			if it.Narinfo == "" || slices.Contains(it.Holders, r.cfg.Node) {
 				return false // it cannot be fetched (no signed narinfo), or is here
 			}

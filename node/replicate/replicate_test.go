@@ -220,7 +220,7 @@ func backOff(t *testing.T, fetchFails bool) {
 	app.fail.Store(!fetchFails)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	start(t, m, "B", func(c *Config) { c.Fetcher, c.Applier, c.Tick = f, app, tick.C })
+	b := start(t, m, "B", func(c *Config) { c.Fetcher, c.Applier, c.Tick = f, app, tick.C })
 	begin := time.Now()
 	// Attempts at 0, then after 5, 10 and 20 s more: at 5, 15 and 35 s.
 	for _, step := range []struct {
@@ -235,6 +235,9 @@ func backOff(t *testing.T, fetchFails bool) {
 		if got := len(f.fetched()); got != step.attempts {
 			t.Fatalf("after %s: %d fetches, want %d", step.at, got, step.attempts)
 		}
+		if got := b.r.Backlog(); got != 1 {
+			t.Fatalf("after %s: backlog %d, want the 1 item without its copy", step.at, got)
+		}
 	}
 	f.setFail(false)
 	app.fail.Store(false)
@@ -247,6 +250,9 @@ func backOff(t *testing.T, fetchFails bool) {
 	synctest.Wait()
 	if got := len(f.fetched()); got != 4 {
 		t.Errorf("%d fetches in the end, want 4: an item held twice is not fetched again", got)
+	}
+	if got := b.r.Backlog(); got != 0 {
+		t.Errorf("backlog %d once the item has its copy, want 0", got)
 	}
 }
 

@@ -1,18 +1,11 @@
 package web_test
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
-
-	"github.com/tbfg/tbfg-node/internal/citest"
 	"github.com/tbfg/tbfg-node/mesh"
 	"github.com/tbfg/tbfg-node/node/adminapi"
 	"github.com/tbfg/tbfg-node/node/web/webtest"
@@ -24,12 +17,6 @@ import (
 // from running to succeeded on / without a reload, and a failed build's
 // page shows its log escaped. With TBFG_SCREENSHOTS=DIR it saves a
 // screenshot of each page there.
-
-// chromium finds the browser, or skips (fails under CI).
-func chromium(t *testing.T) string {
-	t.Helper()
-	return citest.Tool(t, "chromium", "chromium")
-}
 
 // farm is a backend that looks like a small farm at work: three members,
 // builds of two systems finished over the last hours, some running with
@@ -136,154 +123,68 @@ func indexOf(xs []string, x string) int {
 	panic(x)
 }
 
-// browser starts a headless Chromium with a fresh profile and collects
-// its console messages.
-type browser struct {
-	ctx  context.Context
-	mu   sync.Mutex
-	msgs []chromedp.ConsoleMessage
-	dir  string // screenshots, "" for none
-}
-
-func newBrowser(t *testing.T) *browser {
-	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium(t)), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.NoFirstRun, chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	b := &browser{ctx: ctx, dir: os.Getenv("TBFG_SCREENSHOTS")}
-	messages := chromedp.Console(ctx)
-	must(t, chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			b.mu.Lock()
-			b.msgs = append(b.msgs, m)
-			b.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		cancelAlloc()
-		<-done
-	})
-	return b
-}
-
-// errors returns the console errors and exceptions so far.
-func (b *browser) errors() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []string
-	for _, m := range b.msgs {
-		if m.Type == chromedp.ConsoleError || m.IsException() {
-			out = append(out, fmt.Sprintf("%s %s:%d %s", m.Type, m.URL, m.Line+1, m.Text))
-		}
-	}
-	return out
-}
-
-// open loads a page and waits until live.js has connected its event stream.
-func (b *browser) open(t *testing.T, url string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-	defer cancel()
-	must(t, chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.ID("live"))))
-}
-
-func (b *browser) eval(t *testing.T, js string) string {
-	t.Helper()
-	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](js))
-	must(t, err)
-	return v
-}
-
-// waitFor polls a JavaScript predicate in the page, up to 20 seconds.
-func (b *browser) waitFor(t *testing.T, what, js string) {
-	t.Helper()
-	_, err := chromedp.Run(b.ctx, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(20*time.Second)))
-	if err != nil {
-		t.Fatalf("waiting for %s: %v", what, err)
-	}
-}
-
-func (b *browser) screenshot(t *testing.T, name string) {
-	t.Helper()
-	if b.dir == "" {
-		return
-	}
-	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
-	must(t, err)
-	must(t, os.MkdirAll(b.dir, 0o755))
-	must(t, os.WriteFile(filepath.Join(b.dir, name+".png"), png, 0o644))
-}
-
 func TestBrowser(t *testing.T) {
 	f := newFarm(t)
 	now := f.now
 	s := newServerAt(t, f.Backend, func() time.Time { return now })
 	url := serve(t, s)
-	br := newBrowser(t)
+	br := webtest.NewBrowser(t)
 
 	for _, p := range []struct{ name, path string }{
 		{"builds", "/builds"}, {"builds-failed", "/builds?state=failed-dependency"},
 		{"failures", "/failures"}, {"build-running", fmt.Sprintf("/builds/%d", f.running[0])},
 	} {
-		br.open(t, url+p.path)
-		br.screenshot(t, p.name)
+		br.Open(t, url+p.path)
+		br.Screenshot(t, p.name)
 	}
 
 	// A failed build's page shows its log as text: the <script> line is in
 	// the log's text, and no script element came of it.
-	br.open(t, fmt.Sprintf("%s/builds/%d", url, f.failed))
-	if got := br.eval(t, `document.getElementById("log").textContent`); !strings.Contains(got, scriptLine) {
+	br.Open(t, fmt.Sprintf("%s/builds/%d", url, f.failed))
+	if got := br.Eval(t, `document.getElementById("log").textContent`); !strings.Contains(got, scriptLine) {
 		t.Fatalf("the failed build's log lacks its <script> line as text: %q", got)
 	}
-	if n := br.eval(t, `String(document.querySelectorAll("#log *").length + document.scripts.length)`); n != "1" {
+	if n := br.Eval(t, `String(document.querySelectorAll("#log *").length + document.scripts.length)`); n != "1" {
 		t.Fatalf("the log made elements: %s elements in #log plus scripts", n)
 	}
-	br.screenshot(t, "build-failed")
+	br.Screenshot(t, "build-failed")
 
 	// On the overview, a running build becomes succeeded without a reload,
 	// and its log tail follows the log.
-	br.open(t, url+"/")
-	br.eval(t, `window.notReloaded = "yes"`)
+	br.Open(t, url+"/")
+	br.Eval(t, `window.notReloaded = "yes"`)
 	id := f.running[0]
 	running := fmt.Sprintf(`document.querySelector('#running [data-build="%d"] .state')`, id)
-	if got := br.eval(t, running+`.textContent`); got != "running" {
+	if got := br.Eval(t, running+`.textContent`); got != "running" {
 		t.Fatalf("build %d shows %q on the overview", id, got)
 	}
 	f.AppendLog(id, "cc -O2 -c unicode/uniset.cpp\n")
-	br.waitFor(t, "the live log tail", fmt.Sprintf(`document.getElementById("tail-%d").textContent.includes("uniset.cpp")`, id))
-	br.screenshot(t, "overview")
+	br.WaitFor(t, "the live log tail", fmt.Sprintf(`document.getElementById("tail-%d").textContent.includes("uniset.cpp")`, id), 20*time.Second)
+	br.Screenshot(t, "overview")
+	before := br.Eval(t, `document.querySelector(".index").textContent`)
 	must(t, f.Succeed(id, f.on[id]))
-	br.waitFor(t, "the build to show succeeded",
-		fmt.Sprintf(`[...document.querySelectorAll('[data-build="%d"] .state')].some(e => e.textContent === "succeeded")`, id))
-	br.waitFor(t, "the running section to drop the build", running+` === null`)
-	if br.eval(t, `window.notReloaded`) != "yes" {
+	br.WaitFor(t, "the header's index to follow the events",
+		fmt.Sprintf(`document.querySelector(".index").textContent !== %q`, before), 20*time.Second)
+	br.WaitFor(t, "the build to show succeeded",
+		fmt.Sprintf(`[...document.querySelectorAll('[data-build="%d"] .state')].some(e => e.textContent === "succeeded")`, id),
+		20*time.Second)
+	br.WaitFor(t, "the running section to drop the build", running+` === null`, 20*time.Second)
+	if br.Eval(t, `window.notReloaded`) != "yes" {
 		t.Fatal("the page was reloaded")
 	}
-	br.screenshot(t, "overview-after")
+	br.Screenshot(t, "overview-after")
 
 	// A running build's page appends its log live, as text.
-	br.open(t, fmt.Sprintf("%s/builds/%d", url, f.running[1]))
+	br.Open(t, fmt.Sprintf("%s/builds/%d", url, f.running[1]))
 	f.AppendLog(f.running[1], "<script>document.title='pwned'</script> live line\n")
-	br.waitFor(t, "the live log line", `document.getElementById("log").textContent.includes("live line")`)
-	if n := br.eval(t, `String(document.querySelectorAll("#log *").length)`); n != "0" {
+	br.WaitFor(t, "the live log line", `document.getElementById("log").textContent.includes("live line")`, 20*time.Second)
+	if n := br.Eval(t, `String(document.querySelectorAll("#log *").length)`); n != "0" {
 		t.Fatalf("the live log made %s elements", n)
 	}
-	if title := br.eval(t, `document.title`); strings.Contains(title, "pwned") {
+	if title := br.Eval(t, `document.title`); strings.Contains(title, "pwned") {
 		t.Fatal("a log line ran as script")
 	}
-	if errs := br.errors(); len(errs) > 0 {
+	if errs := br.Errors(); len(errs) > 0 {
 		t.Fatalf("console errors:\n%s", strings.Join(errs, "\n"))
 	}
 }

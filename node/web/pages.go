@@ -72,7 +72,9 @@ func meshRows(nodes []adminapi.NodeView, members []scheduler.MemberInfo) []nodeR
 	for i := range out {
 		for _, m := range members {
 			if m.ID == out[i].ID {
-				out[i].Status = m.Status
+				// Slots in use come from the replica, as the queue and
+				// the running builds do: gossip lags behind them.
+				out[i].Status, out[i].Running = m.Status, m.Active
 				if !out[i].Gossiped {
 					out[i].Systems, out[i].Max = m.Systems, m.MaxBuilds
 				}

@@ -65,6 +65,13 @@
 // for unknown items, like guix publish's --ttl and --negative-ttl) and
 // Content-Length when the size is known.
 //
+// # Observer
+//
+// Config.Observer, when set, hears of every answer (its kind, status and
+// body bytes), from the fast path and net/http alike, and of every NAR sent
+// from the cache or not: the node turns them into metrics. The interface is
+// defined here so that the package needs nothing of the node.
+//
 // The package knows nothing about where a Source gets its narinfos and NARs
 // (the local store, the replicated state, peers over libp2p) or about DNS-SD
 // (package dnssd advertises the server). DESIGN.md explains the choices.

@@ -297,6 +297,16 @@ func (fc *fastConn) answer(ctx context.Context, req *fastRequest) bool {
 	if s.observe != nil {
 		s.observe(req.asHTTP())
 	}
+	if s.cfg.Observer != nil {
+		kind, sent := KindNarinfo, int64(0)
+		if req.cacheInfo {
+			kind = KindCacheInfo
+		}
+		if !req.head {
+			sent = int64(len(body))
+		}
+		s.cfg.Observer.SubstituteRequest(kind, http.StatusOK, sent)
+	}
 	// As with reads, a deadline set less than a second ago is as good.
 	if fc.wdeadline.Sub(now) < fastWriteTimeout-time.Second {
 		fc.wdeadline = now.Add(fastWriteTimeout)

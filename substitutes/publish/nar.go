@@ -37,6 +37,9 @@ func (s *Server) serveNAR(w http.ResponseWriter, r *http.Request, rt route) {
 		s.setSize(key, size)
 		h.Set("Content-Length", strconv.FormatInt(size, 10))
 		if r.Method != http.MethodHead {
+			if s.cfg.Observer != nil {
+				s.cfg.Observer.NARCacheHit()
+			}
 			// rc is a file: io.Copy sends it with sendfile.
 			_, _ = io.Copy(w, rc)
 		}
@@ -47,6 +50,9 @@ func (s *Server) serveNAR(w http.ResponseWriter, r *http.Request, rt route) {
 	}
 	if r.Method == http.MethodHead {
 		return
+	}
+	if s.cfg.Observer != nil {
+		s.cfg.Observer.NARCacheMiss()
 	}
 	s.streamNAR(w, r, ni, rt.comp)
 }

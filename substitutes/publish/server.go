@@ -57,6 +57,9 @@ type Config struct {
 	// ShutdownTimeout bounds how long Serve waits for requests in flight
 	// when its context ends; 0 means DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+	// Observer, when set, is told of every answer and of NAR cache hits
+	// and misses (a node's metrics).
+	Observer Observer
 	// Logger receives request failures and cache activity; nil discards.
 	Logger *slog.Logger
 }
@@ -210,19 +213,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.observe != nil {
 		s.observe(r)
 	}
+	if s.cfg.Observer == nil {
+		s.serve(w, r)
+		return
+	}
+	cw := &countingWriter{ResponseWriter: w}
+	kind := s.serve(cw, r)
+	s.cfg.Observer.SubstituteRequest(kindOf(kind), cw.status(), cw.bytes)
+}
+
+// serve answers a request and returns the kind of resource it named, 0 if
+// it was refused before that was known.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) routeKind {
 	if len(r.RequestURI) > MaxURILen || len(r.URL.Path) > MaxURILen {
 		http.Error(w, "request URI too long", http.StatusRequestURITooLong)
-		return
+		return 0
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed: the substitute server is read-only", http.StatusMethodNotAllowed)
-		return
+		return 0
 	}
 	rt, err := parseRoute(r.URL.Path)
 	if err != nil {
 		s.refuse(w, err)
-		return
+		return 0
 	}
 	switch rt.kind {
 	case routeCacheInfo:
@@ -236,6 +251,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case routeLog:
 		s.serveLog(w, r, rt.base)
 	}
+	return rt.kind
 }
 
 // refuse answers a request the server will not serve.

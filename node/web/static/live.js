@@ -26,6 +26,17 @@
   var liveEl = document.getElementById("live");
   var lost = false;
 
+  // The Raft index in the header follows the events' indices.
+  var indexEl = document.querySelector(".index[data-index]");
+  var shownIndex = indexEl ? Number(indexEl.dataset.index) : 0;
+  function seen(index) {
+    index = Number(index);
+    if (indexEl && index > shownIndex) {
+      shownIndex = index;
+      indexEl.textContent = "index " + index;
+    }
+  }
+
   // Sections to refresh, fetched together at most once per 500 ms.
   var pending = new Set();
   var timer = null;
@@ -57,6 +68,16 @@
     });
   }
 
+  // Load, free disk and last seen come from gossip, which no event
+  // announces: the overview re-reads the mesh now and then.
+  if (page === "overview") {
+    setInterval(function () {
+      if (!lost) {
+        refresh(["mesh"]);
+      }
+    }, 15000);
+  }
+
   events.addEventListener("open", function () {
     liveEl.hidden = false;
     if (lost) { // events were missed while disconnected
@@ -71,6 +92,7 @@
   events.addEventListener("build", function (e) {
     var b = JSON.parse(e.data);
     var id = String(Number(b.id));
+    seen(b.index);
     document.querySelectorAll('[data-build="' + id + '"] .state').forEach(function (el) {
       el.textContent = b.state;
       el.className = "state st-" + b.state;
@@ -84,7 +106,10 @@
     refresh(allSections());
   });
   ["member", "members", "reset"].forEach(function (name) {
-    events.addEventListener(name, function () { refresh(allSections()); });
+    events.addEventListener(name, function (e) {
+      seen(JSON.parse(e.data).index || 0);
+      refresh(allSections());
+    });
   });
   events.addEventListener("tail", function (e) {
     var t = JSON.parse(e.data);

@@ -4,5 +4,8 @@
 // and build logs set directly. A node's Backend is tested against the same
 // expectations.
 //
+// Browser drives a headless Chromium against a status server, in-memory or
+// a real node's, collecting console errors and taking screenshots.
+//
 // It is test support: nothing in a running node uses it.
 package webtest
