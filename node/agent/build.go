@@ -58,7 +58,11 @@ func (a *Agent) run(ctx context.Context, j *job, b scheduler.BuildInfo) bool {
 	}
 	log.Info("build succeeded", "outputs", len(outs))
 	a.report(b, "succeeded", began)
-	return a.commit(ctx, b, &scheduler.Succeeded{Time: a.cfg.Now(), Build: b.ID, Node: a.cfg.Node, Outputs: outs})
+	ok := a.commit(ctx, b, &scheduler.Succeeded{Time: a.cfg.Now(), Build: b.ID, Node: a.cfg.Node, Outputs: outs})
+	if ok {
+		a.mark(b, committed)
+	}
+	return ok
 }
 
 // report tells Config.Finished that b ended with result.
@@ -98,11 +102,14 @@ func (a *Agent) build(ctx context.Context, b scheduler.BuildInfo) ([]scheduler.I
 	if err := a.cfg.Fetcher.Fetch(ctx, inputs...); err != nil {
 		return nil, &failure{scheduler.ReasonMissingInput, fmt.Errorf("fetch inputs: %w", err)}
 	}
+	a.mark(b, fetched)
 	drv, err := derivation.DirLoader{Root: a.cfg.Store.RealDir(), Dir: a.cfg.Store.Dir()}.Load(drvPath)
 	if err != nil {
 		return nil, &failure{scheduler.ReasonInfrastructure, fmt.Errorf("load derivation: %w", err)}
 	}
+	a.mark(b, execd)
 	res, err := a.buildLogged(ctx, drvPath, drv)
+	a.mark(b, exited)
 	if err != nil {
 		return nil, &failure{reasonOf(err), err}
 	}
@@ -110,6 +117,7 @@ func (a *Agent) build(ctx context.Context, b scheduler.BuildInfo) ([]scheduler.I
 	if err != nil {
 		return nil, &failure{scheduler.ReasonInfrastructure, err}
 	}
+	a.mark(b, published)
 	return outs, nil
 }
 
