@@ -11,8 +11,9 @@ package mesh
 // So after each command the leader commits, it appends a barrier (an entry
 // the state machine never sees), whose replication carries the new commit
 // index to every follower at once. Commits that come while a barrier is in
-// flight share the next one, so a burst of commands costs one extra entry,
-// not one each.
+// flight share the next one, and none is appended while other entries are
+// in flight, so a burst of commands costs about one extra entry, not one
+// each.
 
 // nudge asks for a barrier after the commit of a command; it never blocks.
 func (rn *raftNode) nudge() {
@@ -31,6 +32,12 @@ func (rn *raftNode) nudgeLoop() {
 		case <-rn.quit:
 			return
 		case <-rn.nudges:
+			// Entries still in flight need no barrier now: the command
+			// among them nudges again once committed, and that barrier
+			// carries every commit before it.
+			if rn.r.LastIndex() > rn.r.CommitIndex() {
+				continue
+			}
 			// A barrier that fails (leadership lost, shutdown) leaves
 			// nothing to tell: the next leader's entries carry the index.
 			_ = rn.await(rn.r.Barrier(rpcTimeout))
