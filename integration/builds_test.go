@@ -28,8 +28,10 @@ type buildJSON struct {
 	Attempt    int               `json:"attempt"`
 	Inputs     []string          `json:"inputs"`
 	Outputs    map[string]string `json:"outputs"`
+	Allocated  *time.Time        `json:"allocated"`
 	Started    *time.Time        `json:"started"`
 	Finished   *time.Time        `json:"finished"`
+	Timeline   *buildTimeline    `json:"timeline"`
 }
 
 // submitJSON is what `tbfg-node submit --json` prints.

@@ -634,6 +634,7 @@ func applyOn(rn *raftNode, cmd []byte) *rpcResponse {
 		}
 		return &rpcResponse{Code: code, Err: err.Error()}
 	}
+	rn.nudge()
 	idx := f.Index()
 	switch r := f.Response().(type) {
 	case nil:

@@ -61,6 +61,10 @@ type raftNode struct {
 	notify  chan bool
 	quit    chan struct{}
 	watched chan struct{}
+	// nudges asks nudgeLoop for a barrier after a commit; nudged closes
+	// when nudgeLoop returns, after quit closes.
+	nudges chan struct{}
+	nudged chan struct{}
 	// stopping closes when Raft is told to stop; it ends every wait on
 	// one of this incarnation's futures (see await).
 	stopping chan struct{}
@@ -111,7 +115,7 @@ func (m *Mesh) startRaft(store *raftboltdb.BoltStore) (*raftNode, error) {
 	m.setLayer(layer)
 	rn := &raftNode{store: store, layer: layer, hadState: has,
 		notify: make(chan bool, 1), quit: make(chan struct{}), watched: make(chan struct{}),
-		stopping: make(chan struct{})}
+		stopping: make(chan struct{}), nudges: make(chan struct{}, 1), nudged: make(chan struct{})}
 	cfg := m.raftConfig(hlog)
 	cfg.NotifyCh = rn.notify
 	r, err := raft.NewRaft(cfg, m.cfg.FSM, store, store, snaps, trans)
@@ -121,6 +125,7 @@ func (m *Mesh) startRaft(store *raftboltdb.BoltStore) (*raftNode, error) {
 	}
 	rn.r = r
 	go rn.watch(m.lead)
+	go rn.nudgeLoop()
 	return rn, nil
 }
 
@@ -177,6 +182,7 @@ func (rn *raftNode) wait() error {
 		err := rn.shutdown.Error()
 		close(rn.quit)
 		<-rn.watched
+		<-rn.nudged
 		if cerr := rn.store.Close(); err == nil {
 			err = cerr
 		}

@@ -1,6 +1,8 @@
 package node
 
 import (
+	"time"
+
 	"context"
 	"fmt"
 	"maps"
@@ -77,7 +79,7 @@ func (n *Node) Builds(q adminapi.BuildQuery) ([]adminapi.BuildView, error) {
 	n.fsm.Read(func(st *scheduler.State) {
 		if len(q.IDs) == 0 {
 			for _, b := range st.Builds(scheduler.BuildID(q.After), q.Limit, keep) {
-				out = append(out, adminapi.NewBuildView(b))
+				out = append(out, n.buildView(b))
 			}
 			return
 		}
@@ -88,7 +90,7 @@ func (n *Node) Builds(q adminapi.BuildQuery) ([]adminapi.BuildView, error) {
 				return
 			}
 			if keep == nil || keep(b.State) {
-				out = append(out, adminapi.NewBuildView(b))
+				out = append(out, n.buildView(b))
 			}
 		}
 	})
@@ -147,4 +149,29 @@ func aclView(members []scheduler.MemberInfo) (adminapi.ACLView, error) {
 	}
 	v.ACL = string(acl.Marshal())
 	return v, nil
+}
+
+// buildView is adminapi.NewBuildView with the node-local timeline of a build
+// this node's agent ran.
+func (n *Node) buildView(b scheduler.BuildInfo) adminapi.BuildView {
+	v := adminapi.NewBuildView(b)
+	a := n.agent.Load()
+	if a == nil {
+		return v
+	}
+	if tl, ok := a.Timeline(b.ID); ok && tl.Attempt == b.Attempt {
+		v.Timeline = &adminapi.Timeline{Attempt: tl.Attempt, Seen: timePtr(tl.Seen), Fetched: timePtr(tl.Fetched),
+			Exec: timePtr(tl.Exec), Exited: timePtr(tl.Exited), Published: timePtr(tl.Published),
+			Committed: timePtr(tl.Committed)}
+	}
+	return v
+}
+
+// timePtr is t in UTC, nil for the zero time.
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
 }

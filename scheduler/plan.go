@@ -211,16 +211,24 @@ func hasSlots(cands []candidate, sys uint32) bool {
 }
 
 // choose returns the best candidate for b, or -1: filter (free slot, system,
-// features), then rank (inputs held locally, spare capacity, speed, then
+// features), then rank (inputs and .drv held locally, spare capacity, speed, then
 // node order for determinism). local is scratch space.
 func (s *State) choose(b *build, cands []candidate, nodeCand []int, local []int) int {
 	clear(local)
-	for _, p := range b.inputs {
+	count := func(p uint32) {
 		for _, h := range s.paths[p].holders {
 			if c := nodeCand[h]; c >= 0 {
 				local[c]++
 			}
 		}
+	}
+	for _, p := range b.inputs {
+		count(p)
+	}
+	// The .drv file is fetched like an input: a node that holds it (the
+	// submitter) fetches nothing for a build whose inputs it also holds.
+	if p, ok := s.byPath[b.drv]; ok {
+		count(p)
 	}
 	feats := s.featureSets[b.features]
 	best := -1

@@ -76,6 +76,14 @@ func TestPlan(t *testing.T) {
 			submit(t, s, drv("x", x86), drv("y", x86))
 		}, []NodeView{{ID: "n1", FreeDisk: 1 << 40, Speed: 1}, {ID: "n2", FreeDisk: 1 << 40, Speed: 1},
 			{ID: "n3", FreeDisk: 1 << 40, Speed: 3}}, []string{"1@n2", "2@n3", "3@n1"}},
+		{"the holder of the .drv wins a tie in inputs", func(t *testing.T, s *State) {
+			for _, n := range []string{"n1", "n2", "n3"} {
+				mustApply(t, s, joined(n, 2, x86))
+			}
+			mustApply(t, s, &Submit{Time: t0, Node: "n2", Derivations: []Derivation{drv("a", x86)},
+				Items: []Item{item(drvPath("a"))}})
+		}, []NodeView{{ID: "n1", FreeDisk: 1 << 40}, {ID: "n2", FreeDisk: 1 << 40},
+			{ID: "n3", FreeDisk: 1 << 40, Speed: 3}}, []string{"1@n2"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -184,6 +184,25 @@ type BuildView struct {
 	// Cause is the build whose failure made this one failed-dependency (the
 	// first failed input found), while it is; 0 otherwise.
 	Cause uint64 `json:"cause,omitempty"`
+	// Timeline is what the answering node saw of the latest attempt when it
+	// ran the build itself; nil on other nodes.
+	Timeline *Timeline `json:"timeline,omitempty"`
+}
+
+// Timeline is the part of a build's timeline read from the clock of the node
+// that ran it (Submitted, Allocated, Started and Finished of a BuildView are
+// the leader's and the builder's times committed in the replicated state):
+// when its agent saw the allocation, had the inputs in its store, started
+// the builder, saw it exit, had the outputs added and signed, and had the
+// outcome committed. A step not reached is nil.
+type Timeline struct {
+	Attempt   int        `json:"attempt"`
+	Seen      *time.Time `json:"seen"`
+	Fetched   *time.Time `json:"fetched"`
+	Exec      *time.Time `json:"exec"`
+	Exited    *time.Time `json:"exited"`
+	Published *time.Time `json:"published"`
+	Committed *time.Time `json:"committed"`
 }
 
 // ReadAt is the state a read must see, given to Client.At: the node answers

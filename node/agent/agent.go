@@ -99,6 +99,8 @@ type Agent struct {
 	// next wake-up commits them again instead of rebuilding. Without it the
 	// build would stay running on this node in the state for good.
 	unreported map[scheduler.BuildID]outcome
+
+	timelines timelines
 }
 
 // outcome is the final command of one attempt of a build.
@@ -243,6 +245,7 @@ func (a *Agent) start(ctx context.Context, wg *sync.WaitGroup, b scheduler.Build
 	jctx, cancel := context.WithCancel(ctx)
 	j := &job{attempt: b.Attempt, cancel: cancel}
 	a.running[b.ID] = j
+	a.mark(b, seen)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tbfg/tbfg-node/node/executor"
@@ -33,16 +34,18 @@ func (a *Agent) run(ctx context.Context, j *job, b scheduler.BuildInfo) bool {
 		log.Info("committing the outcome of a build again")
 		return a.commit(ctx, b, c)
 	}
-	if b.State == scheduler.BuildAllocated {
-		if _, err := a.cfg.Applier.Apply(ctx, scheduler.Encode(&scheduler.Started{
-			Time: a.cfg.Now(), Build: b.ID, Node: a.cfg.Node})); err != nil {
-			log.Warn("cannot commit the start of a build", "err", err)
-			return false
-		}
-	}
+	// Started is committed while the .drv and the inputs are fetched; the
+	// builder runs only once it is committed, and the outcome is committed
+	// after it. A Started that cannot be committed fails the job before the
+	// builder runs: the next wake-up tries again.
+	started := a.commitStarted(ctx, b)
 	log.Info("build started")
 	began := a.cfg.Now()
-	outs, f := a.build(ctx, b)
+	outs, f := a.build(ctx, b, started)
+	if err := started(); err != nil {
+		log.Warn("cannot commit the start of a build", "err", err)
+		return false
+	}
 	if a.isTakenAway(j) {
 		log.Info("build taken away from this node")
 		a.report(b, "canceled", began)
@@ -58,7 +61,30 @@ func (a *Agent) run(ctx context.Context, j *job, b scheduler.BuildInfo) bool {
 	}
 	log.Info("build succeeded", "outputs", len(outs))
 	a.report(b, "succeeded", began)
-	return a.commit(ctx, b, &scheduler.Succeeded{Time: a.cfg.Now(), Build: b.ID, Node: a.cfg.Node, Outputs: outs})
+	ok := a.commit(ctx, b, &scheduler.Succeeded{Time: a.cfg.Now(), Build: b.ID, Node: a.cfg.Node, Outputs: outs})
+	if ok {
+		a.mark(b, committed)
+	}
+	return ok
+}
+
+// commitStarted commits Started for an allocated build in the background
+// and returns a function that waits for the result. The commit is detached
+// from ctx and bounded by CommitTimeout, like the final commits, so that a
+// build the node stops during its start is reported as failed.
+func (a *Agent) commitStarted(ctx context.Context, b scheduler.BuildInfo) func() error {
+	if b.State != scheduler.BuildAllocated {
+		return func() error { return nil }
+	}
+	cmd := scheduler.Encode(&scheduler.Started{Time: a.cfg.Now(), Build: b.ID, Node: a.cfg.Node})
+	done := make(chan error, 1)
+	go func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.CommitTimeout)
+		defer cancel()
+		_, err := a.cfg.Applier.Apply(cctx, cmd)
+		done <- err
+	}()
+	return sync.OnceValue(func() error { return <-done })
 }
 
 // report tells Config.Finished that b ended with result.
@@ -87,8 +113,9 @@ func (a *Agent) isTakenAway(j *job) bool {
 	return j.takenAway
 }
 
-// build fetches b's inputs, builds it and returns its outputs' records.
-func (a *Agent) build(ctx context.Context, b scheduler.BuildInfo) ([]scheduler.Item, *failure) {
+// build fetches b's inputs, waits for started, builds it and returns its
+// outputs' records.
+func (a *Agent) build(ctx context.Context, b scheduler.BuildInfo, started func() error) ([]scheduler.Item, *failure) {
 	drvPath := store.Path(b.Drv)
 	inputs := make([]store.Path, 0, len(b.Inputs)+1)
 	inputs = append(inputs, drvPath)
@@ -98,11 +125,17 @@ func (a *Agent) build(ctx context.Context, b scheduler.BuildInfo) ([]scheduler.I
 	if err := a.cfg.Fetcher.Fetch(ctx, inputs...); err != nil {
 		return nil, &failure{scheduler.ReasonMissingInput, fmt.Errorf("fetch inputs: %w", err)}
 	}
+	a.mark(b, fetched)
 	drv, err := derivation.DirLoader{Root: a.cfg.Store.RealDir(), Dir: a.cfg.Store.Dir()}.Load(drvPath)
 	if err != nil {
 		return nil, &failure{scheduler.ReasonInfrastructure, fmt.Errorf("load derivation: %w", err)}
 	}
+	if err := started(); err != nil {
+		return nil, &failure{scheduler.ReasonInfrastructure, fmt.Errorf("commit start: %w", err)}
+	}
+	a.mark(b, execd)
 	res, err := a.buildLogged(ctx, drvPath, drv)
+	a.mark(b, exited)
 	if err != nil {
 		return nil, &failure{reasonOf(err), err}
 	}
@@ -110,6 +143,7 @@ func (a *Agent) build(ctx context.Context, b scheduler.BuildInfo) ([]scheduler.I
 	if err != nil {
 		return nil, &failure{scheduler.ReasonInfrastructure, err}
 	}
+	a.mark(b, published)
 	return outs, nil
 }
 
