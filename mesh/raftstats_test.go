@@ -31,8 +31,13 @@ func TestRaftStatsAndWatchMembers(t *testing.T) {
 		t.Fatal("no member change seen after a join")
 	}
 	apply(t, first, "x")
-	leader, follower := c.leader(), c.follower()
 	waitFor(t, 15*time.Second, "Raft figures", func() error {
+		// Looked up on each try: right after a join the follower may not
+		// know the leader yet, and a busy machine may move the leadership.
+		leader, follower := c.leader(), c.follower()
+		if leader == nil || follower == nil {
+			return fmt.Errorf("leader %v, follower %v", leader != nil, follower != nil)
+		}
 		ls, fs := leader.RaftStats(), follower.RaftStats()
 		switch {
 		case !ls.Leader || !ls.Member || ls.LeaderID != leader.ID() || ls.CommitIndex == 0:
