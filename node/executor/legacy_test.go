@@ -43,6 +43,9 @@ func (b *Builtin) runLegacy(ctx context.Context, j *job) error {
 	}
 	sort.Strings(targets)
 	for _, t := range targets {
+		if b.cfg.SandboxPaths[t] == t {
+			continue // the legacy root mirrors the host's already
+		}
 		spec.Mounts = append(spec.Mounts, mount{Target: t, Source: b.cfg.SandboxPaths[t]})
 	}
 	cmd, statusR, statusW, err := helperCommand(spec, filepath.Join(j.scratch, "spec.json"))
