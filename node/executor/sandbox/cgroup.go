@@ -110,7 +110,7 @@ func newCgroups(memory int64) (cg *cgroups, none string, err error) {
 	}
 	if err != nil {
 		if memory > 0 {
-			return nil, "", fmt.Errorf("memory limit needs a cgroup v2 directory this node may write: %w", err)
+			return nil, "", fmt.Errorf("%w: it needs a cgroup v2 directory this node may write: %w", ErrNoMemoryLimit, err)
 		}
 		return nil, err.Error(), nil
 	}
@@ -154,26 +154,26 @@ func removeStaleCgroups(dir string) {
 func enableMemory(dir string) (string, error) {
 	ctrl, err := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
 	if err != nil {
-		return "", fmt.Errorf("memory limit: %w", err)
+		return "", fmt.Errorf("%w: %w", ErrNoMemoryLimit, err)
 	}
 	if !slices.Contains(strings.Fields(string(ctrl)), "memory") {
-		return "", fmt.Errorf("memory limit: the cgroup v2 hierarchy offers no memory controller in %s (it offers: %q); "+
-			"it may be bound to cgroup v1", dir, strings.TrimSpace(string(ctrl)))
+		return "", fmt.Errorf("%w: the cgroup v2 hierarchy offers no memory controller in %s (it offers %q); "+
+			"it may be bound to cgroup v1", ErrNoMemoryLimit, dir, strings.TrimSpace(string(ctrl)))
 	}
 	err = writeFile(filepath.Join(dir, "cgroup.subtree_control"), "+memory")
 	if errors.Is(err, unix.EBUSY) && aloneIn(dir) {
 		leaf := filepath.Join(dir, "tbfg-node")
 		if err := os.Mkdir(leaf, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-			return "", fmt.Errorf("memory limit: %w", err)
+			return "", fmt.Errorf("%w: %w", ErrNoMemoryLimit, err)
 		}
 		if err := writeFile(filepath.Join(leaf, "cgroup.procs"), strconv.Itoa(os.Getpid())); err != nil {
-			return "", fmt.Errorf("memory limit: move the node into %s: %w", leaf, err)
+			return "", fmt.Errorf("%w: move the node into %s: %w", ErrNoMemoryLimit, leaf, err)
 		}
 		err = writeFile(filepath.Join(dir, "cgroup.subtree_control"), "+memory")
 	}
 	if err != nil {
-		return "", fmt.Errorf("memory limit: enable the memory controller in %s: %w "+
-			"(the node needs a cgroup of its own, e.g. systemd's Delegate=yes)", dir, err)
+		return "", fmt.Errorf("%w: enable the memory controller in %s: %w "+
+			"(the node needs a cgroup of its own, e.g. systemd's Delegate=yes)", ErrNoMemoryLimit, dir, err)
 	}
 	return dir, nil
 }

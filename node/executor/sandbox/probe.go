@@ -42,7 +42,10 @@ func (s *Sandbox) probe(dir string) error {
 	}
 	var log bytes.Buffer
 	if err := s.Run(context.Background(), spec, Limits{}, &log); err != nil {
-		return fmt.Errorf("%w: %s", err, strings.TrimSpace(log.String()))
+		if out := strings.TrimSpace(log.String()); out != "" {
+			return fmt.Errorf("%w: %s", err, out)
+		}
+		return err
 	}
 	return nil
 }

@@ -2,15 +2,17 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // command returns the helper's command: this program again, as PID 1 of new
@@ -36,8 +38,7 @@ func (s *Sandbox) command(cg *buildCgroup, network bool) *exec.Cmd {
 		// Root maps every id as it is: the helper keeps root's access to
 		// the files it binds, but its capabilities reach only namespaces
 		// it owns, and it can map the builder to any id of the pool.
-		all := []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: math.MaxUint32}}
-		attr.UidMappings, attr.GidMappings = all, all
+		attr.UidMappings, attr.GidMappings = s.uidMap, s.gidMap
 		attr.GidMappingsEnableSetgroups = true
 	} else {
 		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
@@ -130,7 +131,7 @@ func supervise(ctx context.Context, cmd *exec.Cmd, spec *os.File, log io.Writer,
 	if err != nil {
 		outR.Close()
 		statusR.Close()
-		return "", nil, fmt.Errorf("%w: start helper: %v", ErrSetup, err)
+		return "", nil, fmt.Errorf("%w: start helper in new namespaces: %v%s", ErrSetup, err, startHint(err))
 	}
 	activity := make(chan struct{}, 1)
 	copied := make(chan struct{})
@@ -148,6 +149,17 @@ func supervise(ctx context.Context, cmd *exec.Cmd, spec *os.File, log io.Writer,
 	<-copied // every writer is dead: the namespace went with its PID 1
 	outR.Close()
 	return <-status, reason, nil
+}
+
+// startHint says what to check when the kernel refuses the namespaces.
+func startHint(err error) string {
+	for _, e := range []error{unix.ENOSPC, unix.EUSERS, unix.EPERM, unix.EACCES} {
+		if errors.Is(err, e) {
+			return " (the kernel refuses to create a user namespace: check the sysctls user.max_user_namespaces, " +
+				"kernel.unprivileged_userns_clone and kernel.apparmor_restrict_unprivileged_userns)"
+		}
+	}
+	return ""
 }
 
 // copyLog copies the builder's output to log, signalling activity after each

@@ -62,6 +62,9 @@ var (
 	ErrExec = errors.New("cannot execute builder")
 	// ErrSetup means the sandbox could not be set up or run.
 	ErrSetup = errors.New("sandbox")
+	// ErrNoMemoryLimit is returned by New when a memory limit is asked for
+	// but this machine's cgroups cannot enforce one.
+	ErrNoMemoryLimit = errors.New("memory limit not available")
 )
 
 // ExitError is a builder that ended with a non-zero status or a signal.
@@ -84,6 +87,8 @@ type Sandbox struct {
 	log     *slog.Logger
 	ids     *idPool  // nil for an unprivileged node
 	cgroups *cgroups // nil without cgroup v2: the PID namespace bounds builds
+	// uidMap and gidMap are the helper's mappings for a root node.
+	uidMap, gidMap []syscall.SysProcIDMap
 }
 
 // New checks that this machine can isolate builds as cfg says, by running a
@@ -114,11 +119,9 @@ func New(cfg Config) (*Sandbox, error) {
 
 func (s *Sandbox) init() error {
 	if os.Geteuid() == 0 {
-		pool, err := newIDPool(s.cfg.IDs, s.cfg.LockDir)
-		if err != nil {
+		if err := s.initIDs(); err != nil {
 			return err
 		}
-		s.ids = pool
 	}
 	cg, none, err := newCgroups(s.cfg.Memory)
 	if err != nil {
@@ -126,10 +129,31 @@ func (s *Sandbox) init() error {
 	}
 	s.cgroups = cg
 	if err := s.probe(s.cfg.Dir); err != nil {
-		return fmt.Errorf("this kernel does not let the node isolate builds: %w", err)
+		return fmt.Errorf("cannot isolate builds on this machine: probe build: %w", err)
 	}
 	s.log.Info("build sandbox ready", "ids", s.idsText(), "cgroup", s.cgroupText(none), "memory", s.cfg.Memory,
 		"max_processes", s.cfg.MaxProcesses)
+	return nil
+}
+
+// initIDs prepares a root node's pool of build ids, which must be ids the
+// node's user namespace maps (all of them, outside containers).
+func (s *Sandbox) initIDs() error {
+	var err error
+	if s.uidMap, err = identityMap("/proc/self/uid_map"); err != nil {
+		return err
+	}
+	if s.gidMap, err = identityMap("/proc/self/gid_map"); err != nil {
+		return err
+	}
+	if !covers(s.uidMap, s.cfg.IDs) || !covers(s.gidMap, s.cfg.IDs) {
+		return fmt.Errorf("build ids %s are not all mapped in the node's user namespace (see /proc/self/uid_map): choose build ids among the mapped ones", s.cfg.IDs)
+	}
+	pool, err := newIDPool(s.cfg.IDs, s.cfg.LockDir)
+	if err != nil {
+		return err
+	}
+	s.ids = pool
 	return nil
 }
 
