@@ -62,7 +62,7 @@ func (b *Builtin) runSandboxed(ctx context.Context, j *job) error {
 	spec := &sandbox.Spec{
 		Scratch: j.scratch, BuildDir: j.top, BuildDirInside: j.inside,
 		StoreDir: string(st.Dir()), RealStore: st.RealDir(),
-		Paths: b.paths, Network: isFixedOutput(j.req.Drv),
+		Paths: b.paths, Network: j.req.Drv.IsFixed(),
 		Builder: j.req.Drv.Builder, Args: j.req.Drv.Args, Env: j.env,
 	}
 	for _, p := range j.closure {
@@ -76,16 +76,6 @@ func (b *Builtin) runSandboxed(ctx context.Context, j *job) error {
 		return buildError(err, j.req)
 	}
 	return moveOutputs(spec, j.outputs, st.RealDir())
-}
-
-// isFixedOutput reports whether d is a fixed-output derivation.
-func isFixedOutput(d *derivation.Derivation) bool {
-	for _, o := range d.Outputs {
-		if o.IsFixed() {
-			return true
-		}
-	}
-	return false
 }
 
 // buildError turns the sandbox's error into Build's.
