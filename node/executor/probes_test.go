@@ -160,14 +160,19 @@ func (p *probeEnv) startNetwork(t *testing.T) {
 // build builds attr of probes.nix from the client host's network namespace.
 func (p *probeEnv) build(t *testing.T, ctx context.Context, attr string, timeout time.Duration, log io.Writer) (store.Path, *Result, error) {
 	drv := p.drv(t, attr)
-	req := Request{DrvPath: drv, Drv: p.load(t, drv), Log: log, Timeout: timeout}
+	res, err := p.buildDrv(ctx, Request{DrvPath: drv, Drv: p.load(t, drv), Log: log, Timeout: timeout})
+	return drv, res, err
+}
+
+// buildDrv runs req from the client host's network namespace.
+func (p *probeEnv) buildDrv(ctx context.Context, req Request) (*Result, error) {
 	var res *Result
 	err := inNetns(p.client, func() error {
 		var err error
 		res, err = p.exec.Build(ctx, req)
 		return err
 	})
-	return drv, res, err
+	return res, err
 }
 
 // drv instantiates attr of probes.nix.
@@ -305,9 +310,11 @@ func (p *probeEnv) runProbe(t *testing.T, pr probe, legacy bool) {
 func (p *probeEnv) buildBeside(t *testing.T, log io.Writer) (string, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := &readyWriter{ch: make(chan struct{})}
+	drv := p.drv(t, "secret")
+	req := Request{DrvPath: drv, Drv: p.load(t, drv), Log: ready, Timeout: time.Minute}
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := p.build(t, ctx, "secret", time.Minute, ready)
+		_, err := p.buildDrv(ctx, req)
 		done <- err
 	}()
 	select {

@@ -91,7 +91,7 @@ var errNoIDs = errors.New("every build id is in use by another process")
 func (p *idPool) acquire(ctx context.Context) (lease, error) {
 	for {
 		p.mu.Lock()
-		l, err, wait := p.tryLocked()
+		l, wait, err := p.tryLocked()
 		p.mu.Unlock()
 		if wait == nil {
 			return l, err
@@ -106,7 +106,7 @@ func (p *idPool) acquire(ctx context.Context) (lease, error) {
 
 // tryLocked takes the first id free here and unlocked elsewhere; when this
 // process holds every id it returns a channel closed at the next release.
-func (p *idPool) tryLocked() (lease, error, <-chan struct{}) {
+func (p *idPool) tryLocked() (lease, <-chan struct{}, error) {
 	free := 0
 	for i := range p.r.Count {
 		id := p.r.First + i
@@ -119,15 +119,15 @@ func (p *idPool) tryLocked() (lease, error, <-chan struct{}) {
 			continue
 		}
 		if err != nil {
-			return lease{}, err, nil
+			return lease{}, nil, err
 		}
 		p.inUse[id] = true
 		return lease{uid: id, gid: id, release: func() { p.release(id, f) }}, nil, nil
 	}
 	if free > 0 {
-		return lease{}, fmt.Errorf("%w (%s, locks in %s)", errNoIDs, p.r, p.dir), nil
+		return lease{}, nil, fmt.Errorf("%w (%s, locks in %s)", errNoIDs, p.r, p.dir)
 	}
-	return lease{}, nil, p.freed
+	return lease{}, p.freed, nil
 }
 
 // lockFile opens and locks id's lock file without waiting.

@@ -71,12 +71,12 @@ func (s *Sandbox) runHelper(ctx context.Context, h *helperSpec, lim Limits, log 
 	}
 	defer specFile.Close()
 	cmd := s.command(cg, h.Network)
-	status, reason, err := supervise(ctx, cmd, specFile, log, lim, cg)
+	status, killed, err := supervise(ctx, cmd, specFile, log, lim, cg)
 	if err != nil {
 		return err
 	}
-	if reason != nil {
-		return reason
+	if killed != nil {
+		return killed
 	}
 	if cg != nil && cg.oomKilled() {
 		return ErrOutOfMemory
@@ -106,10 +106,10 @@ func parseStatus(line string, ps *os.ProcessState) error {
 
 // supervise starts cmd with spec on specFD, copies its output to log and
 // kills the build when ctx ends, the timeout passes or it stays silent too
-// long, and returns the helper's status line and what killed it, if
-// anything. Killing the helper, PID 1 of the build's namespace, kills every
+// long. It returns the helper's status line and, if the build was killed,
+// why. Killing the helper, PID 1 of the build's namespace, kills every
 // process of the build; the cgroup kills them all at once where it can.
-func supervise(ctx context.Context, cmd *exec.Cmd, spec *os.File, log io.Writer, lim Limits, cg *buildCgroup) (string, error, error) {
+func supervise(ctx context.Context, cmd *exec.Cmd, spec *os.File, log io.Writer, lim Limits, cg *buildCgroup) (status string, killed, err error) {
 	if log == nil {
 		log = io.Discard
 	}
@@ -139,16 +139,16 @@ func supervise(ctx context.Context, cmd *exec.Cmd, spec *os.File, log io.Writer,
 		defer close(copied)
 		copyLog(log, outR, activity)
 	}()
-	status := make(chan string, 1)
+	statusLine := make(chan string, 1)
 	go func() {
 		msg, _ := io.ReadAll(io.LimitReader(statusR, 64<<10))
 		statusR.Close()
-		status <- string(msg)
+		statusLine <- string(msg)
 	}()
-	reason := wait(ctx, cmd, activity, lim, cg)
+	killed = wait(ctx, cmd, activity, lim, cg)
 	<-copied // every writer is dead: the namespace went with its PID 1
 	outR.Close()
-	return <-status, reason, nil
+	return <-statusLine, killed, nil
 }
 
 // startHint says what to check when the kernel refuses the namespaces.
