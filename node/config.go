@@ -462,15 +462,15 @@ func (c *Config) validateSandbox() error {
 		return fmt.Errorf("--build-memory %d: must not be negative", c.BuildMemory)
 	case c.BuildUIDs == "":
 		return nil
-	case os.Geteuid() != 0:
-		return errors.New("--build-uids needs root: an unprivileged node runs every build as its own uid, each in namespaces of its own")
 	}
 	ids, err := sandbox.ParseIDRange(c.BuildUIDs)
-	if err != nil {
+	switch {
+	case err != nil:
 		return fmt.Errorf("--build-uids: %w", err)
-	}
-	if int64(ids.Count) < int64(c.MaxBuilds) {
+	case int64(ids.Count) < int64(c.MaxBuilds):
 		return fmt.Errorf("--build-uids %s: %d uids for --max-builds %d; each running build needs its own", c.BuildUIDs, ids.Count, c.MaxBuilds)
+	case os.Geteuid() != 0:
+		return errors.New("--build-uids needs root: an unprivileged node runs every build as its own uid, each in namespaces of its own")
 	}
 	return nil
 }
