@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -142,6 +143,7 @@ type host struct {
 	name    string
 	dataDir string
 	env     []string // added to the node's environment, e.g. DBUS_SYSTEM_BUS_ADDRESS=…
+	wrap    []string // a command the node runs through, e.g. setpriv to another user
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -161,8 +163,9 @@ func (h *host) start(t *testing.T, sub string, args ...string) {
 		t.Fatalf("%s: already running", h.name)
 	}
 	h.checkRaces(t)
-	all := append([]string{sub, "--data-dir", h.dataDir}, h.c.flags...)
-	cmd := h.ns.Command(context.Background(), h.c.bin, append(all, args...)...)
+	argv := append([]string{h.c.bin, sub, "--data-dir", h.dataDir}, h.c.flags...)
+	argv = append(append(slices.Clone(h.wrap), argv...), args...)
+	cmd := h.ns.Command(context.Background(), argv[0], argv[1:]...)
 	if h.env != nil {
 		cmd.Env = append(os.Environ(), h.env...)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/tbfg/tbfg-node/internal/hostinfo"
 	"github.com/tbfg/tbfg-node/mesh"
 	"github.com/tbfg/tbfg-node/node/datadir"
+	"github.com/tbfg/tbfg-node/node/executor/sandbox"
 	"github.com/tbfg/tbfg-node/store"
 )
 
@@ -144,6 +145,13 @@ type Config struct {
 	// MaxSilent bounds how long a build may print nothing; 0 means no bound
 	// (--max-silent).
 	MaxSilent time.Duration
+	// BuildUIDs are the host uids (and gids) the builtin executor's builds
+	// run as, one per build, as FIRST-LAST; "" is the sandbox's default.
+	// Only root can use other uids than its own (--build-uids).
+	BuildUIDs string
+	// BuildMemory bounds the memory of each builtin build, in bytes, through
+	// a cgroup v2; 0 means no bound (--build-memory).
+	BuildMemory int64
 	// SubstituteListen is the substitute server's HOST:PORT; "" or "off"
 	// (normalised to "") runs none (--substitute-listen).
 	SubstituteListen string
@@ -215,7 +223,8 @@ func DefaultDataDir() string {
 func (c *Config) Validate() error {
 	checks := []func() error{c.validateDataDir, c.validateSecret, c.validateMembership,
 		c.validateTiming, c.validateListen, c.validatePeers, c.validateInterfaces, c.validateBuilds,
-		c.validateStoreDir, c.validateExecutor, c.validateSubstitutes, c.validateReplicas, c.validateHTTP}
+		c.validateStoreDir, c.validateExecutor, c.validateSubstitutes, c.validateReplicas, c.validateHTTP,
+		c.validateSandbox}
 	for _, check := range checks {
 		if err := check(); err != nil {
 			return fmt.Errorf("%w: %w", ErrConfig, err)
@@ -449,6 +458,38 @@ func (c *Config) validateReplicas() error {
 		return fmt.Errorf("--replicas %d: want at least 1 (the builder's own copy)", c.Replicas)
 	}
 	return nil
+}
+
+// DefaultBuildUIDs is the range of uids builtin builds run as when
+// --build-uids is not given.
+var DefaultBuildUIDs = sandbox.DefaultIDs.String()
+
+// validateSandbox checks the builtin executor's build uids and memory.
+func (c *Config) validateSandbox() error {
+	switch {
+	case (c.BuildUIDs != "" || c.BuildMemory != 0) && c.Executor != ExecutorBuiltin:
+		return fmt.Errorf("--build-uids and --build-memory only apply to --executor %s (the daemons have their own build users)", ExecutorBuiltin)
+	case c.BuildMemory < 0:
+		return fmt.Errorf("--build-memory %d: must not be negative", c.BuildMemory)
+	case c.BuildUIDs == "":
+		return nil
+	}
+	ids, err := sandbox.ParseIDRange(c.BuildUIDs)
+	switch {
+	case err != nil:
+		return fmt.Errorf("--build-uids: %w", err)
+	case int64(ids.Count) < int64(c.MaxBuilds):
+		return fmt.Errorf("--build-uids %s: %d uids for --max-builds %d; each running build needs its own", c.BuildUIDs, ids.Count, c.MaxBuilds)
+	case os.Geteuid() != 0:
+		return errors.New("--build-uids needs root: an unprivileged node runs every build as its own uid, each in namespaces of its own")
+	}
+	return nil
+}
+
+// buildIDs is the range of --build-uids, zero for the default.
+func (c *Config) buildIDs() sandbox.IDRange {
+	ids, _ := sandbox.ParseIDRange(c.BuildUIDs) // validated
+	return ids
 }
 
 // ParseSize reads a size in bytes, with an optional suffix K, M, G or T

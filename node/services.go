@@ -61,7 +61,8 @@ func (n *Node) newExecutor() error {
 		n.exec, n.outputNAR = nx, n.nixDump
 		return nil
 	default:
-		cfg := executor.BuiltinConfig{Store: n.store, BuildDir: filepath.Join(n.cfg.DataDir, datadir.BuildSubdir), Logger: log}
+		cfg := executor.BuiltinConfig{Store: n.store, BuildDir: filepath.Join(n.cfg.DataDir, datadir.BuildSubdir), Logger: log,
+			BuildIDs: n.cfg.buildIDs(), Memory: n.cfg.BuildMemory}
 		if _, err := os.Stat(busybox); err == nil {
 			cfg.SandboxPaths = map[string]string{"/bin/sh": busybox}
 		}

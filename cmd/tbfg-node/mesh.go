@@ -87,6 +87,8 @@ func newDaemonFlags(fs *flag.FlagSet) *daemonFlags {
 	fs.StringVar(&c.NixStore, "nix-store", "", "Nix store `URI` the nix executor builds in (default Nix's own)")
 	fs.DurationVar(&c.BuildTimeout, "build-timeout", 0, "stop builds after `DURATION` (default no limit)")
 	fs.DurationVar(&c.MaxSilent, "max-silent", 0, "stop builds silent for `DURATION` (default no limit)")
+	fs.StringVar(&c.BuildUIDs, "build-uids", "", "host uids `FIRST-LAST` builtin builds run as, one each (root only; default "+node.DefaultBuildUIDs+")")
+	fs.Var((*sizeFlag)(&c.BuildMemory), "build-memory", "bound each builtin build's memory to `SIZE` bytes, with K, M, G or T, through cgroup v2 (default no limit)")
 	fs.StringVar(&c.SubstituteListen, "substitute-listen", c.SubstituteListen, "substitute server `ADDR` (IP:PORT or :PORT; off for none)")
 	fs.StringVar(&c.HTTPListen, "http-listen", c.HTTPListen, "status pages, JSON API and metrics on `ADDR` (IP:PORT; off for none)")
 	fs.BoolVar(&d.noAdvert, "no-advertise", false, "do not advertise the substitute server by DNS-SD (implied by --no-mdns)")

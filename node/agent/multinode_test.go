@@ -121,9 +121,13 @@ func (c *cluster) waitGraph(t *testing.T, ids map[string]scheduler.BuildID) {
 
 // newBuiltin is the builtin executor over nd's store, with busybox as /bin/sh
 // in the sandbox.
-func newBuiltin(t *testing.T, nd *node) executor.Executor {
+func newBuiltin(t *testing.T, nd *node, shown ...string) executor.Executor {
+	paths := map[string]string{"/bin/sh": "/bin/busybox"}
+	for _, p := range shown { // host paths shown to builders at the same path
+		paths[p] = p
+	}
 	ex, err := executor.NewBuiltin(executor.BuiltinConfig{Store: nd.store, BuildDir: t.TempDir(),
-		SandboxPaths: map[string]string{"/bin/sh": "/bin/busybox"}, Logger: testLogger(t, nd.id+" exec")})
+		SandboxPaths: paths, Logger: testLogger(t, nd.id+" exec")})
 	if err != nil {
 		t.Fatal(err)
 	}

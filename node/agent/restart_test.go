@@ -43,7 +43,10 @@ func (a *crashingApplier) Apply(ctx context.Context, cmd []byte) ([]byte, error)
 func TestRestartRequeuesOrphan(t *testing.T) {
 	requireRoot(t)
 	n := nixtest.New(t, store.GuixDir)
-	gateDir, err := os.MkdirTemp("/var/tmp", "agent-gate-") // the build's /tmp is private
+	gateDir, err := os.MkdirTemp("", "agent-gate-") // shown to the builds by newBuiltin
+	if err == nil {
+		err = os.Chmod(gateDir, 0o755) // builders run as other users
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +62,7 @@ func TestRestartRequeuesOrphan(t *testing.T) {
 	c.runAllocatorFunc(t, func(scheduler.BuildID) string { return target.Load().(string) })
 
 	crash := &crashingApplier{Applier: c.Applier}
-	cfgA := c.config(t, nodeA, newBuiltin(t, nodeA), 1)
+	cfgA := c.config(t, nodeA, newBuiltin(t, nodeA, gateDir), 1)
 	cfgA.Applier = crash
 	started := &logTap{want: []byte("started"), seen: make(chan struct{})}
 	cfgA.Executor = tapLog(cfgA.Executor, started)
@@ -75,7 +78,7 @@ func TestRestartRequeuesOrphan(t *testing.T) {
 		t.Fatal(err)
 	}
 	target.Store("B")
-	start(t, c.config(t, nodeA, newBuiltin(t, nodeA), 1))
+	start(t, c.config(t, nodeA, newBuiltin(t, nodeA, gateDir), 1))
 	c.WaitFor(t, "the orphan re-queued", func(s *scheduler.State) bool {
 		b, _ := s.Build(id)
 		return b.State == scheduler.BuildQueued
@@ -83,7 +86,7 @@ func TestRestartRequeuesOrphan(t *testing.T) {
 	if b := c.Build(t, id); b.Reason != scheduler.ReasonInfrastructure {
 		t.Errorf("orphan re-queued with reason %s", b.Reason)
 	}
-	start(t, c.config(t, nodeB, newBuiltin(t, nodeB), 1))
+	start(t, c.config(t, nodeB, newBuiltin(t, nodeB, gateDir), 1))
 	c.clock.Add(time.Minute) // past the back-off; the next command wakes the allocator
 	c.Apply(t, &scheduler.HolderAdded{Time: c.clock.Now(), Node: "A"})
 	c.WaitFor(t, "B to build it", func(s *scheduler.State) bool {

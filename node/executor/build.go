@@ -2,15 +2,30 @@ package executor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/tbfg/tbfg-node/node/executor/sandbox"
 	"github.com/tbfg/tbfg-node/store"
 	"github.com/tbfg/tbfg-node/store/derivation"
 )
+
+// job is one run of a builder: the request and what was prepared for it.
+type job struct {
+	req     Request
+	name    string // the derivation's name
+	scratch string // the build's private directory below BuildDir
+	top     string // the build directory on the host
+	inside  string // the build directory as the builder sees it
+	env     []string
+	outputs map[string]store.Path
+	closure []store.Path
+}
 
 // buildLocked runs the builder with the outputs locked and their old
 // leftovers removed, then registers the outputs.
@@ -25,50 +40,78 @@ func (b *Builtin) buildLocked(ctx context.Context, req Request, outputs map[stri
 		return nil, err
 	}
 	defer removeAll(scratch)
-	spec, err := b.spec(req.Drv, name, scratch)
-	if err != nil {
+	j := &job{req: req, name: name, scratch: scratch, top: filepath.Join(scratch, "top"),
+		inside: buildDirInside(b.cfg.Store.Dir(), name), outputs: outputs, closure: closure}
+	if err := os.Mkdir(j.top, 0o700); err != nil {
 		return nil, err
 	}
-	cmd, statusR, statusW, err := helperCommand(spec, filepath.Join(scratch, "spec.json"))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSandbox, err)
+	if j.env, err = buildEnv(req.Drv, b.cfg.Store.Dir(), b.cfg.Cores, j.inside, j.top); err != nil {
+		return nil, err
 	}
-	lim := runLimits{timeout: req.Timeout, maxSilent: req.MaxSilent}
-	if err := runHelper(ctx, cmd, statusR, statusW, req.Log, lim); err != nil {
+	if err := b.run(ctx, j); err != nil {
 		return nil, err
 	}
 	return b.register(req, outputs, closure)
 }
 
-// spec describes the namespace and the builder run for d.
-func (b *Builtin) spec(d *derivation.Derivation, name, scratch string) (*sandboxSpec, error) {
+// runSandboxed runs j's builder in the sandbox and moves the outputs it made
+// into the store. A fixed-output derivation keeps the host's network: its
+// output is checked against the hash it declared.
+func (b *Builtin) runSandboxed(ctx context.Context, j *job) error {
 	st := b.cfg.Store
-	top := filepath.Join(scratch, "top")
-	root := filepath.Join(scratch, "root")
-	for _, dir := range []string{top, root} {
-		if err := os.Mkdir(dir, 0o700); err != nil {
-			return nil, err
+	spec := &sandbox.Spec{
+		Scratch: j.scratch, BuildDir: j.top, BuildDirInside: j.inside,
+		StoreDir: string(st.Dir()), RealStore: st.RealDir(),
+		Paths: b.paths, Network: j.req.Drv.IsFixed(),
+		Builder: j.req.Drv.Builder, Args: j.req.Drv.Args, Env: j.env,
+	}
+	for _, p := range j.closure {
+		spec.Inputs = append(spec.Inputs, p.Base())
+	}
+	for _, p := range j.outputs {
+		spec.Outputs = append(spec.Outputs, p.Base())
+	}
+	lim := sandbox.Limits{Timeout: j.req.Timeout, MaxSilent: j.req.MaxSilent}
+	if err := b.sandbox.Run(ctx, spec, lim, j.req.Log); err != nil {
+		return buildError(err, j.req)
+	}
+	return moveOutputs(spec, j.outputs, st.RealDir())
+}
+
+// buildError turns the sandbox's error into Build's.
+func buildError(err error, req Request) error {
+	var exit *sandbox.ExitError
+	switch {
+	case errors.As(err, &exit):
+		return fmt.Errorf("%w: %v", ErrBuilderFailed, exit)
+	case errors.Is(err, sandbox.ErrExec):
+		return fmt.Errorf("%w: %v", ErrBuilderFailed, err)
+	case errors.Is(err, sandbox.ErrOutOfMemory):
+		return fmt.Errorf("%w: killed at the build memory limit", ErrBuilderFailed)
+	case errors.Is(err, sandbox.ErrTimeout):
+		return fmt.Errorf("%w after %v", ErrTimedOut, req.Timeout)
+	case errors.Is(err, sandbox.ErrSilent):
+		return fmt.Errorf("%w: no output for %v", ErrSilent, req.MaxSilent)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	}
+	return fmt.Errorf("%w: %v", ErrSandbox, err)
+}
+
+// moveOutputs renames the outputs the builder made into the store's real
+// directory, where register finds them (and reports those it did not make).
+func moveOutputs(spec *sandbox.Spec, outputs map[string]store.Path, realStore string) error {
+	for _, p := range outputs {
+		from := spec.OutputPath(p.Base())
+		if _, err := os.Lstat(from); errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		to := filepath.Join(realStore, p.Base())
+		if err := unix.Renameat2(unix.AT_FDCWD, from, unix.AT_FDCWD, to, unix.RENAME_NOREPLACE); err != nil {
+			return fmt.Errorf("move output %s into the store: %w", p, err)
 		}
 	}
-	inside := buildDirInside(st.Dir(), name)
-	env, err := buildEnv(d, st.Dir(), b.cfg.Cores, inside, top)
-	if err != nil {
-		return nil, err
-	}
-	spec := &sandboxSpec{
-		Root: root, StoreDir: string(st.Dir()), RealStore: st.RealDir(),
-		BuildDir: top, BuildDirInside: inside,
-		Builder: d.Builder, Args: d.Args, Env: env,
-	}
-	targets := make([]string, 0, len(b.cfg.SandboxPaths))
-	for t := range b.cfg.SandboxPaths {
-		targets = append(targets, t)
-	}
-	sort.Strings(targets)
-	for _, t := range targets {
-		spec.Mounts = append(spec.Mounts, mount{Target: t, Source: b.cfg.SandboxPaths[t]})
-	}
-	return spec, nil
+	return nil
 }
 
 // removeAll removes a build's scratch directory, which the builder may have

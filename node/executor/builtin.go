@@ -13,9 +13,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tbfg/tbfg-node/node/executor/sandbox"
 	"github.com/tbfg/tbfg-node/store"
 	"github.com/tbfg/tbfg-node/store/derivation"
 	"github.com/tbfg/tbfg-node/store/local"
+	"golang.org/x/sys/unix"
 )
 
 // BuiltinConfig configures a Builtin executor.
@@ -32,15 +34,34 @@ type BuiltinConfig struct {
 	// value the host path, e.g. "/bin/sh": "/bin/busybox". They are
 	// read-only.
 	SandboxPaths map[string]string
+	// BuildIDs are the host uids and gids builds run as, one per build, when
+	// the node is root; zero means sandbox.DefaultIDs.
+	BuildIDs sandbox.IDRange
+	// BuildIDLockDir holds the lock files that keep two nodes of one machine
+	// from giving an id to two builds at once; "" means the sandbox's
+	// default.
+	BuildIDLockDir string
+	// Memory bounds each build's memory, in bytes, through a cgroup v2; 0
+	// means no bound.
+	Memory int64
+	// MaxProcesses bounds each build's processes; 0 means
+	// sandbox.DefaultMaxProcesses.
+	MaxProcesses int
 	// Logger receives one line per build; nil discards.
 	Logger *slog.Logger
 }
 
 // Builtin is the executor that runs builders itself, without a daemon.
 type Builtin struct {
-	cfg    BuiltinConfig
-	system string
-	hasher *derivation.Hasher // checks output paths; remembers input hashes
+	cfg     BuiltinConfig
+	system  string
+	hasher  *derivation.Hasher // checks output paths; remembers input hashes
+	sandbox *sandbox.Sandbox
+	paths   []sandbox.Mount // SandboxPaths, sorted
+	// run runs a job's builder and leaves its outputs at their real paths
+	// in the store: runSandboxed, or in tests the legacy sandbox it is
+	// measured against.
+	run func(ctx context.Context, j *job) error
 }
 
 // NewBuiltin returns a Builtin executor for cfg.
@@ -65,8 +86,37 @@ func NewBuiltin(cfg BuiltinConfig) (*Builtin, error) {
 	if err := os.MkdirAll(cfg.BuildDir, 0o700); err != nil {
 		return nil, fmt.Errorf("builtin executor: %w", err)
 	}
+	if err := sameFileSystem(cfg.BuildDir, cfg.Store.RealDir()); err != nil {
+		return nil, fmt.Errorf("builtin executor: %w", err)
+	}
+	sb, err := sandbox.New(sandbox.Config{IDs: cfg.BuildIDs, LockDir: cfg.BuildIDLockDir, Memory: cfg.Memory,
+		MaxProcesses: cfg.MaxProcesses, Dir: cfg.BuildDir, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("builtin executor: %w", err)
+	}
 	loader := derivation.DirLoader{Root: cfg.Store.RealDir(), Dir: cfg.Store.Dir()}
-	return &Builtin{cfg: cfg, system: hostSystem(), hasher: derivation.NewHasher(cfg.Store.Dir(), loader)}, nil
+	b := &Builtin{cfg: cfg, system: hostSystem(), hasher: derivation.NewHasher(cfg.Store.Dir(), loader), sandbox: sb}
+	for _, inside := range slices.Sorted(maps.Keys(cfg.SandboxPaths)) {
+		b.paths = append(b.paths, sandbox.Mount{Inside: inside, Host: cfg.SandboxPaths[inside]})
+	}
+	b.run = b.runSandboxed
+	return b, nil
+}
+
+// sameFileSystem checks that the build directory is on the store's file
+// system: outputs are made below the first and renamed into the second.
+func sameFileSystem(buildDir, storeDir string) error {
+	var a, b unix.Stat_t
+	if err := unix.Stat(buildDir, &a); err != nil {
+		return err
+	}
+	if err := unix.Stat(storeDir, &b); err != nil {
+		return err
+	}
+	if a.Dev != b.Dev {
+		return fmt.Errorf("build directory %s and store %s are on different file systems; outputs are moved from one to the other", buildDir, storeDir)
+	}
+	return nil
 }
 
 // hostSystem is this machine's system type in Guix and Nix notation.

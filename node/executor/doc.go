@@ -5,14 +5,16 @@
 // valid in the node's own store (store/local), makes a fresh build directory,
 // and runs the builder with exactly the derivation's environment plus the
 // variables Nix and Guix set (NIX_BUILD_TOP, TMPDIR, HOME=/homeless-shelter,
-// NIX_STORE, NIX_BUILD_CORES, …). The builder runs in private mount and PID
-// namespaces whose root is a tmpfs that shows the host's file system, a fresh
-// /tmp, and the store's real directory at its logical path (e.g. /gnu/store):
-// the host's own /gnu/store is never touched, and two nodes on one machine
-// keep separate stores. Timeout and max-silent-time kill the whole namespace.
-// On success the outputs are canonicalised, scanned for references to the
-// input closure and to each other, and registered; on failure they are
-// removed.
+// NIX_STORE, NIX_BUILD_CORES, …), in the sandbox of package sandbox: an
+// unprivileged uid in user namespaces of its own, no network unless the
+// derivation is fixed-output, a root showing only its input closure
+// (read-only) at the logical store directory (e.g. /gnu/store), its build
+// directory, a fresh /proc, a minimal /dev and /etc; the host's own
+// /gnu/store is never touched, and two nodes on one machine keep separate
+// stores. Timeout and max-silent-time kill the whole build. On success the
+// outputs are moved into the store, canonicalised, scanned for references
+// to the input closure and to each other, and registered; on failure they
+// are removed. DESIGN.md describes the sandbox and its threat model.
 //
 // Nix has Nix itself build instead (nix-store --realise against any Nix store URI,
 // e.g. a chroot store with a /gnu/store layout): it imports the missing .drv
@@ -34,11 +36,6 @@
 // the client's error output, the limits passed to the daemon with a
 // backstop in case it does not enforce them, and the reading of its error
 // messages.
-//
-// The namespace is set up by the node's own binary, run again with a
-// specification in its environment: the init function of this package
-// recognises that and never returns, so any program linking the package (the
-// node, its tests) can serve as the helper. DESIGN.md explains why.
 //
 // The package knows nothing about the scheduler or the mesh: the agent loop in
 // package node calls Build and publishes the results.

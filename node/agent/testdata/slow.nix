@@ -1,6 +1,6 @@
-# A build that waits until the file gate exists on the host (the builtin
-# executor's sandbox shows the host's file system, read-only): used to stop a
-# node in the middle of a build.
+# A build that waits until the file gate exists on the host (the test shows
+# its directory to builds as a sandbox path): used to stop a node in the
+# middle of a build.
 { gate }:
 derivation {
   name = "slow";
