@@ -30,12 +30,8 @@ func TestBuildCommandsAcrossHosts(t *testing.T) {
 		"--max-builds", "2",
 		"--system", nativeSystem(),
 		"--log-level", "info")
-	for range 3 {
-		c.addHost()
-	}
-	hosts := c.hosts
-	ids := map[*host]string{}
-	if !t.Run("form", func(t *testing.T) { formMesh(t, hosts, ids, nil) }) {
+	hosts, ids, ok := formThree(t, c)
+	if !ok {
 		return
 	}
 	follower := nonLeader(t, hosts, ids)

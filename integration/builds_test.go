@@ -54,12 +54,8 @@ func TestBuildQueueAcrossHosts(t *testing.T) {
 		"--max-builds", fmt.Sprint(maxBuilds),
 		"--system", nativeSystem(),
 		"--log-level", "info")
-	for range 3 {
-		c.addHost()
-	}
-	hosts := c.hosts
-	ids := map[*host]string{}
-	if !t.Run("form", func(t *testing.T) { formMesh(t, hosts, ids, nil) }) {
+	hosts, ids, ok := formThree(t, c)
+	if !ok {
 		return
 	}
 	// The leaves sleep far longer than the test runs, so the tops stay queued

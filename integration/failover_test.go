@@ -34,12 +34,8 @@ func TestFailover(t *testing.T) {
 		"--replicas", "2",
 		"--system", nativeSystem(),
 		"--log-level", "info")
-	for range 3 {
-		c.addHost()
-	}
-	hosts := c.hosts
-	ids := map[*host]string{}
-	if !t.Run("form", func(t *testing.T) { formMesh(t, hosts, ids, nil) }) {
+	hosts, ids, ok := formThree(t, c)
+	if !ok {
 		return
 	}
 	g, dir := newGraph(t, drvgraph.Options{Chain: 1, Leaves: 12, Tops: 3, PerTop: 4, SlowEvery: 2, SlowSleep: failoverSleep})

@@ -54,12 +54,8 @@ func TestDependentBuildsVsNix(t *testing.T) {
 		"--max-builds", strconv.Itoa(maxBuilds),
 		"--system", nativeSystem(),
 		"--log-level", "warn")
-	for range 3 {
-		c.addHost()
-	}
-	hosts := c.hosts
-	ids := map[*host]string{}
-	if !t.Run("form", func(t *testing.T) { formMesh(t, hosts, ids, nil) }) {
+	hosts, ids, ok := formThree(t, c)
+	if !ok {
 		return
 	}
 	leader := leaderOf(t, hosts, ids)

@@ -66,6 +66,19 @@ func TestMeshAcrossHosts(t *testing.T) {
 	})
 }
 
+// formThree adds three hosts to c and forms a mesh of them by init and join
+// (formMesh, as the subtest "form"). It returns the hosts and their peer
+// IDs; ok is false when forming failed, and the subtest has then said why.
+func formThree(t *testing.T, c *cluster) (hosts []*host, ids map[*host]string, ok bool) {
+	t.Helper()
+	for range 3 {
+		c.addHost()
+	}
+	hosts, ids = c.hosts, map[*host]string{}
+	ok = t.Run("form", func(t *testing.T) { formMesh(t, hosts, ids, nil) })
+	return hosts, ids, ok
+}
+
 // formMesh runs init on the first host and join --secret on the others, each
 // with the arguments extra gives it (nil: none), and waits until every host
 // lists all of them with one leader and their gossip.

@@ -25,12 +25,8 @@ func TestSubmitWaitOnFollower(t *testing.T) {
 		"--max-builds", "4",
 		"--system", nativeSystem(),
 		"--log-level", "info")
-	for range 3 {
-		c.addHost()
-	}
-	hosts := c.hosts
-	ids := map[*host]string{}
-	if !t.Run("form", func(t *testing.T) { formMesh(t, hosts, ids, nil) }) {
+	hosts, ids, ok := formThree(t, c)
+	if !ok {
 		return
 	}
 	// 1 + 20 + 3 = 24 derivations, all named on the command line.
