@@ -64,7 +64,7 @@ func TestBuildChainLikeNix(t *testing.T) {
 				sum.NarHash(), sum.Size, w.References, w.Deriver)
 		}
 	}
-	checkHostUntouched(t, before)
+	checkHostUntouched(t, e, before)
 }
 
 // TestBuildAgain checks that building a derivation whose outputs are valid
@@ -210,6 +210,7 @@ func TestBuildFailures(t *testing.T) {
 		{"fixed-wrong", time.Minute, 0, ErrOutputHash, ""},
 		{"cycle", time.Minute, 0, ErrOutputCycle, ""},
 	}
+	var outputs []store.Path
 	for _, tt := range tests {
 		t.Run(tt.attr, func(t *testing.T) {
 			drv := e.instantiate(t, "cases.nix", tt.attr)
@@ -226,6 +227,7 @@ func TestBuildFailures(t *testing.T) {
 				t.Errorf("log %q lacks %q", log.String(), tt.log)
 			}
 			for _, o := range d.Outputs {
+				outputs = append(outputs, o.Path)
 				real, _ := e.store.RealPath(o.Path)
 				if _, err := os.Lstat(real); !errors.Is(err, os.ErrNotExist) {
 					t.Errorf("output %s left behind: %v", o.Path, err)
@@ -236,7 +238,7 @@ func TestBuildFailures(t *testing.T) {
 			}
 		})
 	}
-	checkHostUntouched(t, before)
+	checkHostUntouched(t, e, before, outputs...)
 }
 
 // TestBuildFixedLikeNix builds flat and recursive fixed-output derivations

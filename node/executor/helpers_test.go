@@ -45,11 +45,32 @@ func hostStoreState(t testing.TB) string {
 	return strings.Join(names, "\n")
 }
 
-// checkHostUntouched fails t if the host's /gnu changed since before.
-func checkHostUntouched(t testing.TB, before string) {
+// checkHostUntouched fails t if the host's /gnu changed since before in a
+// way e's builds could have caused: an entry appeared that e's store also
+// has, or one of also. (Other entries may appear: this machine's own
+// guix-daemon, used by other tests, writes there.)
+func checkHostUntouched(t testing.TB, e *env, before string, also ...store.Path) {
 	t.Helper()
-	if after := hostStoreState(t); after != before {
-		t.Errorf("host /gnu changed:\nbefore: %s\nafter: %s", before, after)
+	after := hostStoreState(t)
+	if strings.HasPrefix(after, "no /gnu") || strings.HasPrefix(before, "no /gnu") {
+		if after != before {
+			t.Errorf("host /gnu changed: before %q, after %q", before, after)
+		}
+		return
+	}
+	old := map[string]bool{}
+	for _, name := range strings.Split(before, "\n") {
+		old[name] = true
+	}
+	ours := map[string]bool{}
+	for _, p := range also {
+		ours[p.Base()] = true
+	}
+	for _, name := range strings.Split(after, "\n") {
+		_, err := os.Lstat(filepath.Join(e.store.RealDir(), name))
+		if !old[name] && (err == nil || ours[name]) {
+			t.Errorf("%s appeared in the host's /gnu/store", name)
+		}
 	}
 }
 
