@@ -158,3 +158,22 @@ type sink struct{ *bytes.Buffer }
 func (s *sink) ID() string    { return "test" }
 func (s *sink) Cancel() error { return nil }
 func (s *sink) Close() error  { return nil }
+
+// FuzzParseCursor checks that any cursor a client sends is either refused
+// or read as exactly the two numbers it spells.
+func FuzzParseCursor(f *testing.F) {
+	for _, s := range []string{"", "0-0", "12-3", "-", "1-", "-1", "1-2-3", "+1-2", "18446744073709551616-1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		index, seq, ok := parseCursor(s)
+		if !ok {
+			return
+		}
+		canon := fmt.Sprintf("%d-%d", index, seq)
+		i2, s2, ok2 := parseCursor(canon)
+		if !ok2 || i2 != index || s2 != seq {
+			t.Fatalf("cursor %q read as %s, which reads back as %d-%d (ok %v)", s, canon, i2, s2, ok2)
+		}
+	})
+}
