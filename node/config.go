@@ -55,6 +55,19 @@ const DefaultNARCacheSize = 10 << 30
 // builder and one copy.
 const DefaultReplicas = 2
 
+// Retention defaults: what a home-lab node keeps without being told.
+const (
+	// DefaultMinFree is the free space kept on the store's disk: 5 GiB.
+	DefaultMinFree = 5 << 30
+	// DefaultHistory is how long finished builds stay in the replicated
+	// state: 30 days.
+	DefaultHistory = 30 * 24 * time.Hour
+	// DefaultLogMaxAge is how long a successful build's log is kept: 14 days.
+	DefaultLogMaxAge = 14 * 24 * time.Hour
+	// DefaultLogMaxSize bounds all build logs together: 1 GiB.
+	DefaultLogMaxSize = 1 << 30
+)
+
 // Executors accepted by Config.Executor.
 const (
 	ExecutorBuiltin = "builtin"
@@ -166,6 +179,24 @@ type Config struct {
 	// outputs outlive the node that built them; 1 keeps only the builder's
 	// copy (--replicas).
 	Replicas int
+	// StoreMax bounds the node's store in bytes: the store collector
+	// removes what the mesh can spare, least recently used first, to stay
+	// under it; 0 means no bound (--store-max).
+	StoreMax int64
+	// MinFree is the free space, in bytes, the node keeps on the disk of its
+	// store: below it the collector runs and the node takes no new builds
+	// (--min-free).
+	MinFree int64
+	// History is how long a finished build's record stays in the replicated
+	// state; older records are compacted away, keeping the availability of
+	// their outputs (--history).
+	History time.Duration
+	// LogMaxAge is how long a successful build's log is kept; a failed
+	// build's log is kept four times as long (--log-max-age).
+	LogMaxAge time.Duration
+	// LogMaxSize bounds the total size of the build logs in bytes; the
+	// oldest successful builds' logs go first (--log-max-size).
+	LogMaxSize int64
 	// HTTPListen is the status server's IP:PORT (status pages, JSON API,
 	// /metrics, /healthz, /readyz); "" or "off" (normalised to "") runs
 	// none (--http-listen). It shows the farm to whoever reaches it, so it
@@ -197,6 +228,10 @@ func DefaultConfig() Config {
 		Advertise:        true,
 		NARCacheSize:     DefaultNARCacheSize,
 		Replicas:         DefaultReplicas,
+		MinFree:          DefaultMinFree,
+		History:          DefaultHistory,
+		LogMaxAge:        DefaultLogMaxAge,
+		LogMaxSize:       DefaultLogMaxSize,
 		HTTPListen:       fmt.Sprintf("127.0.0.1:%d", DefaultHTTPPort),
 		Version:          version(),
 	}
@@ -436,6 +471,9 @@ func (c *Config) validateSubstitutes() error {
 	if c.NARCacheSize <= 0 {
 		return fmt.Errorf("--nar-cache-size %d: must be positive", c.NARCacheSize)
 	}
+	if err := c.validateRetention(); err != nil {
+		return err
+	}
 	if c.Executor == ExecutorGuix && port == "0" {
 		return fmt.Errorf("--executor %s needs a fixed --substitute-listen port: guix-daemon fetches the .drv files and inputs from it", ExecutorGuix)
 	}
@@ -533,5 +571,22 @@ func (c *Config) validateHTTP() error {
 		return fmt.Errorf("--http-listen %q: want IP:PORT (such as 127.0.0.1:%d) or off: %w", c.HTTPListen, DefaultHTTPPort, err)
 	}
 	c.HTTPListen = ap.String()
+	return nil
+}
+
+// validateRetention checks the bounds on disk and history.
+func (c *Config) validateRetention() error {
+	switch {
+	case c.StoreMax < 0:
+		return fmt.Errorf("--store-max %d: must be 0 (no bound) or positive", c.StoreMax)
+	case c.MinFree < 0:
+		return fmt.Errorf("--min-free %d: must be 0 or positive", c.MinFree)
+	case c.History < time.Hour:
+		return fmt.Errorf("--history %s: must be at least 1h, so that users see what just finished", c.History)
+	case c.LogMaxAge < time.Hour:
+		return fmt.Errorf("--log-max-age %s: must be at least 1h", c.LogMaxAge)
+	case c.LogMaxSize <= 0:
+		return fmt.Errorf("--log-max-size %d: must be positive", c.LogMaxSize)
+	}
 	return nil
 }

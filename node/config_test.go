@@ -210,3 +210,27 @@ func TestValidateHTTP(t *testing.T) {
 		t.Errorf("default --http-listen %q, want 127.0.0.1:8767", c.HTTPListen)
 	}
 }
+
+// TestValidateRetention: bad retention bounds are refused, naming the flag.
+func TestValidateRetention(t *testing.T) {
+	for _, tc := range []struct {
+		set  func(*Config)
+		flag string
+	}{
+		{func(c *Config) { c.StoreMax = -1 }, "--store-max"},
+		{func(c *Config) { c.MinFree = -1 }, "--min-free"},
+		{func(c *Config) { c.History = time.Minute }, "--history"},
+		{func(c *Config) { c.LogMaxAge = 0 }, "--log-max-age"},
+		{func(c *Config) { c.LogMaxSize = 0 }, "--log-max-size"},
+	} {
+		c := DefaultConfig()
+		tc.set(&c)
+		err := c.validateRetention()
+		if err == nil || !strings.Contains(err.Error(), tc.flag) {
+			t.Errorf("%s: got %v, want an error naming it", tc.flag, err)
+		}
+	}
+	if c := DefaultConfig(); c.validateRetention() != nil {
+		t.Errorf("defaults refused: %v", c.validateRetention())
+	}
+}

@@ -94,6 +94,11 @@ func newDaemonFlags(fs *flag.FlagSet) *daemonFlags {
 	fs.BoolVar(&d.noAdvert, "no-advertise", false, "do not advertise the substitute server by DNS-SD (implied by --no-mdns)")
 	fs.Var((*sizeFlag)(&c.NARCacheSize), "nar-cache-size", "bound the NAR cache to `SIZE` bytes, with K, M, G or T (default 10G)")
 	fs.IntVar(&c.Replicas, "replicas", c.Replicas, "copy every store item until `N` members hold it (1: only the builder's copy)")
+	fs.Var((*sizeFlag)(&c.StoreMax), "store-max", "keep the node's store under `SIZE` bytes, with K, M, G or T, removing what the mesh can spare (default no bound)")
+	fs.Var((*sizeFlag)(&c.MinFree), "min-free", "keep `SIZE` bytes free on the store's disk; below it, collect and take no new builds (default 5G)")
+	fs.DurationVar(&c.History, "history", c.History, "keep finished builds' records in the mesh state for `DURATION`; their outputs stay available")
+	fs.DurationVar(&c.LogMaxAge, "log-max-age", c.LogMaxAge, "keep successful builds' logs for `DURATION`, failed builds' four times as long")
+	fs.Var((*sizeFlag)(&c.LogMaxSize), "log-max-size", "bound all build logs together to `SIZE` bytes, with K, M, G or T (default 1G)")
 	fs.TextVar(&d.logLevel, "log-level", slog.LevelInfo, "log `LEVEL`: debug, info, warn or error")
 	return d
 }
