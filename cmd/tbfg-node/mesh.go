@@ -65,7 +65,7 @@ func (f *sizeFlag) Set(v string) error {
 func newDaemonFlags(fs *flag.FlagSet) *daemonFlags {
 	d := &daemonFlags{fs: fs, cfg: node.DefaultConfig()}
 	c := &d.cfg
-	fs.StringVar(&d.configFile, "config", "", "read settings from JSON `FILE` (keys are flag names; flags win)")
+	fs.StringVar(&d.configFile, "config", "", "read settings from TOML or JSON `FILE` (keys are flag names; flags win; default /etc/tbfg/config.toml as root, else $XDG_CONFIG_HOME/tbfg/config.toml, if it exists; off for none)")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "node state `DIR`")
 	fs.Var(&d.listen, "listen", "libp2p listen `ADDR`, multiaddr or IP:PORT, repeatable (default "+c.Listen[0]+")")
 	fs.Var((*stringList)(&c.Interfaces), "interface", "announce addresses of network interface `NAME` only, repeatable")
@@ -116,15 +116,13 @@ func (d *daemonFlags) config(mode node.Mode, w io.Writer) node.Config {
 	return c
 }
 
-// parse parses the command line, then the --config file if given.
+// parse parses the command line, then the settings file (see loadConfig).
 func (d *daemonFlags) parse(args []string) error {
 	if err := parseNoArgs(d.fs, args); err != nil {
 		return err
 	}
-	if d.configFile == "" {
-		return nil
-	}
-	return applyConfigFile(d.fs, d.configFile)
+	_, _, err := loadConfig(d.fs, d.configFile)
+	return err
 }
 
 // parseNoArgs parses args into fs and rejects positional arguments.
@@ -228,7 +226,7 @@ type clientFlags struct {
 
 func newClientFlags(fs *flag.FlagSet, withJSON bool) *clientFlags {
 	c := &clientFlags{}
-	fs.StringVar(&c.dataDir, "data-dir", node.DefaultDataDir(), "data `DIR` of the local node")
+	fs.StringVar(&c.dataDir, "data-dir", configuredDataDir(), "data `DIR` of the local node")
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "give up after `DURATION`")
 	if withJSON {
 		fs.BoolVar(&c.json, "json", false, "print JSON for scripts")

@@ -154,9 +154,9 @@ func TestMeshConfigFile(t *testing.T) {
 		{"flag wins", `{"raft-profile": "fast"}`, []string{"--raft-profile", "lan"}, "not initialised"},
 		{"lists and numbers", `{"peer": ["/ip4/198.18.0.1/tcp/8760"], "max-builds": 3}`, nil, "--peer /ip4/198.18.0.1/tcp/8760"},
 		{"booleans", `{"voter": false, "bootstrap-expect": 3}`, nil, "--bootstrap-expect with --voter=false"},
-		{"unknown key", `{"listen-addr": ":1"}`, nil, `unknown setting "listen-addr"`},
+		{"unknown key", `{"listen-addr": ":1"}`, nil, `tbfg.json:1: listen-addr: unknown key`},
 		{"bad value", `{"max-builds": "many"}`, nil, "max-builds"},
-		{"nested", `{"listen": {"a": 1}}`, nil, "want a string, number or boolean"},
+		{"nested", `{"listen": {"a": 1}}`, nil, "listen: want a value, got a table"},
 		{"not an object", `["run"]`, nil, "want a JSON object"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

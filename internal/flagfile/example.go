@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 )
@@ -19,7 +20,9 @@ type Entry struct {
 
 // Example writes a settings file in TOML that sets every entry to its
 // default, each preceded by its usage text as a comment; header goes first,
-// each line commented. Entries whose default is computed, or described in
+// each line commented. A default that the usage text names, "(default
+// 10G)", is written as named when setting the flag to it gives the default,
+// so Example sets the flags: pass flags made for it. Entries whose default is computed, or described in
 // words by the usage text, are written commented out, so that the file
 // parses back to exactly the defaults.
 func Example(w io.Writer, header string, entries []Entry) error {
@@ -37,6 +40,9 @@ func Example(w io.Writer, header string, entries []Entry) error {
 			b.WriteString("# " + line + "\n")
 		}
 		value, ok := defaultTOML(e.Flag)
+		if named, isNamed := namedDefault(e.Flag); isNamed {
+			value = named
+		}
 		prefix := ""
 		if e.Computed || !ok || describedDefault(e.Flag) {
 			prefix = "# "
@@ -48,13 +54,34 @@ func Example(w io.Writer, header string, entries []Entry) error {
 }
 
 // describedDefault reports whether f's default is its zero value and its
-// usage text says in words what that means ("default the number of cores").
+// usage text says in words what that means ("default the number of cores",
+// "root only; default 1000-1100").
 func describedDefault(f *flag.Flag) bool {
 	switch f.DefValue {
 	case "", "0", "false", "0s", "[]":
-		return strings.Contains(f.Usage, "(default ")
+		return strings.Contains(f.Usage, "default ")
 	}
 	return false
+}
+
+// defaultInUsage finds a default named by a usage text as one word.
+var defaultInUsage = regexp.MustCompile(`\(default ([^\s()]+)\)`)
+
+// namedDefault is the default f's usage text names, as a TOML value: for a
+// repeatable flag, whatever it is; else only if setting f to it gives f's
+// default.
+func namedDefault(f *flag.Flag) (string, bool) {
+	m := defaultInUsage.FindStringSubmatch(f.Usage)
+	if m == nil {
+		return "", false
+	}
+	if Repeatable(f) {
+		return "[" + tomlString(m[1]) + "]", true
+	}
+	if _, std := stdType(f); std || f.Value.Set(m[1]) != nil || f.Value.String() != f.DefValue {
+		return "", false
+	}
+	return tomlString(m[1]), true
 }
 
 // defaultTOML is f's default as a TOML value, and false when it cannot be

@@ -49,7 +49,7 @@ func newTestFlags() *testFlags {
 	t.fs.StringVar(&t.dir, "data-dir", "/var/lib/x", "state `DIR`")
 	t.fs.DurationVar(&t.every, "gossip-interval", 3*time.Second, "every `INTERVAL`")
 	t.fs.Var(&t.peers, "peer", "dial `ADDR`, repeatable")
-	t.fs.Var(&t.cache, "cache", "cache `SIZE`")
+	t.fs.Var(&t.cache, "cache", "cache `SIZE` (default 10K)")
 	t.fs.TextVar(&t.level, "log-level", slog.LevelInfo, "log `LEVEL`")
 	t.fs.StringVar(&t.profile, "config", "", "settings `FILE`")
 	return t
@@ -180,7 +180,7 @@ func TestExampleParsesBackToTheDefaults(t *testing.T) {
 	text := b.String()
 	for _, want := range []string{"# tbfg-node settings.\n# Second line.\n", "# state DIR\n# data-dir = \"/var/lib/x\"\n",
 		"# builds run at once (default the number of cores)\n# max-builds = 0\n", "\nvoter = true\n",
-		"\ngossip-interval = \"3s\"\n", "\npeer = []\n", "\ncache = \"10\"\n", "\nlog-level = \"INFO\"\n"} {
+		"\ngossip-interval = \"3s\"\n", "\npeer = []\n", "\ncache = \"10K\"\n", "\nlog-level = \"INFO\"\n"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("example lacks %q:\n%s", want, text)
 		}
