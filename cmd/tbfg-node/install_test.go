@@ -1,0 +1,57 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/tbfg/tbfg-node/internal/citest"
+)
+
+// TestMakeInstall runs the Makefile's install into a DESTDIR and checks
+// what a user gets: the stamped binary, the man page, the unit running the
+// installed binary, the completion script; then that uninstall removes it.
+func TestMakeInstall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds tbfg-node; not with -short")
+	}
+	mk := citest.Tool(t, "make", "make")
+	dest, build := t.TempDir(), t.TempDir()
+	const prefix = "/opt/tbfg"
+	vars := []string{"-C", "../..", "DESTDIR=" + dest, "PREFIX=" + prefix,
+		"BIN=" + filepath.Join(build, "tbfg-node"), "VERSION=v9.9.9-test", "COMMIT=abc123"}
+	if out, err := exec.Command(mk, append([]string{"install"}, vars...)...).CombinedOutput(); err != nil {
+		t.Fatalf("make install: %v\n%s", err, out)
+	}
+	root := filepath.Join(dest, prefix)
+	files := []string{"bin/tbfg-node", "share/man/man1/tbfg-node.1", "lib/systemd/system/tbfg-node.service",
+		"share/bash-completion/completions/tbfg-node", "share/doc/tbfg-node/config.toml.example"}
+	for _, f := range files {
+		if _, err := os.Stat(filepath.Join(root, f)); err != nil {
+			t.Errorf("not installed: %v", err)
+		}
+	}
+	out, err := exec.Command(filepath.Join(root, "bin/tbfg-node"), "version").Output()
+	want := "tbfg-node v9.9.9-test (commit abc123, " + runtime.Version() + ")\n"
+	if err != nil || string(out) != want {
+		t.Errorf("installed tbfg-node version: %q, %v; want %q", out, err, want)
+	}
+	unit, _ := os.ReadFile(filepath.Join(root, "lib/systemd/system/tbfg-node.service"))
+	if !strings.Contains(string(unit), "\nExecStart="+prefix+"/bin/tbfg-node run") {
+		t.Errorf("installed unit does not run %s/bin/tbfg-node:\n%s", prefix, unit)
+	}
+	if got := completeBash(t, filepath.Join(root, "share/bash-completion/completions/tbfg-node"), "tbfg-node", "ver"); got != "version" {
+		t.Errorf("installed completion of ver: %q", got)
+	}
+	if out, err := exec.Command(mk, append([]string{"uninstall"}, vars...)...).CombinedOutput(); err != nil {
+		t.Fatalf("make uninstall: %v\n%s", err, out)
+	}
+	for _, f := range files {
+		if _, err := os.Stat(filepath.Join(root, f)); !os.IsNotExist(err) {
+			t.Errorf("%s left by uninstall (%v)", f, err)
+		}
+	}
+}
