@@ -24,6 +24,10 @@ func configCommands() []command {
 // found by flagfile.)
 var computedDefaults = []string{"data-dir"}
 
+// secretFlags are the flags whose values config show hides, so that its
+// output can be shared.
+var secretFlags = []string{"secret"}
+
 // daemonFlagSet is every flag of the daemon commands in one flag set, for
 // config show and config example, with the commands that have each flag
 // when not all of them do.
@@ -72,9 +76,14 @@ func cmdConfigShow(ctx context.Context, s *stdio, args []string) error {
 	}
 	view := configView{File: file}
 	fs.VisitAll(func(f *flag.Flag) {
-		if f.Name != "json" && f.Name != "config" {
-			view.Settings = append(view.Settings, settingView{f.Name, f.Value.String(), src.Of(f.Name).String()})
+		if f.Name == "json" || f.Name == "config" {
+			return
 		}
+		value := f.Value.String()
+		if slices.Contains(secretFlags, f.Name) && value != "" {
+			value = "(hidden)"
+		}
+		view.Settings = append(view.Settings, settingView{f.Name, value, src.Of(f.Name).String()})
 	})
 	if *asJSON {
 		return printJSON(s.out, view)

@@ -80,7 +80,7 @@ func TestConfigDefaultFileIsRead(t *testing.T) {
 }
 
 func TestConfigShow(t *testing.T) {
-	path := writeDefaultConfig(t, "# farm\ndata-dir = \"/srv/tbfg\"\nmax-builds = 4\nsecret-file = \"/etc/tbfg/secret\"\npeer = [\"/ip4/198.18.0.1/tcp/8760\"]\n")
+	path := writeDefaultConfig(t, "# farm\ndata-dir = \"/srv/tbfg\"\nmax-builds = 4\nsecret-file = \"/etc/tbfg/secret\"\nsecret = \"abab\"\npeer = [\"/ip4/198.18.0.1/tcp/8760\"]\n")
 	code, out, stderr := runMesh(t, "config", "show", "--max-builds", "2", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
@@ -97,7 +97,8 @@ func TestConfigShow(t *testing.T) {
 		"data-dir":    {"data-dir", "/srv/tbfg", path + ":2"},
 		"max-builds":  {"max-builds", "2", "flag"},
 		"secret-file": {"secret-file", "/etc/tbfg/secret", path + ":4"},
-		"peer":        {"peer", "/ip4/198.18.0.1/tcp/8760", path + ":5"},
+		"peer":        {"peer", "/ip4/198.18.0.1/tcp/8760", path + ":6"},
+		"secret":      {"secret", "(hidden)", path + ":5"},
 		"voter":       {"voter", "true", "default"},
 	} {
 		if got[name] != want {
