@@ -1,9 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -38,6 +40,22 @@ func TestMakeInstall(t *testing.T) {
 	want := "tbfg-node v9.9.9-test (commit abc123, " + runtime.Version() + ")\n"
 	if err != nil || string(out) != want {
 		t.Errorf("installed tbfg-node version: %q, %v; want %q", out, err, want)
+	}
+	// The installed example, edited, read back by the installed binary.
+	example, err := os.ReadFile(filepath.Join(root, "share/doc/tbfg-node/config.toml.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings := filepath.Join(build, "config.toml")
+	edited := strings.Replace(string(example), "\nreplicas = 2\n", "\nreplicas = 3\n", 1)
+	if err := os.WriteFile(settings, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	line := strings.Count(edited[:strings.Index(edited, "\nreplicas = 3")+1], "\n") + 1
+	out, err = exec.Command(filepath.Join(root, "bin/tbfg-node"), "config", "show", "--config", settings).Output()
+	wantShow := regexp.MustCompile(fmt.Sprintf(`\nreplicas +3 +%s:%d\n`, regexp.QuoteMeta(settings), line))
+	if err != nil || !wantShow.Match(out) {
+		t.Errorf("installed tbfg-node config show: %v, want %s in\n%s", err, wantShow, out)
 	}
 	unit, _ := os.ReadFile(filepath.Join(root, "lib/systemd/system/tbfg-node.service"))
 	if !strings.Contains(string(unit), "\nExecStart="+prefix+"/bin/tbfg-node run") {

@@ -237,3 +237,21 @@ func FuzzConfigFile(f *testing.F) {
 		}
 	})
 }
+
+// TestKeyLinesBounded checks that keys the line finder cannot see (quoted
+// with escapes) do not make it quadratic, and still get a line.
+func TestKeyLinesBounded(t *testing.T) {
+	var b strings.Builder
+	for i := range 50000 {
+		b.WriteString(`"\u0061` + strconv.Itoa(i) + `" = 1` + "\n")
+	}
+	start := time.Now()
+	settings, err := Parse("c.toml", []byte(b.String()))
+	if err != nil || len(settings) != 50000 {
+		t.Fatalf("%d settings, %v", len(settings), err)
+	}
+	if settings[49999].Line < 1 {
+		t.Errorf("line %d", settings[49999].Line)
+	}
+	t.Logf("50000 escaped keys in %s", time.Since(start))
+}

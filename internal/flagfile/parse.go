@@ -108,14 +108,16 @@ func topKeys(keys []toml.Key) []string {
 // keyLines finds the line of each top-level key. The TOML decoder gives keys
 // in file order but not their lines, so each is looked for from the line of
 // the one before: a line that starts with the key, bare or quoted, then '='.
-// A key it cannot find (never in a valid file but for a contrived multi-line
-// string) gets the line of the key before it.
+// A key it cannot find (a quoted key written with escapes) gets the line of
+// the key before it. The lines looked at are bounded, so that a file of such
+// keys costs no more than a few passes over it.
 func keyLines(data []byte, keys []string) map[string]int {
 	lines := strings.Split(string(data), "\n")
 	out := map[string]int{}
-	at := 0
+	at, budget := 0, 4*len(lines)
 	for _, k := range keys {
-		for i := at; i < len(lines); i++ {
+		for i := at; i < len(lines) && budget > 0; i++ {
+			budget--
 			if definesKey(lines[i], k) {
 				at = i
 				break
