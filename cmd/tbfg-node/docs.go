@@ -43,7 +43,7 @@ func cmdCompletion(ctx context.Context, s *stdio, args []string) error {
 }
 
 // roff escapes text for a man page: backslashes, hyphens (so that flags
-// copy and paste as ASCII), a leading dot or quote, and characters beyond
+// copy and paste as ASCII), a leading dot or quote, newlines, and characters beyond
 // ASCII as named glyphs, which every roff reads whatever its input encoding.
 func roff(text string) string {
 	var b strings.Builder
@@ -53,6 +53,8 @@ func roff(text string) string {
 			b.WriteString(`\e`)
 		case r == '-':
 			b.WriteString(`\-`)
+		case r == '\n':
+			b.WriteByte(' ') // a line of its own could start with a dot
 		case r > unicode.MaxASCII:
 			fmt.Fprintf(&b, `\[u%04X]`, r)
 		default:

@@ -144,3 +144,18 @@ func TestCompletionRejectsOtherShells(t *testing.T) {
 		t.Errorf("completion fish: exit %d, stderr %q", code, stderr)
 	}
 }
+
+func TestRoffEscapes(t *testing.T) {
+	for in, want := range map[string]string{
+		"--max-builds": `\-\-max\-builds`,
+		`a\b`:          `a\eb`,
+		".hidden":      `\&.hidden`,
+		"'quoted":      `\&'quoted`,
+		"line\n.TH x":  `line .TH x`,
+		"(…/p2p/ID)":   `(\[u2026]/p2p/ID)`,
+	} {
+		if got := roff(in); got != want {
+			t.Errorf("roff(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
