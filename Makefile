@@ -51,13 +51,15 @@ install: docs ## install the binary, man page, systemd unit and bash completion 
 	@# The unit's Exec lines run the binary just installed, wherever PREFIX is.
 	sed -E 's#^(Exec[A-Za-z]*=[-@+!:]*)[^ ]*tbfg-node( |$$)#\1$(BINDIR)/tbfg-node\2#' \
 	  contrib/systemd/tbfg-node.service >$(DESTDIR)$(UNITDIR)/tbfg-node.service
-	chmod 0644 $(DESTDIR)$(UNITDIR)/tbfg-node.service
+	sed -E 's#^(Exec[A-Za-z]*=[-@+!:]*)[^ ]*tbfg-node( |$$)#\1$(BINDIR)/tbfg-node\2#' \
+	  contrib/systemd/tbfg-node-guix.conf >$(DESTDIR)$(DOCDIR)/tbfg-node-guix.conf
+	chmod 0644 $(DESTDIR)$(UNITDIR)/tbfg-node.service $(DESTDIR)$(DOCDIR)/tbfg-node-guix.conf
 	@[ -n "$(DESTDIR)" ] || echo "Installed. Settings: $(DOCDIR)/config.toml.example -> /etc/tbfg/config.toml; then systemctl daemon-reload."
 
 uninstall: ## remove what install put under DESTDIR/PREFIX (not /etc/tbfg or the data dir)
 	rm -f $(DESTDIR)$(BINDIR)/tbfg-node $(DESTDIR)$(MANDIR)/man1/tbfg-node.1 \
 	  $(DESTDIR)$(UNITDIR)/tbfg-node.service $(DESTDIR)$(BASHCOMPDIR)/tbfg-node \
-	  $(DESTDIR)$(DOCDIR)/config.toml.example
+	  $(DESTDIR)$(DOCDIR)/config.toml.example $(DESTDIR)$(DOCDIR)/tbfg-node-guix.conf
 	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
 
 test: ## run every test with the race detector (CI runs it as root with CI=true: a missing tool or root fails)

@@ -30,7 +30,8 @@ func TestMakeInstall(t *testing.T) {
 	}
 	root := filepath.Join(dest, prefix)
 	files := []string{"bin/tbfg-node", "share/man/man1/tbfg-node.1", "lib/systemd/system/tbfg-node.service",
-		"share/bash-completion/completions/tbfg-node", "share/doc/tbfg-node/config.toml.example"}
+		"share/bash-completion/completions/tbfg-node", "share/doc/tbfg-node/config.toml.example",
+		"share/doc/tbfg-node/tbfg-node-guix.conf"}
 	for _, f := range files {
 		if _, err := os.Stat(filepath.Join(root, f)); err != nil {
 			t.Errorf("not installed: %v", err)
@@ -61,6 +62,11 @@ func TestMakeInstall(t *testing.T) {
 	if !strings.Contains(string(unit), "\nExecStart="+prefix+"/bin/tbfg-node run") {
 		t.Errorf("installed unit does not run %s/bin/tbfg-node:\n%s", prefix, unit)
 	}
+	dropIn, _ := os.ReadFile(filepath.Join(root, "share/doc/tbfg-node/tbfg-node-guix.conf"))
+	if !strings.Contains(string(dropIn), "\nExecStart="+prefix+"/bin/tbfg-node run --executor guix") {
+		t.Errorf("installed guix drop-in does not run %s/bin/tbfg-node:\n%s", prefix, dropIn)
+	}
+	verifyInstalledUnit(t, dest, prefix)
 	if got := completeBash(t, filepath.Join(root, "share/bash-completion/completions/tbfg-node"), "tbfg-node", "ver"); got != "version" {
 		t.Errorf("installed completion of ver: %q", got)
 	}
@@ -71,5 +77,28 @@ func TestMakeInstall(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(root, f)); !os.IsNotExist(err) {
 			t.Errorf("%s left by uninstall (%v)", f, err)
 		}
+	}
+}
+
+// verifyInstalledUnit runs systemd-analyze verify over the installed unit,
+// with the installed man page on MANPATH, so that its Documentation= line is
+// checked too. verify wants ExecStart='s program to exist, so a copy points
+// at it under DESTDIR.
+func verifyInstalledUnit(t *testing.T, dest, prefix string) {
+	analyze := citest.Tool(t, "systemd-analyze", "systemd")
+	root := filepath.Join(dest, prefix)
+	unit, err := os.ReadFile(filepath.Join(root, "lib/systemd/system/tbfg-node.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied := filepath.Join(t.TempDir(), "tbfg-node.service")
+	unit = []byte(strings.ReplaceAll(string(unit), "="+prefix+"/bin/", "="+root+"/bin/"))
+	if err := os.WriteFile(copied, unit, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(analyze, "verify", "--man=yes", copied)
+	cmd.Env = append(os.Environ(), "MANPATH="+filepath.Join(root, "share/man"))
+	if out, err := cmd.CombinedOutput(); err != nil || len(out) > 0 {
+		t.Errorf("systemd-analyze verify of the installed unit: %v\n%s", err, out)
 	}
 }
