@@ -157,12 +157,14 @@ func cmdInit(ctx context.Context, s *stdio, args []string) error {
 	return runNode(ctx, s, n, *noRun)
 }
 
-// cmdJoin joins a mesh, or runs a node that joined it before.
+// cmdJoin joins a mesh, or runs a node that joined it before. With
+// --no-run it stops once it is a member, for a service manager to run it.
 func cmdJoin(ctx context.Context, s *stdio, args []string) error {
 	fs := newFlags(s, "join", "")
 	d := newDaemonFlags(fs)
 	fs.StringVar(&d.cfg.Secret, "secret", "", "mesh secret `HEX` printed by tbfg-node init")
 	fs.StringVar(&d.cfg.SecretFile, "secret-file", "", "read the mesh secret from `FILE`")
+	noRun := fs.Bool("no-run", false, "stop once a member of the mesh instead of running")
 	if err := d.parse(args); err != nil {
 		return err
 	}
@@ -171,7 +173,7 @@ func cmdJoin(ctx context.Context, s *stdio, args []string) error {
 		return err
 	}
 	fmt.Fprintf(s.out, "Joining the mesh from %s.\n", n.DataDir())
-	return runNode(ctx, s, n, false)
+	return runNode(ctx, s, n, *noRun)
 }
 
 // cmdRun runs a node whose data dir init or join set up.
