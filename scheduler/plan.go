@@ -159,7 +159,7 @@ func (s *State) readyBySystem(cands []candidate, now int64) []*systemQueue {
 	}
 	queues := make([]*systemQueue, len(s.names))
 	for bi, b := range s.builds {
-		if b.state != BuildQueued || b.notBefore > now || !wanted[b.system] || !s.inputsAvailable(b) {
+		if b == nil || b.state != BuildQueued || b.notBefore > now || !wanted[b.system] || !s.inputsAvailable(b) {
 			continue
 		}
 		q := queues[b.system]
