@@ -232,7 +232,11 @@ func (s *State) decodePaths(d *decoder) {
 
 func (s *State) decodeBuilds(d *decoder, version byte) {
 	np := len(s.paths)
-	for range d.count(20) {
+	minSize := 20
+	if version >= 3 {
+		minSize = 1 // a compacted build is one byte
+	}
+	for range d.count(minSize) {
 		b := &build{drv: d.str()}
 		if b.drv == "" && version >= 3 {
 			s.builds = append(s.builds, nil) // compacted
