@@ -17,6 +17,7 @@ const aarch = "aarch64-linux"
 
 // universe is the fixed world one property run draws commands from.
 type universe struct {
+	views   []NodeView // the views of the latest plan drawn
 	nodes   []*NodeJoined
 	drvs    []Derivation
 	sources []string
@@ -108,8 +109,11 @@ func (u *universe) drawAny(t *rapid.T, s *State, now time.Time) Command {
 	case 2, 3:
 		views := make([]NodeView, len(u.nodes))
 		for i, n := range u.nodes {
-			views[i] = NodeView{ID: n.Node, FreeDisk: 1 << 40}
+			// Free space around the node's minimum, often below it.
+			views[i] = NodeView{ID: n.Node, MinFree: 5 << 30,
+				FreeDisk: uint64(rapid.IntRange(0, 10).Draw(t, "free-gib")) << 30}
 		}
+		u.views = views
 		u.planned = true
 		return &Allocate{Time: now, Allocations: s.Plan(views, now, PlanOptions{})}
 	case 4:
@@ -170,6 +174,9 @@ func TestProperties(t *testing.T) {
 		for range rapid.IntRange(1, 120).Draw(t, "steps") {
 			now = now.Add(time.Duration(rapid.IntRange(0, 120).Draw(t, "seconds")) * time.Second)
 			c, fromPlan := u.drawCommand(t, s, now)
+			if fromPlan {
+				checkPlanDisk(t, u.views, c.(*Allocate))
+			}
 			cmd := Encode(c)
 			log = append(log, cmd)
 			before, _ := s.MarshalBinary()
@@ -192,6 +199,18 @@ func TestProperties(t *testing.T) {
 		}
 		checkSnapshotAndReplay(t, s, log)
 	})
+}
+
+// checkPlanDisk checks that a plan allocates nothing to a node whose store's
+// disk is below its minimum free space.
+func checkPlanDisk(t *rapid.T, views []NodeView, plan *Allocate) {
+	for _, a := range plan.Allocations {
+		for _, v := range views {
+			if v.ID == a.Node && v.FreeDisk < v.MinFree {
+				t.Fatalf("build %d allocated to %s with %d bytes free, min-free %d", a.Build, a.Node, v.FreeDisk, v.MinFree)
+			}
+		}
+	}
 }
 
 // checkTransition checks what one accepted command did, against the state
