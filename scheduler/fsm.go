@@ -123,13 +123,17 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return err
 	}
 	f.mu.Lock()
+	// The Reset change keeps the index this FSM had before: readers'
+	// cursors pair a change's Seq with its Index, and a restored FSM's
+	// first change must not look like another replica's change at the
+	// snapshot's index (node's changesAfter relies on it).
+	index := f.index
 	if s.applied != 0 {
 		f.index = s.applied
 	} else {
 		s.applied = f.index // a version 1 or 2 snapshot
 	}
 	f.state = s
-	index := f.index
 	f.mu.Unlock()
 	f.feed.add(Change{Index: index, Reset: true})
 	f.subs.publishAll()
