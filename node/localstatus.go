@@ -23,6 +23,7 @@ func (n *Node) localStatus() mesh.NodeStatus {
 		Features:  append([]string{}, n.cfg.Features...), // [] rather than null
 		MaxBuilds: n.cfg.MaxBuilds,
 		MaxLoad:   n.cfg.MaxLoad,
+		MinFree:   uint64(max(n.cfg.MinFree, 0)),
 		Speed:     n.speed,
 		Cores:     runtime.NumCPU(),
 		Version:   n.cfg.Version,
