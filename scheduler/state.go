@@ -95,6 +95,9 @@ var (
 	ErrUnknownCommand = errors.New("unknown command type")
 	// ErrVersion means a command or snapshot layout this node does not know.
 	ErrVersion = errors.New("unsupported version")
+	// ErrFormatGate means a command of a format some member cannot read
+	// yet (FormatGate).
+	ErrFormatGate = errors.New("command format not yet readable by every member")
 	// ErrInvalid means a command is well-formed but makes no sense (empty
 	// path, duplicate derivation, unknown output name, ...).
 	ErrInvalid = errors.New("invalid command")
