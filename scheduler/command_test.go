@@ -116,7 +116,7 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add([]byte{0x7f | byte(IgnoreUnknown), 1})
 	f.Add(mustHex(f, "0301860030023030")) // Started with an overlong build id
-	f.Add(newerCommand())                  // a format this node does not read
+	f.Add(newerCommand())                 // a format this node does not read
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := Decode(b)
 		if err != nil {
