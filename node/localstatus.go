@@ -6,6 +6,7 @@ import (
 
 	"github.com/tbfg/tbfg-node/internal/hostinfo"
 	"github.com/tbfg/tbfg-node/mesh"
+	"github.com/tbfg/tbfg-node/scheduler"
 )
 
 // version is the module version of the running binary, "devel" in a
@@ -28,6 +29,8 @@ func (n *Node) localStatus() mesh.NodeStatus {
 		Speed:     n.speed,
 		Cores:     runtime.NumCPU(),
 		Version:   n.cfg.Version,
+		Format:    scheduler.FormatVersion,
+		MinFormat: scheduler.MinFormat,
 		// Empty until the substitute server runs, zero until the agent does.
 		SubstituteURL: n.SubstituteURL(),
 		RunningBuilds: n.runningBuilds(),
