@@ -17,6 +17,12 @@
 // whichever is later, and a member still in the configuration that was never
 // heard by gossip is left to the mesh to remove.
 //
+// It also keeps the mesh's replicated format (see scheduler's DESIGN.md,
+// "Upgrades"): MeshFormat is the lowest format any member gossips that it
+// reads, the gate every writer of a newer command checks; on every tick it
+// reports, through Config.Incompatible, a member too old for the formats
+// this binary writes (CheckMeshFormat).
+//
 // The package reads the mesh through a small interface and time through a
 // clock, so that these rules are tested without a mesh. It does not know how
 // builds are allocated (package scheduler) nor how the mesh works inside.
