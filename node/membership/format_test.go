@@ -60,3 +60,26 @@ func TestUpgradeHint(t *testing.T) {
 		t.Errorf("UpgradeHint with no member reading format 4 = %q", got)
 	}
 }
+
+// TestIncompatibleMemberReported: a member gossiping formats below what this
+// node writes is reported once, from the loop, with ErrMeshTooOld.
+func TestIncompatibleMemberReported(t *testing.T) {
+	fx := newFixture(t)
+	got := make(chan error, 2)
+	fx.m.cfg.MinFormat, fx.m.cfg.Version = 2, "v0.6.0"
+	fx.m.cfg.Incompatible = func(err error) { got <- err }
+	fx.mesh.setMembers(member("self", "v0.6.0", 2), member("old", "v0.4.0", 1))
+	fx.m.onTick(t.Context())
+	fx.m.onTick(t.Context())
+	select {
+	case err := <-got:
+		if !errors.Is(err, ErrMeshTooOld) || !strings.Contains(err.Error(), "member old runs tbfg-node v0.4.0") {
+			t.Errorf("Incompatible(%v)", err)
+		}
+	default:
+		t.Fatal("Incompatible not called")
+	}
+	if len(got) != 0 {
+		t.Error("Incompatible called twice")
+	}
+}

@@ -49,6 +49,9 @@ type Config struct {
 	RemoveAfter time.Duration
 	// Version is this binary's version, for the message of CheckMeshFormat.
 	Version string
+	// MinFormat is the lowest replicated format this node writes; 0 means
+	// scheduler.MinFormat, this binary's.
+	MinFormat int
 	// Incompatible is called once, from the loop, when a member reads only
 	// replicated formats older than this binary writes (ErrMeshTooOld): the
 	// node must stop. Nil ignores it.
@@ -148,7 +151,11 @@ func (m *Membership) checkFormats() {
 	if m.incompatible || m.cfg.Incompatible == nil {
 		return
 	}
-	if err := CheckMeshFormat(m.cfg.Mesh.Members(), scheduler.MinFormat, m.cfg.Version); err != nil {
+	minFormat := m.cfg.MinFormat
+	if minFormat == 0 {
+		minFormat = scheduler.MinFormat
+	}
+	if err := CheckMeshFormat(m.cfg.Mesh.Members(), minFormat, m.cfg.Version); err != nil {
 		m.incompatible = true
 		m.cfg.Incompatible(err)
 	}
