@@ -252,6 +252,7 @@ func (n *Node) startServices(ctx context.Context) error {
 	n.members = membership.New(membership.Config{
 		Mesh: n.mesh, FSM: n.fsm, Registration: n.registration(),
 		GossipInterval: n.cfg.GossipInterval, RemoveAfter: n.cfg.RemoveAfter,
+		Version: n.cfg.Version, Incompatible: n.stopIncompatible,
 		Logger: n.log.With("component", "membership"),
 	})
 	n.loops.Go("membership", nil, n.members.Run)
