@@ -146,10 +146,12 @@ func formMixed(t *testing.T, c *cluster, old, current string, ids map[*host]stri
 }
 
 // waitGraphs waits until every host's replica has every build of graphs
-// succeeded, exactly one build per derivation and no other build.
+// succeeded, exactly one build per derivation and no other build, and the
+// replicas agree on each build's id, state and node.
 func waitGraphs(t *testing.T, hosts []*host, graphs []*upgradeGraph) {
 	t.Helper()
 	waitFor(t, 180*time.Second, fmt.Sprintf("the %d graphs built, on every host", len(graphs)), func() error {
+		var first []buildJSON
 		for _, h := range hosts {
 			bs, err := builds(h)
 			if err != nil {
@@ -157,6 +159,15 @@ func waitGraphs(t *testing.T, hosts []*host, graphs []*upgradeGraph) {
 			}
 			if err := succeededOnceAll(bs, graphs); err != nil {
 				return fmt.Errorf("%s: %w", h.name, err)
+			}
+			if first == nil {
+				first = bs
+				continue
+			}
+			for i := range bs {
+				if !sameBuild(bs[i], first[i]) {
+					return fmt.Errorf("%s and %s disagree on build %d: %+v and %+v", hosts[0].name, h.name, bs[i].ID, first[i], bs[i])
+				}
 			}
 		}
 		return nil
