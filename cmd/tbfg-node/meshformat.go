@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tbfg/tbfg-node/mesh"
 	"github.com/tbfg/tbfg-node/node/adminapi"
 	"github.com/tbfg/tbfg-node/node/membership"
 	"github.com/tbfg/tbfg-node/scheduler"
@@ -42,7 +43,9 @@ func formatStatus(w io.Writer, st adminapi.Status) {
 }
 
 // formatNodes prints the members as a table, the leader marked with "*" and
-// this node with "(self)"; last-seen times are relative to now. Below it, a
+// this node with "(self)"; last-seen times are relative to now. FORMATS are
+// the replicated formats a member writes, lowest to highest: a member that
+// does not gossip them (older than that) reads format 1. Below the table, a
 // line for each node that takes no new builds says why.
 func formatNodes(w io.Writer, nodes []adminapi.NodeView, now time.Time) error {
 	if err := formatNodeTable(w, nodes, now); err != nil {
@@ -64,7 +67,7 @@ func formatNodes(w io.Writer, nodes []adminapi.NodeView, now time.Time) error {
 // formatNodeTable prints the table of formatNodes.
 func formatNodeTable(w io.Writer, nodes []adminapi.NodeView, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSUFFRAGE\tLEADER\tSYSTEMS\tBUILDS\tLOAD\tSTORE FREE\tLAST SEEN")
+	fmt.Fprintln(tw, "ID\tSUFFRAGE\tLEADER\tSYSTEMS\tBUILDS\tLOAD\tSTORE FREE\tVERSION\tFORMATS\tLAST SEEN")
 	for _, n := range nodes {
 		id := n.ID
 		if n.Self {
@@ -74,16 +77,27 @@ func formatNodeTable(w io.Writer, nodes []adminapi.NodeView, now time.Time) erro
 		if n.Leader {
 			leader = "*"
 		}
-		systems, builds, load, free := "-", "-", "-", "-"
+		systems, builds, load, free, version, formats := "-", "-", "-", "-", "-", "-"
 		if st := n.NodeStatus; st != nil {
 			systems = orDash(strings.Join(st.Systems, ","))
 			builds = fmt.Sprintf("%d/%d", st.RunningBuilds, st.MaxBuilds)
 			load = fmt.Sprintf("%.2f/%d", st.Load1, st.Cores)
 			free = bytesIEC(st.StoreFreeBytes)
+			version, formats = orDash(st.Version), formatRange(st)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, n.Suffrage, leader, systems, builds, load, free, ago(n.LastSeen, now))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, n.Suffrage, leader, systems, builds, load, free,
+			version, formats, ago(n.LastSeen, now))
 	}
 	return tw.Flush()
+}
+
+// formatRange is "1" or "1-2": the formats a member writes.
+func formatRange(st *mesh.NodeStatus) string {
+	hi, lo := max(st.Format, 1), max(st.MinFormat, 1)
+	if lo >= hi {
+		return fmt.Sprint(hi)
+	}
+	return fmt.Sprintf("%d-%d", lo, hi)
 }
 
 // ago says how long before now t was, "never" for nil.
