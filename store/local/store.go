@@ -67,7 +67,7 @@ type Store struct {
 
 	mu     sync.Mutex
 	locked map[store.Path]chan struct{} // paths being written; closed on release
-	used   map[store.Path]time.Time      // last uses since Open (Touch, Dump)
+	used   map[store.Path]time.Time     // last uses since Open (Touch, Dump)
 }
 
 // Option changes how Open sets a Store up.
