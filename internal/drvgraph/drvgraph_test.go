@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -215,5 +216,23 @@ func TestOptionErrors(t *testing.T) {
 				t.Errorf("New: %v, want ErrOptions", err)
 			}
 		})
+	}
+}
+
+// TestFill runs a builder script with Fill under the machine's /bin/sh and
+// checks the size of its filler.
+func TestFill(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	cmd := exec.Command("/bin/sh", "-c", script(0, false, 1000))
+	cmd.Env = []string{"out=" + out, "name=x", "inputs=", "PATH=/bin:/usr/bin"}
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("builder: %v\n%s", err, b)
+	}
+	fi, err := os.Stat(filepath.Join(out, "fill"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() != 16*64 {
+		t.Errorf("fill is %d bytes, want 16 lines of 64", fi.Size())
 	}
 }
