@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 
 	"github.com/tbfg/tbfg-node/node/adminapi"
 	"github.com/tbfg/tbfg-node/node/web"
@@ -26,21 +27,27 @@ import (
 //
 // Errors match, with errors.Is, adminapi.ErrNoBuild and web.ErrNotFound for
 // an unknown build, web.ErrNotFound for a build without a log (never
-// allocated, or no member has it), and adminapi.ErrUnavailable and
+// allocated, or no member has it; a log this node's retention removed says
+// "removed by retention on DATE"), and adminapi.ErrUnavailable and
 // web.ErrUnavailable while the node is not running.
 func (n *Node) OpenLog(ctx context.Context, id uint64, opts web.LogOptions) (io.ReadCloser, int64, error) {
 	if !n.running() {
 		return nil, 0, classify(fmt.Errorf("log of build %d: node is %s", id, n.state.Load()),
 			adminapi.ErrUnavailable, web.ErrUnavailable)
 	}
+	var b scheduler.BuildInfo
 	var known bool
-	n.fsm.Read(func(st *scheduler.State) { _, known = st.Build(scheduler.BuildID(id)) })
+	n.fsm.Read(func(st *scheduler.State) { b, known = st.Build(scheduler.BuildID(id)) })
 	if !known {
 		return nil, 0, classify(fmt.Errorf("log of build %d: %w", id, adminapi.ErrNoBuild), web.ErrNotFound)
 	}
 	rc, start, err := n.source.BuildLog(ctx, scheduler.BuildID(id), opts.Offset, opts.Follow)
 	if errors.Is(err, publish.ErrNotFound) {
-		return nil, 0, classify(err, web.ErrNotFound)
+		// A log this node's retention removed says so, and when.
+		if rerr := n.logs.Removed(path.Base(b.Drv)); rerr != nil {
+			err = fmt.Errorf("build %d: %w", id, rerr)
+		}
+		return nil, 0, classify(err, web.ErrNotFound, adminapi.ErrNoLog)
 	}
 	return rc, start, err
 }

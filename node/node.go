@@ -212,6 +212,7 @@ func (n *Node) startServices(ctx context.Context) error {
 		Logger: n.log.With("component", "membership"),
 	})
 	n.loops.Go("membership", nil, n.members.Run)
+	n.startLogRetention()
 	if n.cfg.withoutAgent {
 		return nil
 	}

@@ -185,7 +185,7 @@ func (d *Dir) openLive(ctx context.Context, drvBase string, offset int64, follow
 func (d *Dir) openDone(drvBase string, offset int64) (io.ReadCloser, int64, error) {
 	f, err := os.Open(d.file(drvBase, doneSuffix))
 	if errors.Is(err, fs.ErrNotExist) {
-		if rerr := d.removed(drvBase); rerr != nil {
+		if rerr := d.Removed(drvBase); rerr != nil {
 			return nil, 0, rerr
 		}
 		return nil, 0, fmt.Errorf("log of %s: %w", drvBase, ErrNotFound)

@@ -156,9 +156,9 @@ func (d *Dir) dropMarkers(cutoff time.Time) error {
 	return nil
 }
 
-// removed returns the RemovedError of drvBase if retention removed its
-// log, else nil.
-func (d *Dir) removed(drvBase string) error {
+// Removed returns the RemovedError of drvBase if retention removed its
+// log (and no new one was started since), else nil.
+func (d *Dir) Removed(drvBase string) error {
 	fi, err := os.Stat(d.file(drvBase, removedSuffix))
 	if err != nil {
 		return nil
