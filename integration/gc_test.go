@@ -32,7 +32,9 @@ const (
 // file, is under --store-max; every output is still served by every host
 // with a NAR that verifies and a narinfo whose signature our verifier
 // accepts against the mesh's ACL; every output has at least two holders.
-// Then it kills -9 one holder, and the replicator on the survivors brings
+// `tbfg-node gc --dry-run` and `tbfg-node gc --free 1G` then remove what
+// else may go on each host, and the checks above still hold after. Then it
+// kills -9 one holder, and the replicator on the survivors brings
 // every output back to two holders (beyond --store-max if it must: copies
 // come before the bound).
 func TestStoreBound(t *testing.T) {
@@ -53,7 +55,9 @@ func TestStoreBound(t *testing.T) {
 	if !ok {
 		return
 	}
-	g, dir := newGraph(t, drvgraph.Options{Chain: 1, Leaves: 90, Tops: 9, PerTop: 3, Fill: gcFill})
+	// Build-time-only inputs: a top's output does not refer to the leaves
+	// it read, so the copies a builder fetched are its to remove.
+	g, dir := newGraph(t, drvgraph.Options{Chain: 1, Leaves: 70, Tops: 29, PerTop: 10, Fill: gcFill, BuildOnly: true})
 	if len(g.Order) != 100 {
 		t.Fatalf("graph of %d derivations, want 100", len(g.Order))
 	}
@@ -85,6 +89,7 @@ func TestStoreBound(t *testing.T) {
 			t.Logf("%s: store %d bytes of files, bound %d", h.name, storeBytes(t, h), gcStoreMax)
 		}
 	})
+	t.Run("gc-command", func(t *testing.T) { gcCommand(t, hosts) })
 	t.Run("fetch-everywhere", func(t *testing.T) {
 		total := fetchSigned(t, hosts, g)
 		if total <= gcStoreMax {
@@ -110,6 +115,38 @@ func TestStoreBound(t *testing.T) {
 			t.Logf("%s: store %d bytes of files after taking over the killed host's copies", h.name, storeBytes(t, h))
 		}
 	})
+}
+
+// gcCommand runs `tbfg-node gc --dry-run` and then `tbfg-node gc --free 1G`
+// on every host: the first must remove nothing, the second what may go.
+// Between the background collectors and the command, some host must have
+// removed the inputs it fetched.
+func gcCommand(t *testing.T, hosts []*host) {
+	removedLine := regexp.MustCompile(`(?m)^(would remove|removed) (\d+) items, `)
+	for _, h := range hosts {
+		before := storeBytes(t, h)
+		out, err := h.cli("gc", "--dry-run")
+		if err != nil || !removedLine.Match(out) {
+			t.Fatalf("%s: gc --dry-run: %v\n%s", h.name, err, out)
+		}
+		if after := storeBytes(t, h); after != before {
+			t.Errorf("%s: gc --dry-run changed the store from %d to %d bytes", h.name, before, after)
+		}
+		out, err = h.cli("gc", "--free", "1G")
+		if err != nil || !removedLine.Match(out) {
+			t.Fatalf("%s: gc --free 1G: %v\n%s", h.name, err, out)
+		}
+		t.Logf("%s: gc --free 1G: %s", h.name, removedLine.Find(out))
+	}
+	removed := 0
+	for _, h := range hosts {
+		if h.out.contains("removed from the store") {
+			removed++
+		}
+	}
+	if removed == 0 {
+		t.Error("no host removed anything from its store")
+	}
 }
 
 // storeBytes is the size of the files in h's store directory.

@@ -89,7 +89,7 @@ func (b *builder) add(name string, inputs []store.Path, sleep int, fail bool) (s
 		InputDrvs: map[store.Path][]string{},
 		System:    b.o.System,
 		Builder:   "/bin/sh",
-		Args:      []string{"-c", script(sleep, fail, b.o.Fill)},
+		Args:      []string{"-c", script(sleep, fail, b.o.BuildOnly, b.o.Fill)},
 		Env: map[string]string{
 			"name": name, "system": b.o.System, "builder": "/bin/sh", "out": "",
 			"PATH": "/bin", "inputs": b.inputOutputs(inputs),
@@ -127,7 +127,9 @@ func (b *builder) inputOutputs(inputs []store.Path) string {
 // holds the derivation's name, "inputs" the output paths of its inputs (its
 // references), and "seen" the names of everything below it, collected
 // from the inputs' own files; "fill" is fill bytes of filler, when asked.
-func script(sleep int, fail bool, fill int) string {
+// With buildOnly, "inputs" holds only the inputs' names, so the output
+// refers to none of them.
+func script(sleep int, fail, buildOnly bool, fill int) string {
 	var s strings.Builder
 	s.WriteString("set -e\n")
 	if sleep > 0 {
@@ -142,8 +144,15 @@ echo "$name" > "$out/name"
 : > "$out/inputs"
 echo "$name" > "$out/seen"
 for i in $inputs; do
-  echo "$i" >> "$out/inputs"
-  cat "$i/seen" >> "$out/seen"
+`)
+	if buildOnly {
+		s.WriteString(`  cat "$i/name" >> "$out/inputs"
+`)
+	} else {
+		s.WriteString(`  echo "$i" >> "$out/inputs"
+`)
+	}
+	s.WriteString(`  cat "$i/seen" >> "$out/seen"
 done
 `)
 	if fill > 0 {

@@ -47,6 +47,10 @@ type Options struct {
 	SlowEvery int
 	// SlowSleep is the seconds a slow leaf sleeps.
 	SlowSleep int
+	// BuildOnly makes inputs build-time only, as a compiler is: a builder
+	// reads its inputs but its output names none of them, so it refers to
+	// nothing.
+	BuildOnly bool
 	// Fill adds a file of about this many bytes of filler (whole lines of
 	// 64) to every output, for tests of store sizes; 0 for none.
 	Fill int

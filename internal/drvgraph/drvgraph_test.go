@@ -219,12 +219,22 @@ func TestOptionErrors(t *testing.T) {
 	}
 }
 
-// TestFill runs a builder script with Fill under the machine's /bin/sh and
-// checks the size of its filler.
+// TestFill runs a builder script with Fill and BuildOnly under the
+// machine's /bin/sh and checks the size of its filler, and that its output
+// names its input but not the input's path.
 func TestFill(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "out")
-	cmd := exec.Command("/bin/sh", "-c", script(0, false, 1000))
-	cmd.Env = []string{"out=" + out, "name=x", "inputs=", "PATH=/bin:/usr/bin"}
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in"), filepath.Join(dir, "out")
+	if err := os.Mkdir(in, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"name", "seen"} {
+		if err := os.WriteFile(filepath.Join(in, f), []byte("the-input\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("/bin/sh", "-c", script(0, false, true, 1000))
+	cmd.Env = []string{"out=" + out, "name=x", "inputs=" + in, "PATH=/bin:/usr/bin"}
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("builder: %v\n%s", err, b)
 	}
@@ -234,5 +244,8 @@ func TestFill(t *testing.T) {
 	}
 	if fi.Size() != 16*64 {
 		t.Errorf("fill is %d bytes, want 16 lines of 64", fi.Size())
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "inputs")); err != nil || string(b) != "the-input\n" {
+		t.Errorf("inputs file %q, %v; want the input's name only", b, err)
 	}
 }
