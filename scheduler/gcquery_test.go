@@ -24,9 +24,9 @@ func TestHoldings(t *testing.T) {
 	got := s.Holdings("a", paths)
 	want := []Holding{
 		{Path: outPath("leaf"), Holders: []string{"a", "b"}, Needed: true, Built: true}, // an input of top
-		{Path: leaf.Path, Holders: []string{"a"}},                                      // leaf is done
-		{Path: top.Path, Holders: []string{"a"}, Needed: true},                         // top is queued
-		{Path: outPath("top"), Needed: true},                                           // to be published
+		{Path: leaf.Path, Holders: []string{"a"}},                                       // leaf is done
+		{Path: top.Path, Holders: []string{"a"}, Needed: true},                          // top is queued
+		{Path: outPath("top"), Needed: true},                                            // to be published
 		{Path: paths[4]},
 	}
 	for i := range want {
