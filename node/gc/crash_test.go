@@ -108,7 +108,7 @@ func TestKillDuringCollect(t *testing.T) {
 	makeCrashStore(t, dir)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
 	for round := 0; ; round++ {
-		killAfter := 1 + rng.IntN(30)
+		killAfter := 1 + rng.IntN(20)
 		if round == 8 {
 			killAfter = 0 // let the last one finish
 		}
@@ -144,7 +144,7 @@ func makeCrashStore(t *testing.T, dir string) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var paths []store.Path
 	held := map[string][]scheduler.Item{}
-	for i := range 400 {
+	for i := range 250 {
 		var refs []store.Path
 		if i > 0 && i%3 == 0 {
 			refs = append(refs, paths[rng.IntN(len(paths))])
