@@ -19,10 +19,12 @@ import (
 // Sizes of TestStoreBound: every output carries gcFill bytes of filler, so
 // the 100 outputs alone (more than 100·gcFill bytes of NAR) do not fit in
 // gcStoreMax, while each host's share of them, two copies spread over
-// three hosts, does.
+// three hosts (about 67 outputs, and the .drv files), does; the inputs a
+// host fetches for its builds take it over the bound, and its collector
+// removes them.
 const (
 	gcFill     = 32 << 10
-	gcStoreMax = 100 * gcFill
+	gcStoreMax = 88 * gcFill
 )
 
 // TestStoreBound runs three namespace hosts with --store-max too small for
@@ -85,8 +87,15 @@ func TestStoreBound(t *testing.T) {
 		waitFor(t, 2*time.Minute, "every store under --store-max", func() error {
 			return storesUnder(hosts, gcStoreMax)
 		})
+		collected := 0
 		for _, h := range hosts {
 			t.Logf("%s: store %d bytes of files, bound %d", h.name, storeBytes(t, h), gcStoreMax)
+			if h.out.contains("removed from the store") {
+				collected++
+			}
+		}
+		if collected == 0 {
+			t.Error("no host's collector removed anything: the bound was never tested")
 		}
 	})
 	t.Run("gc-command", func(t *testing.T) { gcCommand(t, hosts) })
@@ -136,7 +145,7 @@ func gcCommand(t *testing.T, hosts []*host) {
 		if err != nil || !removedLine.Match(out) {
 			t.Fatalf("%s: gc --free 1G: %v\n%s", h.name, err, out)
 		}
-		t.Logf("%s: gc --free 1G: %s", h.name, removedLine.Find(out))
+		t.Logf("%s: gc --free 1G: %s store now %d bytes of files", h.name, removedLine.Find(out), storeBytes(t, h))
 	}
 	removed := 0
 	for _, h := range hosts {
