@@ -2,6 +2,7 @@ package gc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -175,5 +176,25 @@ func TestCollectWithinBounds(t *testing.T) {
 		DiskFree: func() (int64, error) { return 0, fmt.Errorf("statfs: broken") }})
 	if _, err := c.Collect(context.Background(), Request{}); err == nil {
 		t.Fatal("no error when the free space cannot be read")
+	}
+}
+
+// TestRunCollectsOnTick checks that the background loop collects on each
+// tick and stops with its context.
+func TestRunCollectsOnTick(t *testing.T) {
+	f := newFixture(t)
+	tick := make(chan time.Time)
+	c := f.collector(t, Config{Replicas: 2, StoreMax: 1, Tick: tick})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	tick <- time.Now()
+	tick <- time.Now() // taken once the first collection is over
+	if ok, _ := f.st.IsValid(f.paths["fetched"]); ok {
+		t.Error("the fetched item is still valid after a tick")
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run returned %v, want context.Canceled", err)
 	}
 }
