@@ -89,6 +89,9 @@ type NodeStatus struct {
 	Version        string  `json:"version"`
 	SubstituteURL  string  `json:"substitute_url"`
 	SigningKey     string  `json:"signing_key"`
+	// MinFree is the free store space below which the node takes no new
+	// builds (--min-free); 0 means no minimum.
+	MinFree uint64 `json:"min_free,omitempty"`
 }
 
 // Member is one node of the Raft configuration as this node sees it.

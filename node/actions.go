@@ -40,8 +40,8 @@ func (n *Node) buildAction(ctx context.Context, what string, ids []uint64, cmd s
 	if errors.As(err, &fe) {
 		// The state machine rejects a Cancel or Retry only for an unknown
 		// build; say which.
-		if unknown := n.unknownBuilds(ids); unknown != "" {
-			return adminapi.ActionResult{}, fmt.Errorf("%w: %s", adminapi.ErrNoBuild, unknown)
+		if unknown := n.unknownBuilds(ids); unknown != nil {
+			return adminapi.ActionResult{}, unknown
 		}
 	}
 	if err != nil {
@@ -52,17 +52,27 @@ func (n *Node) buildAction(ctx context.Context, what string, ids []uint64, cmd s
 	return adminapi.ActionResult{Index: index, Builds: builds}, err
 }
 
-// unknownBuilds lists the ids the replica does not know, comma-separated.
-func (n *Node) unknownBuilds(ids []uint64) string {
+// unknownBuilds returns an error naming the ids the replica has no record
+// of, nil if it knows them all; a compacted one is named alone, saying so.
+func (n *Node) unknownBuilds(ids []uint64) error {
 	var unknown []string
+	var err error
 	n.fsm.Read(func(st *scheduler.State) {
 		for _, id := range ids {
-			if _, ok := st.Build(scheduler.BuildID(id)); !ok {
-				unknown = append(unknown, fmt.Sprint(id))
+			if _, ok := st.Build(scheduler.BuildID(id)); ok {
+				continue
 			}
+			if st.Compacted(scheduler.BuildID(id)) {
+				err = noBuild(st, id, n.cfg.History)
+				return
+			}
+			unknown = append(unknown, fmt.Sprint(id))
 		}
 	})
-	return strings.Join(unknown, ", ")
+	if err == nil && len(unknown) > 0 {
+		err = fmt.Errorf("%w: %s", adminapi.ErrNoBuild, strings.Join(unknown, ", "))
+	}
+	return err
 }
 
 func buildIDs(ids []uint64) []scheduler.BuildID {

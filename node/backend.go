@@ -86,7 +86,7 @@ func (n *Node) Builds(q adminapi.BuildQuery) ([]adminapi.BuildView, error) {
 		for _, id := range q.IDs {
 			b, ok := st.Build(scheduler.BuildID(id))
 			if !ok {
-				err = fmt.Errorf("%w: %d", adminapi.ErrNoBuild, id)
+				err = noBuild(st, id, n.cfg.History)
 				return
 			}
 			if keep == nil || keep(b.State) {

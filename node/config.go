@@ -215,6 +215,12 @@ type Config struct {
 	// withoutAgent keeps the node from building and copying items: tests
 	// of the build queue alone watch allocations that nothing runs.
 	withoutAgent bool
+	// now is the clock of the leader's loops (allocation, lost members,
+	// compaction); nil means time.Now. Tests of the history move it.
+	now func() time.Time
+	// compactEvery is how often the leader compacts the history; 0 means
+	// membership.DefaultCompactEvery.
+	compactEvery time.Duration
 }
 
 // DefaultConfig returns the defaults a user sees without flags.

@@ -2,19 +2,17 @@ package node
 
 import (
 	"runtime"
-	"runtime/debug"
 
 	"github.com/tbfg/tbfg-node/internal/hostinfo"
+	tbfgversion "github.com/tbfg/tbfg-node/internal/version"
 	"github.com/tbfg/tbfg-node/mesh"
 )
 
-// version is the module version of the running binary, "devel" in a
-// development build.
+// version is the running binary's version as `tbfg-node version` prints it
+// (stamped by the Makefile, else the module version, else "devel"), so what
+// the node gossips matches what its user sees.
 func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "devel"
+	return tbfgversion.Get().Version
 }
 
 // localStatus gathers what this node gossips. Figures it cannot read are
@@ -25,6 +23,7 @@ func (n *Node) localStatus() mesh.NodeStatus {
 		Features:  append([]string{}, n.cfg.Features...), // [] rather than null
 		MaxBuilds: n.cfg.MaxBuilds,
 		MaxLoad:   n.cfg.MaxLoad,
+		MinFree:   uint64(max(n.cfg.MinFree, 0)),
 		Speed:     n.speed,
 		Cores:     runtime.NumCPU(),
 		Version:   n.cfg.Version,

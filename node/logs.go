@@ -36,10 +36,15 @@ func (n *Node) OpenLog(ctx context.Context, id uint64, opts web.LogOptions) (io.
 			adminapi.ErrUnavailable, web.ErrUnavailable)
 	}
 	var b scheduler.BuildInfo
-	var known bool
-	n.fsm.Read(func(st *scheduler.State) { b, known = st.Build(scheduler.BuildID(id)) })
-	if !known {
-		return nil, 0, classify(fmt.Errorf("log of build %d: %w", id, adminapi.ErrNoBuild), web.ErrNotFound)
+	var unknown error
+	n.fsm.Read(func(st *scheduler.State) {
+		var ok bool
+		if b, ok = st.Build(scheduler.BuildID(id)); !ok {
+			unknown = noBuild(st, id, n.cfg.History)
+		}
+	})
+	if unknown != nil {
+		return nil, 0, classify(fmt.Errorf("log of build %d: %w", id, unknown), web.ErrNotFound)
 	}
 	rc, start, err := n.source.BuildLog(ctx, scheduler.BuildID(id), opts.Offset, opts.Follow)
 	if errors.Is(err, publish.ErrNotFound) {

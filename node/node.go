@@ -209,6 +209,7 @@ func (n *Node) startServices(ctx context.Context) error {
 	n.members = membership.New(membership.Config{
 		Mesh: n.mesh, FSM: n.fsm, Registration: n.registration(),
 		GossipInterval: n.cfg.GossipInterval, RemoveAfter: n.cfg.RemoveAfter,
+		History: n.cfg.History, CompactEvery: n.cfg.compactEvery, Now: n.cfg.now,
 		Logger: n.log.With("component", "membership"),
 	})
 	n.loops.Go("membership", nil, n.members.Run)

@@ -55,6 +55,8 @@ func (s *State) applyCommand(c Command) ([]byte, error) {
 		return nil, s.applyNodeJoined(c)
 	case *NodeLeft:
 		return nil, s.applyNodeLeft(c)
+	case *Compact:
+		return s.applyCompact(c)
 	}
 	return nil, fmt.Errorf("%w: %T", ErrUnknownCommand, c)
 }

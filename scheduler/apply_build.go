@@ -10,6 +10,9 @@ import (
 func (s *State) lookupBuild(id BuildID) (uint32, *build, error) {
 	bi, ok := s.buildIndex(id)
 	if !ok {
+		if s.Compacted(id) {
+			return 0, nil, fmt.Errorf("build %d: %w", id, ErrCompacted)
+		}
 		return 0, nil, fmt.Errorf("build %d: %w", id, ErrUnknownBuild)
 	}
 	return bi, s.builds[bi], nil
@@ -303,7 +306,7 @@ func (s *State) walkDependents(bi uint32, visit func(di uint32, d *build) bool) 
 		cur := work[len(work)-1]
 		work = work[:len(work)-1]
 		for _, di := range s.builds[cur].dependents {
-			if visit(di, s.builds[di]) {
+			if d := s.builds[di]; d != nil && visit(di, d) { // compacted dependents are done
 				work = append(work, di)
 			}
 		}

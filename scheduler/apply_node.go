@@ -114,7 +114,7 @@ func (s *State) rebuildIfNeeded(p uint32) {
 		return
 	}
 	for _, di := range b.dependents {
-		if st := s.builds[di].state; !st.Done() && s.needs(s.builds[di], p) {
+		if d := s.builds[di]; d != nil && !d.state.Done() && s.needs(d, p) {
 			s.requeueFresh(uint32(pr))
 			return
 		}
@@ -135,7 +135,7 @@ func (s *State) needs(b *build, p uint32) bool {
 // does not wait before the next attempt since another node can take it.
 func (s *State) requeueNode(n uint16, t int64) {
 	for bi, b := range s.builds {
-		if b.node == n+1 && (b.state == BuildAllocated || b.state == BuildRunning) {
+		if b != nil && b.node == n+1 && (b.state == BuildAllocated || b.state == BuildRunning) {
 			s.fail(uint32(bi), ReasonAgentLost, "node "+s.nodes[n].id+" was lost", t, false)
 		}
 	}
@@ -155,6 +155,7 @@ func (s *State) updateBlocked() {
 	}
 	for bi, b := range s.builds {
 		switch {
+		case b == nil:
 		case b.state == BuildQueued && !served[b.system]:
 			s.setState(uint32(bi), BuildBlocked)
 		case b.state == BuildBlocked && served[b.system]:

@@ -295,3 +295,52 @@ func heapInUse() int64 {
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapAlloc)
 }
+
+// BenchmarkCompacted100k measures the memory a finished build costs before
+// and after compaction, beyond the items of its outputs (which compaction
+// keeps: their paths, holders and narinfo). The reference is the same
+// 100,000 finished builds before compaction, in the same run; the goal is
+// 100 bytes per compacted build.
+func BenchmarkCompacted100k(b *testing.B) {
+	const n = 100000
+	drvs := distribution(n, benchSystems, 42)
+	cmds, err := SplitSubmit(Submit{Time: t0, Node: "n0", Derivations: drvs}, 5000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var outs []Item
+	for _, d := range drvs {
+		for _, o := range d.Outputs {
+			outs = append(outs, item(o.Path))
+		}
+	}
+	var today, compacted float64
+	for range b.N {
+		s := NewState()
+		mustApply(b, s, joined("n0", 8, benchSystems...))
+		mustApply(b, s, &HolderAdded{Time: t0, Node: "n0", Items: outs})
+		items := heapInUse()
+		for i := range cmds {
+			mustApply(b, s, &cmds[i]) // every output is held: all available, finished
+		}
+		full := heapInUse()
+		for {
+			resp := mustApply(b, s, &Compact{Time: t0.Add(40 * 24 * time.Hour), Before: t0.Add(time.Hour), Max: CompactBatch})
+			if k, _ := DecodeCompactResponse(resp); k == 0 {
+				break
+			}
+		}
+		if s.NumCompacted() != n {
+			b.Fatalf("%d builds compacted, want %d", s.NumCompacted(), n)
+		}
+		after := heapInUse()
+		runtime.KeepAlive(s)
+		today += float64(full - items)
+		compacted += float64(after - items)
+	}
+	perToday, perCompacted := today/float64(b.N)/n, compacted/float64(b.N)/n
+	b.ReportMetric(perToday, "bytes/finished-build")
+	b.ReportMetric(perCompacted, "bytes/compacted-build")
+	b.ReportMetric(perToday/perCompacted, "x-smaller-than-uncompacted")
+	b.ReportMetric(perCompacted/100, "fraction-of-100B-target")
+}

@@ -24,6 +24,11 @@ const (
 	TypeHolderRemoved
 	TypeNodeJoined
 	TypeNodeLeft
+	// TypeCompact needs the replicated format that introduced it: a member
+	// that does not know it must not skip it (its state would keep builds
+	// the others dropped), so it is not ignorable, and the leader proposes
+	// it only once every member understands it.
+	TypeCompact
 )
 
 // IgnoreUnknown is or-ed into the type byte of a command that older nodes may
@@ -190,6 +195,21 @@ type NodeLeft struct {
 	Node string
 }
 
+// Compact drops from the state up to Max finished builds that ended before
+// Before, keeping the availability of their outputs (items, holders,
+// narinfo). Apply chooses the builds, so every node drops the same ones; a
+// build stays while a build that is not dropped refers to it. The leader's
+// compaction loop proposes it. Its response is the number of builds
+// dropped (see DecodeCompactResponse).
+//
+// Compact needs the replicated format that introduced TypeCompact: it is
+// never marked IgnoreUnknown.
+type Compact struct {
+	Time   time.Time
+	Before time.Time
+	Max    int
+}
+
 // Type implements Command.
 func (*Submit) Type() CommandType { return TypeSubmit }
 
@@ -226,6 +246,9 @@ func (*NodeJoined) Type() CommandType { return TypeNodeJoined }
 // Type implements Command.
 func (*NodeLeft) Type() CommandType { return TypeNodeLeft }
 
+// Type implements Command.
+func (*Compact) Type() CommandType { return TypeCompact }
+
 // newCommand returns an empty command of type t, or nil if t is unknown.
 func newCommand(t CommandType) Command {
 	switch t {
@@ -253,6 +276,8 @@ func newCommand(t CommandType) Command {
 		return &NodeJoined{}
 	case TypeNodeLeft:
 		return &NodeLeft{}
+	case TypeCompact:
+		return &Compact{}
 	}
 	return nil
 }

@@ -34,6 +34,7 @@ func sampleCommands() []Command {
 		&NodeLeft{Time: at(12), Node: "n3"},
 		&NodeJoined{Time: at(13), Node: "n4", Key: "(public-key ...)", Systems: []string{"aarch64-linux"},
 			MaxBuilds: 1, NixKey: "n4-1:bQf0Sp8Q3aRd8sX7Qk0qS2cX8mGm0P1bYyC6nE0a8Yw="},
+		&Compact{Time: at(14), Before: at(1), Max: CompactBatch},
 	}
 }
 

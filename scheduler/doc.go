@@ -10,6 +10,9 @@
 // order; Apply is deterministic and rejects invalid commands without changing
 // anything.
 //
+// Finished builds older than the farm's history leave the state through a
+// Compact command (compact.go): their outputs' items stay, their records go.
+//
 // The leader runs a Leader loop: State.Plan turns the state and the nodes'
 // gossiped NodeViews into Allocations, committed as one Allocate command that
 // Apply re-checks. Every node reads the state through FSM.Read and learns of

@@ -15,7 +15,8 @@ type Change struct {
 	Seq uint64
 	// Index is the Raft index of the command.
 	Index uint64
-	// Builds changed state or node (new builds included), ascending.
+	// Builds changed state or node (new builds included) or were compacted
+	// (State.Build no longer finds them), ascending.
 	Builds []BuildID
 	// Members joined, were lost or left.
 	Members []string

@@ -49,6 +49,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 	f.mu.Lock()
 	resp, err := f.state.Apply(l.Data)
 	f.index = l.Index
+	f.state.applied = l.Index
 	var ev event
 	var ch Change
 	if err == nil {
@@ -78,8 +79,9 @@ func (f *FSM) Read(fn func(s *State)) {
 }
 
 // Index is the Raft index of the last command entry this FSM applied. Raft
-// does not tell an FSM the index of a snapshot it restores, so after a
-// restore it stays where it was until the next entry.
+// does not tell an FSM the index of a snapshot it restores, so the snapshot
+// carries it (from version 3): after a restore Index is the snapshot's. After
+// restoring an older snapshot it stays where it was until the next entry.
 func (f *FSM) Index() uint64 {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
@@ -121,8 +123,17 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return err
 	}
 	f.mu.Lock()
-	f.state = s
+	// The Reset change keeps the index this FSM had before: readers'
+	// cursors pair a change's Seq with its Index, and a restored FSM's
+	// first change must not look like another replica's change at the
+	// snapshot's index (node's changesAfter relies on it).
 	index := f.index
+	if s.applied != 0 {
+		f.index = s.applied
+	} else {
+		s.applied = f.index // a version 1 or 2 snapshot
+	}
+	f.state = s
 	f.mu.Unlock()
 	f.feed.add(Change{Index: index, Reset: true})
 	f.subs.publishAll()

@@ -143,8 +143,8 @@ func TestRestoreEmptyResets(t *testing.T) {
 		fails    bool
 	}{
 		{"empty resets", nil, initial, 0, false},
-		{"snapshot restores", full, full, 0, false},
-		{"malformed refused", []byte("junk"), full, 0, true},
+		{"snapshot restores its index", full, full, 7, false},
+		{"malformed refused", []byte("junk"), full, 7, true},
 		{"empty again", []byte{}, initial, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -24,12 +24,13 @@ const keepHours = 72
 
 // index is the derived read index of a State.
 type index struct {
-	byState  [numStates]bitset
-	bySystem map[uint32]*systemIndex // by system name index
-	byNode   []bitset                // by node index, of each build's latest allocation
-	hours    map[int64]*[2]int       // hour → builds that ran and succeeded, failed
-	recent   []uint32                // builds that ran and ended, oldest first, at most recentSize
-	history  map[uint32][]attempt    // earlier attempts of builds allocated more than once
+	byState   [numStates]bitset
+	bySystem  map[uint32]*systemIndex // by system name index
+	byNode    []bitset                // by node index, of each build's latest allocation
+	hours     map[int64]*[2]int       // hour → builds that ran and succeeded, failed
+	recent    []uint32                // builds that ran and ended, oldest first, at most recentSize
+	history   map[uint32][]attempt    // earlier attempts of builds allocated more than once
+	compacted bitset                  // builds whose record was compacted (compact.go)
 
 	// What the command being applied changed.
 	start     int            // number of builds before it
@@ -163,7 +164,7 @@ func (s *State) setLast(bi uint32, last uint16) {
 // counts, recent builds, earlier attempts) once a command has been applied.
 func (s *State) finishIndex() {
 	for _, tb := range s.ix.touched {
-		if tb.prev != nil { // a new build has no transition yet
+		if tb.prev != nil && s.builds[tb.bi] != nil { // a new build has no transition yet, a compacted one no future
 			s.derive(tb.bi, tb.prev, s.builds[tb.bi])
 		}
 	}
@@ -277,6 +278,10 @@ func (s *State) rebuildIndex() {
 	var done []ended
 	for i, b := range s.builds {
 		bi := uint32(i)
+		if b == nil {
+			s.ix.compacted.set(bi)
+			continue
+		}
 		s.ix.add(bi, b.system, b.state)
 		s.ix.setNode(bi, 0, b.last)
 		if b.allocated == 0 || !b.state.Done() {

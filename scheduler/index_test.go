@@ -57,7 +57,9 @@ type buildBrief struct {
 func snapshotBuilds(s *State) []buildBrief {
 	out := make([]buildBrief, len(s.builds))
 	for i, b := range s.builds {
-		out[i] = buildBrief{b.state, b.last}
+		if b != nil {
+			out[i] = buildBrief{b.state, b.last}
+		}
 	}
 	return out
 }
@@ -66,9 +68,13 @@ func snapshotBuilds(s *State) []buildBrief {
 // node changed, and the member of a membership command.
 func checkChange(t *rapid.T, s *State, before []buildBrief, ch Change, c Command) {
 	for i, b := range s.builds {
-		changed := i >= len(before) || before[i] != buildBrief{b.state, b.last}
+		now := buildBrief{}
+		if b != nil {
+			now = buildBrief{b.state, b.last}
+		}
+		changed := i >= len(before) || before[i] != now
 		if changed && !slices.Contains(ch.Builds, BuildID(i+1)) && !ch.Reset {
-			t.Fatalf("%T changed build %d (%v → %s) but the change lists %v", c, i+1, before[min(i, len(before)-1)], b.state, ch.Builds)
+			t.Fatalf("%T changed build %d (%v → %v) but the change lists %v", c, i+1, before[min(i, len(before)-1)], now, ch.Builds)
 		}
 	}
 	if !slices.IsSorted(ch.Builds) {
@@ -95,6 +101,10 @@ func checkIndex(t *rapid.T, s *State) {
 	counts := map[QueueCount]int{}
 	for i, b := range s.builds {
 		bi := uint32(i)
+		if b == nil {
+			checkCompactedIndex(t, s, bi)
+			continue
+		}
 		counts[QueueCount{System: s.names[b.system], State: b.state}]++
 		for st := range numStates {
 			if s.ix.byState[st].has(bi) != (BuildState(st) == b.state) {
@@ -134,6 +144,32 @@ func checkIndex(t *rapid.T, s *State) {
 	}
 }
 
+// checkCompactedIndex checks that compacted build bi is in no index but the
+// compacted set.
+func checkCompactedIndex(t *rapid.T, s *State, bi uint32) {
+	if !s.ix.compacted.has(bi) {
+		t.Fatalf("compacted build %d not marked compacted", bi+1)
+	}
+	for st := range numStates {
+		if s.ix.byState[st].has(bi) {
+			t.Fatalf("compacted build %d still indexed as %s", bi+1, BuildState(st))
+		}
+	}
+	for n := range s.ix.byNode {
+		if s.ix.byNode[n].has(bi) {
+			t.Fatalf("compacted build %d still indexed under node %d", bi+1, n+1)
+		}
+	}
+	for _, si := range s.ix.bySystem {
+		if si.builds.has(bi) {
+			t.Fatalf("compacted build %d still indexed under its system", bi+1)
+		}
+	}
+	if slices.Contains(s.ix.recent, bi) {
+		t.Fatalf("compacted build %d still among the recent builds", bi+1)
+	}
+}
+
 // checkPages compares random pages with a filter over every build.
 func checkPages(t *rapid.T, s *State, u *universe) {
 	f := BuildFilter{}
@@ -151,6 +187,9 @@ func checkPages(t *rapid.T, s *State, u *universe) {
 	}
 	var all []BuildID
 	for i := range s.builds {
+		if s.builds[i] == nil {
+			continue
+		}
 		b := s.info(uint32(i))
 		if (len(f.States) == 0 || slices.Contains(f.States, b.State)) && (f.System == "" || b.System == f.System) &&
 			(f.Node == "" || b.LastNode == f.Node) {

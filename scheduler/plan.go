@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"fmt"
 	"slices"
 	"time"
 )
@@ -16,12 +17,44 @@ type NodeView struct {
 	Cores     int
 	LoadLimit float64 // nothing is allocated while Load1 >= LoadLimit; 0 means no limit
 	FreeDisk  uint64  // free bytes where its store lives
-	Speed     float64 // relative speed, higher is faster; 0 counts as 1
+	// MinFree is the free store space below which the node takes no new
+	// builds (its --min-free); 0 means no minimum.
+	MinFree uint64
+	Speed   float64 // relative speed, higher is faster; 0 counts as 1
+}
+
+// NoBuildsReason says why a node with this view takes no new builds, or ""
+// if its view allows them (free slots and membership are the state's
+// business): its store's disk is below its minimum free space, or its load
+// is at its limit. Status pages and `tbfg-node nodes` show it.
+func (v NodeView) NoBuildsReason(opts PlanOptions) string {
+	if floor := max(v.MinFree, opts.MinFreeDisk); v.FreeDisk < floor {
+		return fmt.Sprintf("disk: %s free < min-free %s", bytesIEC(v.FreeDisk), bytesIEC(floor))
+	}
+	if v.LoadLimit > 0 && v.Load1 >= v.LoadLimit {
+		return fmt.Sprintf("load: %.2f >= max-load %.2f", v.Load1, v.LoadLimit)
+	}
+	return ""
+}
+
+// bytesIEC prints a byte count with a binary unit, e.g. "1.2 GiB".
+func bytesIEC(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // PlanOptions tunes an allocation round.
 type PlanOptions struct {
-	// MinFreeDisk is the free store space a node needs to get a build.
+	// MinFreeDisk is the free store space every node needs to get a build,
+	// on top of each node's own NodeView.MinFree (the larger applies).
 	MinFreeDisk uint64
 	// MaxAllocations caps one round's plan; 0 means only node slots limit it.
 	MaxAllocations int
@@ -38,6 +71,7 @@ type candidate struct {
 	slots    int
 	headroom float64 // 1 - load per core: idle cores
 	speed    float64
+	free     uint64 // free store space
 }
 
 // ready is a queued build whose inputs are all available.
@@ -120,8 +154,7 @@ func (s *State) candidates(views []NodeView, opts PlanOptions) ([]candidate, []i
 		}
 		m := s.nodes[n]
 		slots := m.maxBuilds - max(m.active, v.Running)
-		if m.status != memberActive || slots <= 0 || v.FreeDisk < opts.MinFreeDisk ||
-			v.LoadLimit > 0 && v.Load1 >= v.LoadLimit {
+		if m.status != memberActive || slots <= 0 || v.NoBuildsReason(opts) != "" {
 			continue
 		}
 		speed := v.Speed
@@ -133,7 +166,7 @@ func (s *State) candidates(views []NodeView, opts PlanOptions) ([]candidate, []i
 			headroom = 1 - v.Load1/float64(v.Cores)
 		}
 		nodeCand[n] = len(cands)
-		cands = append(cands, candidate{node: n, m: m, slots: slots, headroom: headroom, speed: speed})
+		cands = append(cands, candidate{node: n, m: m, slots: slots, headroom: headroom, speed: speed, free: v.FreeDisk})
 	}
 	return cands, nodeCand
 }
@@ -159,7 +192,7 @@ func (s *State) readyBySystem(cands []candidate, now int64) []*systemQueue {
 	}
 	queues := make([]*systemQueue, len(s.names))
 	for bi, b := range s.builds {
-		if b.state != BuildQueued || b.notBefore > now || !wanted[b.system] || !s.inputsAvailable(b) {
+		if b == nil || b.state != BuildQueued || b.notBefore > now || !wanted[b.system] || !s.inputsAvailable(b) {
 			continue
 		}
 		q := queues[b.system]
@@ -211,8 +244,8 @@ func hasSlots(cands []candidate, sys uint32) bool {
 }
 
 // choose returns the best candidate for b, or -1: filter (free slot, system,
-// features), then rank (inputs and .drv held locally, spare capacity, speed, then
-// node order for determinism). local is scratch space.
+// features), then rank (inputs and .drv held locally, spare capacity, speed,
+// free store space, then node order for determinism). local is scratch space.
 func (s *State) choose(b *build, cands []candidate, nodeCand []int, local []int) int {
 	clear(local)
 	count := func(p uint32) {
@@ -245,7 +278,8 @@ func (s *State) choose(b *build, cands []candidate, nodeCand []int, local []int)
 }
 
 // better ranks candidate a above b: more inputs held locally, then more
-// spare capacity (free slots, then idle cores), then faster.
+// spare capacity (free slots, then idle cores), then faster, then more free
+// store space.
 func better(a, b *candidate, localA, localB int) bool {
 	if localA != localB {
 		return localA > localB
@@ -258,7 +292,10 @@ func better(a, b *candidate, localA, localB int) bool {
 	if a.headroom != b.headroom {
 		return a.headroom > b.headroom
 	}
-	return a.speed > b.speed
+	if a.speed != b.speed {
+		return a.speed > b.speed
+	}
+	return a.free > b.free
 }
 
 // initHeap, popReady: a binary heap of ready builds ordered by before.

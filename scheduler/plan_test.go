@@ -84,6 +84,18 @@ func TestPlan(t *testing.T) {
 				Items: []Item{item(drvPath("a"))}})
 		}, []NodeView{{ID: "n1", FreeDisk: 1 << 40}, {ID: "n2", FreeDisk: 1 << 40},
 			{ID: "n3", FreeDisk: 1 << 40, Speed: 3}}, []string{"1@n2"}},
+		{"a node below its own min-free takes no builds", func(t *testing.T, s *State) {
+			mustApply(t, s, joined("a-low", 4, x86))
+			mustApply(t, s, joined("b-ok", 1, x86))
+			submit(t, s, drv("a", x86), drv("b", x86))
+		}, []NodeView{{ID: "a-low", FreeDisk: 4 << 30, MinFree: 5 << 30}, {ID: "b-ok", FreeDisk: 6 << 30, MinFree: 5 << 30}},
+			[]string{"1@b-ok"}},
+		{"more free store space breaks a tie", func(t *testing.T, s *State) {
+			mustApply(t, s, joined("a-small", 2, x86))
+			mustApply(t, s, joined("b-big", 2, x86))
+			submit(t, s, drv("a", x86))
+		}, []NodeView{{ID: "a-small", FreeDisk: 10 << 30, MinFree: 5 << 30}, {ID: "b-big", FreeDisk: 50 << 30, MinFree: 5 << 30}},
+			[]string{"1@b-big"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,6 +109,26 @@ func TestPlan(t *testing.T) {
 				mustApply(t, s, &Allocate{Time: t0, Allocations: plan})
 			}
 		})
+	}
+}
+
+// TestNoBuildsReason: what status pages say about a node that takes no new
+// builds.
+func TestNoBuildsReason(t *testing.T) {
+	for _, tc := range []struct {
+		view NodeView
+		opts PlanOptions
+		want string
+	}{
+		{NodeView{FreeDisk: 6 << 30, MinFree: 5 << 30}, PlanOptions{}, ""},
+		{NodeView{FreeDisk: 1288490188, MinFree: 5 << 30}, PlanOptions{}, "disk: 1.2 GiB free < min-free 5.0 GiB"},
+		{NodeView{FreeDisk: 2 << 30}, PlanOptions{MinFreeDisk: 3 << 30}, "disk: 2.0 GiB free < min-free 3.0 GiB"},
+		{NodeView{FreeDisk: 1 << 40, Load1: 9, LoadLimit: 8}, PlanOptions{}, "load: 9.00 >= max-load 8.00"},
+		{NodeView{FreeDisk: 1 << 40, Load1: 9}, PlanOptions{}, ""},
+	} {
+		if got := tc.view.NoBuildsReason(tc.opts); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.view, got, tc.want)
+		}
 	}
 }
 

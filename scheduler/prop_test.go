@@ -17,6 +17,7 @@ const aarch = "aarch64-linux"
 
 // universe is the fixed world one property run draws commands from.
 type universe struct {
+	views   []NodeView // the views of the latest plan drawn
 	nodes   []*NodeJoined
 	drvs    []Derivation
 	sources []string
@@ -89,7 +90,7 @@ func (u *universe) drawCommand(t *rapid.T, s *State, now time.Time) (c Command, 
 func (u *universe) drawAny(t *rapid.T, s *State, now time.Time) Command {
 	node := rapid.SampledFrom(u.nodes).Draw(t, "node").Node
 	build := BuildID(rapid.IntRange(1, max(s.NumBuilds(), 1)).Draw(t, "build"))
-	kind := rapid.IntRange(0, 11).Draw(t, "kind")
+	kind := rapid.IntRange(0, 12).Draw(t, "kind")
 	if running := runningBuilds(s); kind >= 5 && kind <= 7 && len(running) > 0 && rapid.IntRange(0, 4).Draw(t, "pick-running") > 0 {
 		build = rapid.SampledFrom(running).Draw(t, "running")
 	}
@@ -108,8 +109,11 @@ func (u *universe) drawAny(t *rapid.T, s *State, now time.Time) Command {
 	case 2, 3:
 		views := make([]NodeView, len(u.nodes))
 		for i, n := range u.nodes {
-			views[i] = NodeView{ID: n.Node, FreeDisk: 1 << 40}
+			// Free space around the node's minimum, often below it.
+			views[i] = NodeView{ID: n.Node, MinFree: 5 << 30,
+				FreeDisk: uint64(rapid.IntRange(0, 10).Draw(t, "free-gib")) << 30}
 		}
+		u.views = views
 		u.planned = true
 		return &Allocate{Time: now, Allocations: s.Plan(views, now, PlanOptions{})}
 	case 4:
@@ -136,6 +140,9 @@ func (u *universe) drawAny(t *rapid.T, s *State, now time.Time) Command {
 			return &NodeLeft{Time: now, Node: node}
 		}
 		return &NodeLost{Time: now, Node: node}
+	case 12:
+		ago := time.Duration(rapid.IntRange(0, 1800).Draw(t, "compact-ago")) * time.Second
+		return &Compact{Time: now, Before: now.Add(-ago), Max: rapid.IntRange(1, 6).Draw(t, "compact-max")}
 	default:
 		paths := append([]string{outPath(fmt.Sprintf("d%d", rapid.IntRange(0, len(u.drvs)-1).Draw(t, "out")))}, u.sources...)
 		p := rapid.SampledFrom(paths).Draw(t, "path")
@@ -151,7 +158,7 @@ func (u *universe) drawAny(t *rapid.T, s *State, now time.Time) Command {
 func runningBuilds(s *State) []BuildID {
 	var out []BuildID
 	for i, b := range s.builds {
-		if b.node != 0 {
+		if b != nil && b.node != 0 {
 			out = append(out, BuildID(i+1))
 		}
 	}
@@ -167,11 +174,17 @@ func TestProperties(t *testing.T) {
 		for range rapid.IntRange(1, 120).Draw(t, "steps") {
 			now = now.Add(time.Duration(rapid.IntRange(0, 120).Draw(t, "seconds")) * time.Second)
 			c, fromPlan := u.drawCommand(t, s, now)
+			if fromPlan {
+				checkPlanDisk(t, u.views, c.(*Allocate))
+			}
 			cmd := Encode(c)
 			log = append(log, cmd)
 			before, _ := s.MarshalBinary()
-			pre, _ := UnmarshalState(before)
-			_, err := s.Apply(cmd)
+			pre, err := UnmarshalState(before)
+			if err != nil {
+				t.Fatalf("restore before %T: %v", c, err)
+			}
+			_, err = s.Apply(cmd)
 			if err != nil {
 				if after, _ := s.MarshalBinary(); !bytes.Equal(before, after) {
 					t.Fatalf("rejected %T (%v) changed the state", c, err)
@@ -186,6 +199,18 @@ func TestProperties(t *testing.T) {
 		}
 		checkSnapshotAndReplay(t, s, log)
 	})
+}
+
+// checkPlanDisk checks that a plan allocates nothing to a node whose store's
+// disk is below its minimum free space.
+func checkPlanDisk(t *rapid.T, views []NodeView, plan *Allocate) {
+	for _, a := range plan.Allocations {
+		for _, v := range views {
+			if v.ID == a.Node && v.FreeDisk < v.MinFree {
+				t.Fatalf("build %d allocated to %s with %d bytes free, min-free %d", a.Build, a.Node, v.FreeDisk, v.MinFree)
+			}
+		}
+	}
 }
 
 // checkTransition checks what one accepted command did, against the state
@@ -212,12 +237,14 @@ func checkTransition(t *rapid.T, pre, s *State, c Command) {
 				t.Fatalf("build %d allocated before its inputs were available", a.Build)
 			}
 		}
+	case *Compact:
+		checkCompact(t, pre, s, c)
 	case *NodeLost, *NodeLeft:
 		if len(s.builds) != len(pre.builds) {
 			t.Fatalf("node loss changed the number of builds")
 		}
 		for i, b := range pre.builds {
-			if b.node == 0 {
+			if b == nil || b.node == 0 {
 				continue
 			}
 			if pre.nodes[b.node-1].id != nodeOf(c) {
@@ -241,10 +268,68 @@ func nodeOf(c Command) string {
 	return ""
 }
 
+// checkCompact checks what an accepted Compact dropped: only builds that
+// were done and finished before its cutoff, at most Max, and the items of
+// their outputs are still there, as they were.
+func checkCompact(t *rapid.T, pre, s *State, c *Compact) {
+	n := 0
+	for i, b := range pre.builds {
+		if b == nil || s.builds[i] != nil {
+			continue
+		}
+		n++
+		if !b.state.Done() || b.finished >= c.Before.UnixNano() {
+			t.Fatalf("compacted build %d was %s, finished %d, cutoff %d", i+1, b.state, b.finished, c.Before.UnixNano())
+		}
+		for _, o := range b.outputs {
+			path := pre.paths[o.path].path
+			was, held := pre.Item(path)
+			if now, ok := s.Item(path); ok != held || held && !slicesEqual(now.Holders, was.Holders) {
+				t.Fatalf("compacting build %d changed item %s", i+1, path)
+			}
+		}
+	}
+	if n > c.Max {
+		t.Fatalf("compacted %d builds, max %d", n, c.Max)
+	}
+}
+
+func slicesEqual(a, b []string) bool { return fmt.Sprint(a) == fmt.Sprint(b) }
+
+// checkCompactedRefs checks that nothing the state keeps refers to a
+// compacted build: no cause, producer, failed-output entry or derivation.
+func checkCompactedRefs(t *rapid.T, s *State) {
+	gone := func(i int32) bool { return i >= 0 && s.builds[i] == nil }
+	for i, b := range s.builds {
+		if b != nil && gone(b.cause) {
+			t.Fatalf("build %d's cause %d was compacted", i+1, b.cause+1)
+		}
+	}
+	for _, p := range s.paths {
+		if gone(p.producer) {
+			t.Fatalf("path %s's producer %d was compacted", p.path, p.producer+1)
+		}
+	}
+	for p, bi := range s.failed {
+		if gone(int32(bi)) {
+			t.Fatalf("failed output %s names compacted build %d", s.paths[p].path, bi+1)
+		}
+	}
+	for drv, bi := range s.byDrv {
+		if gone(int32(bi)) {
+			t.Fatalf("derivation %s names compacted build %d", drv, bi+1)
+		}
+	}
+}
+
 // checkInvariants checks the state after every command.
 func checkInvariants(t *rapid.T, s *State) {
 	active := make([]int, len(s.nodes))
+	checkCompactedRefs(t, s)
 	for i, b := range s.builds {
+		if b == nil {
+			continue
+		}
 		if cause, failed := s.failedInput(b); failed && (b.state == BuildQueued || b.state == BuildBlocked) {
 			t.Fatalf("build %d is %s but its input build %d is %s", i+1, b.state, cause+1, s.builds[cause].state)
 		}

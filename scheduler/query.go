@@ -38,12 +38,13 @@ type matcher struct {
 	system           bitset // with bySystem: builds of the wanted system
 	node             bitset // with byNode: builds of the wanted node (may be empty)
 	bySystem, byNode bool
-	none             bool // the filter names a system or node the state does not know
-	n                int  // number of builds
+	compacted        bitset // builds without a record, never selected
+	none             bool   // the filter names a system or node the state does not know
+	n                int    // number of builds
 }
 
 func (s *State) matcher(f BuildFilter) matcher {
-	m := matcher{any: len(f.States) == 0, n: len(s.builds)}
+	m := matcher{any: len(f.States) == 0, n: len(s.builds), compacted: s.ix.compacted}
 	if !m.any {
 		m.states = make(bitset, (len(s.builds)+63)/64)
 		for _, st := range f.States {
@@ -85,6 +86,8 @@ func (m *matcher) word(w int) uint64 {
 	}
 	if !m.any {
 		x &= m.states.word(w)
+	} else {
+		x &^= m.compacted.word(w)
 	}
 	if m.bySystem {
 		x &= m.system.word(w)
@@ -178,7 +181,7 @@ func (s *State) CountBuilds(f BuildFilter) int {
 // countByCounters counts from the per-system counters, without bitsets.
 func (s *State) countByCounters(f BuildFilter) int {
 	if f.System == "" && len(f.States) == 0 {
-		return len(s.builds)
+		return len(s.builds) - s.NumCompacted()
 	}
 	n := 0
 	for sys, si := range s.ix.bySystem {
@@ -343,7 +346,7 @@ func (s *State) Blocked(id BuildID, limit, max int) ([]BuildID, int) {
 		work = work[:len(work)-1]
 		for _, di := range s.builds[cur].dependents {
 			d := s.builds[di]
-			if d.state != BuildFailedDependency || d.cause != int32(cur) {
+			if d == nil || d.state != BuildFailedDependency || d.cause != int32(cur) {
 				continue
 			}
 			n++

@@ -357,7 +357,7 @@ func TestFSMSnapshotRestore(t *testing.T) {
 
 // TestRaftNewMemberCatchesUpBySnapshot: a node added after the log was
 // compacted receives the leader's snapshot (FSM.Restore) and ends with the
-// same state.
+// same state and applied index.
 func TestRaftNewMemberCatchesUpBySnapshot(t *testing.T) {
 	c := newTestCluster(t, 3)
 	c.leader(t)
@@ -407,4 +407,9 @@ func TestRaftNewMemberCatchesUpBySnapshot(t *testing.T) {
 	waitFor(t, "the new member to have installed a snapshot", func() bool {
 		return r.Stats()["last_snapshot_index"] != "0"
 	})
+	// No command followed the snapshot: Index must come from it (WaitIndex
+	// and /readyz read it).
+	if got, want := fsm.Index(), c.fsms[0].Index(); got != want || got == 0 {
+		t.Fatalf("Index after catching up by snapshot: %d, want %d", got, want)
+	}
 }

@@ -8,11 +8,12 @@ import (
 )
 
 // snapshotMagic starts every snapshot; snapshotVersion follows it. Version
-// 2 added each member's Nix key and each build's last node; version 1
-// snapshots still load.
+// 2 added each member's Nix key and each build's last node; version 3 the
+// Raft index of the last applied command and compacted builds (an empty
+// .drv path and nothing else). Version 1 and 2 snapshots still load.
 const (
 	snapshotMagic   = "tbfg-scheduler\n"
-	snapshotVersion = 2
+	snapshotVersion = 3
 )
 
 // MarshalBinary writes the state's canonical encoding: the snapshot format.
@@ -22,6 +23,7 @@ func (s *State) MarshalBinary() ([]byte, error) {
 	e := &encoder{buf: make([]byte, 0, 256+len(s.builds)*160)}
 	e.buf = append(e.buf, snapshotMagic...)
 	e.byte(snapshotVersion)
+	e.uvarint(s.applied)
 	e.varint(s.last)
 	e.strs(s.names)
 	e.count(len(s.featureSets))
@@ -92,6 +94,10 @@ func (s *State) encodePaths(e *encoder) {
 func (s *State) encodeBuilds(e *encoder) {
 	e.count(len(s.builds))
 	for _, b := range s.builds {
+		if b == nil {
+			e.str("") // compacted
+			continue
+		}
 		e.str(b.drv)
 		e.count(len(b.outputs))
 		for _, o := range b.outputs {
@@ -131,6 +137,9 @@ func UnmarshalState(data []byte) (*State, error) {
 	}
 	s := NewState()
 	s.names, s.byName, s.featureSets, s.byFeatures = nil, map[string]uint32{}, nil, map[string]uint32{}
+	if v >= 3 {
+		s.applied = d.uvarint()
+	}
 	s.last = d.varint()
 	s.names = d.strs()
 	for i, n := range s.names {
@@ -223,8 +232,16 @@ func (s *State) decodePaths(d *decoder) {
 
 func (s *State) decodeBuilds(d *decoder, version byte) {
 	np := len(s.paths)
-	for range d.count(20) {
+	minSize := 20
+	if version >= 3 {
+		minSize = 1 // a compacted build is one byte
+	}
+	for range d.count(minSize) {
 		b := &build{drv: d.str()}
+		if b.drv == "" && version >= 3 {
+			s.builds = append(s.builds, nil) // compacted
+			continue
+		}
 		for range d.count(2) {
 			b.outputs = append(b.outputs, outRef{path: d.below(np), name: d.below(len(s.names))})
 		}
@@ -245,7 +262,11 @@ func (s *State) decodeBuilds(d *decoder, version byte) {
 func (s *State) reindex() error {
 	nb := int32(len(s.builds))
 	for i, b := range s.builds {
-		if b.state == 0 || b.state > BuildAvailable || b.reason >= reasonCount || b.cause < -1 || b.cause >= nb {
+		if b == nil {
+			continue // compacted
+		}
+		if b.drv == "" || b.state == 0 || b.state > BuildAvailable || b.reason >= reasonCount || b.cause < -1 ||
+			b.cause >= nb || b.cause >= 0 && s.builds[b.cause] == nil {
 			return fmt.Errorf("%w: build %d has a bad state, reason or cause", ErrMalformed, i+1)
 		}
 		for _, dep := range b.dependents {
@@ -256,12 +277,17 @@ func (s *State) reindex() error {
 		s.byDrv[b.drv] = uint32(i)
 	}
 	for i, p := range s.paths {
-		if p.producer < noProducer || p.producer >= nb {
+		if p.producer < noProducer || p.producer >= nb || p.producer >= 0 && s.builds[p.producer] == nil {
 			return fmt.Errorf("%w: path %s has a bad producer", ErrMalformed, p.path)
 		}
 		s.byPath[p.path] = uint32(i)
 		if p.info != nil {
 			s.byHash[hashPart(p.path)] = uint32(i)
+		}
+	}
+	for _, bi := range s.failed {
+		if s.builds[bi] == nil {
+			return fmt.Errorf("%w: failed-output memory names compacted build %d", ErrMalformed, bi+1)
 		}
 	}
 	for i, m := range s.nodes {

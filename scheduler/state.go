@@ -213,6 +213,7 @@ type State struct {
 	submissions []submission
 	failed      map[uint32]uint32 // failed-output memory: path → build that failed
 	last        int64             // newest command time applied; times never go back
+	applied     uint64            // Raft index of the last applied command, set by FSM; in snapshots from version 3
 
 	fx effects // what the command being applied changed, for notifications
 	ix index   // derived read index for status pages (index.go); not in snapshots
@@ -334,8 +335,8 @@ func (s *State) served(system uint32) bool {
 
 // buildIndex resolves a build id.
 func (s *State) buildIndex(id BuildID) (uint32, bool) {
-	if id == 0 || id > BuildID(len(s.builds)) {
-		return 0, false
+	if id == 0 || id > BuildID(len(s.builds)) || s.builds[id-1] == nil {
+		return 0, false // unknown or compacted
 	}
 	return uint32(id - 1), true
 }

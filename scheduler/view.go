@@ -111,7 +111,7 @@ func (s *State) NumBuilds() int { return len(s.builds) }
 func (s *State) Builds(after BuildID, limit int, keep func(BuildState) bool) []BuildInfo {
 	var out []BuildInfo
 	for bi := uint32(min(after, BuildID(len(s.builds)))); int(bi) < len(s.builds); bi++ {
-		if keep != nil && !keep(s.builds[bi].state) {
+		if b := s.builds[bi]; b == nil || keep != nil && !keep(b.state) {
 			continue
 		}
 		out = append(out, s.info(bi))
@@ -126,7 +126,9 @@ func (s *State) Builds(after BuildID, limit int, keep func(BuildState) bool) []B
 func (s *State) Counts() map[BuildState]int {
 	out := map[BuildState]int{}
 	for _, b := range s.builds {
-		out[b.state]++
+		if b != nil {
+			out[b.state]++
+		}
 	}
 	return out
 }
@@ -140,7 +142,7 @@ func (s *State) NodeBuilds(node string) []BuildInfo {
 	}
 	var out []BuildInfo
 	for bi, b := range s.builds {
-		if b.node == n+1 {
+		if b != nil && b.node == n+1 {
 			out = append(out, s.info(uint32(bi)))
 		}
 	}

@@ -27,6 +27,16 @@ type command struct {
 type stdio struct {
 	in       io.Reader
 	out, err io.Writer
+	// flagSets, when not nil, collects the flag sets newFlags makes: how
+	// flagSetOf learns a command's flags.
+	flagSets *[]flagSet
+}
+
+// flagSet is a command's flags and what its usage line says of its
+// arguments.
+type flagSet struct {
+	*flag.FlagSet
+	args string
 }
 
 // exitCode is returned by a command that has already told the user what went
@@ -45,6 +55,8 @@ func commands() []command {
 	all = append(all, meshCommands()...)
 	all = append(all, buildCommands()...)
 	all = append(all, gcCommands()...)
+	all = append(all, configCommands()...)
+	all = append(all, docCommands()...)
 	sort.Slice(all, func(i, j int) bool { return all[i].name < all[j].name })
 	return all
 }
@@ -58,6 +70,9 @@ func main() {
 
 // run dispatches args to a subcommand and turns its error into an exit code.
 func run(ctx context.Context, s *stdio, args []string) int {
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		args = append([]string{"version"}, args[1:]...)
+	}
 	cmd, rest := lookup(args)
 	if cmd == nil {
 		usage(s.err)
@@ -141,12 +156,39 @@ func usage(w io.Writer) {
 // newFlags returns a flag set for a subcommand whose errors and usage go to s.err.
 func newFlags(s *stdio, name, args string) *flag.FlagSet {
 	fs := flag.NewFlagSet("tbfg-node "+name, flag.ContinueOnError)
+	if s.flagSets != nil {
+		*s.flagSets = append(*s.flagSets, flagSet{fs, args})
+	}
 	fs.SetOutput(s.err)
 	fs.Usage = func() {
 		fmt.Fprintf(s.err, "usage: tbfg-node %s [FLAGS] %s\n", name, args)
 		fs.PrintDefaults()
 	}
 	return fs
+}
+
+// flagSetOf returns the flags of the command name, nil if there is no such
+// command. It runs the command with -h, which every command answers by
+// parsing its flags and stopping, on streams that go nowhere, and keeps the
+// flag set it made. So the man page, completion and example settings file
+// describe the flags the commands really parse.
+func flagSetOf(name string) *flag.FlagSet {
+	return flagsOf(name).FlagSet
+}
+
+// flagsOf is flagSetOf with the arguments the command takes.
+func flagsOf(name string) flagSet {
+	cmd, _ := lookup(strings.Fields(name))
+	if cmd == nil {
+		return flagSet{}
+	}
+	var sets []flagSet
+	s := &stdio{in: strings.NewReader(""), out: io.Discard, err: io.Discard, flagSets: &sets}
+	_ = cmd.run(context.Background(), s, []string{"-h"})
+	if len(sets) == 0 {
+		return flagSet{}
+	}
+	return sets[0]
 }
 
 // parseFlags parses args into fs. A usage error, which fs has already printed

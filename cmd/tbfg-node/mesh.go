@@ -65,7 +65,7 @@ func (f *sizeFlag) Set(v string) error {
 func newDaemonFlags(fs *flag.FlagSet) *daemonFlags {
 	d := &daemonFlags{fs: fs, cfg: node.DefaultConfig()}
 	c := &d.cfg
-	fs.StringVar(&d.configFile, "config", "", "read settings from JSON `FILE` (keys are flag names; flags win)")
+	fs.StringVar(&d.configFile, "config", "", "read settings from TOML or JSON `FILE` (keys are flag names; flags win; default /etc/tbfg/config.toml as root, else $XDG_CONFIG_HOME/tbfg/config.toml, if it exists; off for none)")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "node state `DIR`")
 	fs.Var(&d.listen, "listen", "libp2p listen `ADDR`, multiaddr or IP:PORT, repeatable (default "+c.Listen[0]+")")
 	fs.Var((*stringList)(&c.Interfaces), "interface", "announce addresses of network interface `NAME` only, repeatable")
@@ -117,15 +117,13 @@ func (d *daemonFlags) config(mode node.Mode, w io.Writer) node.Config {
 	return c
 }
 
-// parse parses the command line, then the --config file if given.
+// parse parses the command line, then the settings file (see loadConfig).
 func (d *daemonFlags) parse(args []string) error {
 	if err := parseNoArgs(d.fs, args); err != nil {
 		return err
 	}
-	if d.configFile == "" {
-		return nil
-	}
-	return applyConfigFile(d.fs, d.configFile)
+	_, _, err := loadConfig(d.fs, d.configFile)
+	return err
 }
 
 // parseNoArgs parses args into fs and rejects positional arguments.
@@ -160,12 +158,14 @@ func cmdInit(ctx context.Context, s *stdio, args []string) error {
 	return runNode(ctx, s, n, *noRun)
 }
 
-// cmdJoin joins a mesh, or runs a node that joined it before.
+// cmdJoin joins a mesh, or runs a node that joined it before. With
+// --no-run it stops once it is a member, for a service manager to run it.
 func cmdJoin(ctx context.Context, s *stdio, args []string) error {
 	fs := newFlags(s, "join", "")
 	d := newDaemonFlags(fs)
 	fs.StringVar(&d.cfg.Secret, "secret", "", "mesh secret `HEX` printed by tbfg-node init")
 	fs.StringVar(&d.cfg.SecretFile, "secret-file", "", "read the mesh secret from `FILE`")
+	noRun := fs.Bool("no-run", false, "stop once a member of the mesh instead of running")
 	if err := d.parse(args); err != nil {
 		return err
 	}
@@ -174,7 +174,7 @@ func cmdJoin(ctx context.Context, s *stdio, args []string) error {
 		return err
 	}
 	fmt.Fprintf(s.out, "Joining the mesh from %s.\n", n.DataDir())
-	return runNode(ctx, s, n, false)
+	return runNode(ctx, s, n, *noRun)
 }
 
 // cmdRun runs a node whose data dir init or join set up.
@@ -229,7 +229,7 @@ type clientFlags struct {
 
 func newClientFlags(fs *flag.FlagSet, withJSON bool) *clientFlags {
 	c := &clientFlags{}
-	fs.StringVar(&c.dataDir, "data-dir", node.DefaultDataDir(), "data `DIR` of the local node")
+	fs.StringVar(&c.dataDir, "data-dir", configuredDataDir(), "data `DIR` of the local node")
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "give up after `DURATION`")
 	if withJSON {
 		fs.BoolVar(&c.json, "json", false, "print JSON for scripts")

@@ -98,7 +98,7 @@ func testNodes() []adminapi.NodeView {
 			Systems: []string{"x86_64-linux", "i686-linux"}, MaxBuilds: 4, RunningBuilds: 1, Load1: 0.75, Cores: 4, StoreFreeBytes: 50 << 30}},
 		{ID: "12D3KooWSelf", Suffrage: "voter", Self: true, LastSeen: &now, NodeStatus: &mesh.NodeStatus{
 			Systems: []string{"aarch64-linux"}, MaxBuilds: 2, Load1: 1.5, Cores: 2, StoreFreeBytes: 900 << 20,
-			SubstituteURL: "http://198.18.0.1:8761"}},
+			MinFree: 5 << 30, SubstituteURL: "http://198.18.0.1:8761"}},
 		{ID: "12D3KooWQuiet", Suffrage: "nonvoter"},
 	}
 }
@@ -154,9 +154,9 @@ func TestMeshConfigFile(t *testing.T) {
 		{"flag wins", `{"raft-profile": "fast"}`, []string{"--raft-profile", "lan"}, "not initialised"},
 		{"lists and numbers", `{"peer": ["/ip4/198.18.0.1/tcp/8760"], "max-builds": 3}`, nil, "--peer /ip4/198.18.0.1/tcp/8760"},
 		{"booleans", `{"voter": false, "bootstrap-expect": 3}`, nil, "--bootstrap-expect with --voter=false"},
-		{"unknown key", `{"listen-addr": ":1"}`, nil, `unknown setting "listen-addr"`},
+		{"unknown key", `{"listen-addr": ":1"}`, nil, `tbfg.json:1: listen-addr: unknown key`},
 		{"bad value", `{"max-builds": "many"}`, nil, "max-builds"},
-		{"nested", `{"listen": {"a": 1}}`, nil, "want a string, number or boolean"},
+		{"nested", `{"listen": {"a": 1}}`, nil, "listen: want a value, got a table"},
 		{"not an object", `["run"]`, nil, "want a JSON object"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,105 +1,117 @@
 package main
 
 import (
-	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
-	"slices"
-	"strings"
+	"path/filepath"
+
+	"github.com/tbfg/tbfg-node/internal/flagfile"
+	"github.com/tbfg/tbfg-node/node"
 )
 
-// maxConfigFile bounds the size of a --config file.
-const maxConfigFile = 1 << 20
+// configOff is the --config value that reads no settings file.
+const configOff = "off"
 
-// applyConfigFile gives the daemon flags not set on the command line their
-// values from the JSON object in path, whose keys are flag names: strings,
-// numbers and booleans as the flag would take them, arrays for repeatable
-// flags. So the order is defaults < config file < flags, and the file is
-// checked by the same code as the flags.
-//
-//	{"listen": ["/ip4/0.0.0.0/tcp/8760"], "peer": ["/ip4/…/p2p/…"], "remove-after": "2m", "voter": false}
-func applyConfigFile(fs *flag.FlagSet, path string) error {
-	data, err := os.ReadFile(path)
+// daemonCommands are the commands that read the settings file. They share
+// it: a key that is a flag of one of them only (secret-file of join) is
+// skipped by the others.
+var daemonCommands = []string{"init", "join", "run"}
+
+// etcConfigFile is root's settings file (a variable for tests).
+var etcConfigFile = "/etc/tbfg/config.toml"
+
+// defaultConfigFile is the settings file read when --config is not given,
+// if it exists: /etc/tbfg/config.toml for root (a node run as a system
+// service), else $XDG_CONFIG_HOME/tbfg/config.toml (~/.config/tbfg/…), as
+// the data dir is /var/lib/tbfg for root and under the user's home otherwise.
+func defaultConfigFile() string {
+	if os.Geteuid() == 0 {
+		return etcConfigFile
+	}
+	if d := os.Getenv("XDG_CONFIG_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "tbfg", "config.toml")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".config", "tbfg", "config.toml")
+	}
+	return ""
+}
+
+// loadConfig gives the flags of fs not set on the command line their values
+// from the settings file path (the default file when path is empty and it
+// exists, none when path is "off"). It returns the file read, if any, and
+// where each flag's value came from. So the order is defaults < file <
+// flags, and the file is checked by the same code as the flags.
+// Keys in skip, flags of fs that are not settings, are errors in the file.
+func loadConfig(fset *flag.FlagSet, path string, skip ...string) (string, flagfile.Sources, error) {
+	file, data, err := readConfig(path)
+	if err != nil || file == "" {
+		src, _ := flagfile.Apply(fset, "", nil, nil)
+		return "", src, err
+	}
+	settings, err := flagfile.Parse(file, data)
 	if err != nil {
-		return fmt.Errorf("--config: %w", err)
+		return file, nil, err
 	}
-	if len(data) > maxConfigFile {
-		return fmt.Errorf("--config %s: larger than %d bytes", path, maxConfigFile)
-	}
-	var settings map[string]json.RawMessage
-	if err := json.Unmarshal(data, &settings); err != nil {
-		return fmt.Errorf("--config %s: want a JSON object of flag names: %w", path, err)
-	}
-	onCommandLine := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { onCommandLine[f.Name] = true })
-	names := make([]string, 0, len(settings))
-	for name := range settings {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		if err := applySetting(fs, name, settings[name], onCommandLine[name]); err != nil {
-			return fmt.Errorf("--config %s: %w", path, err)
-		}
-	}
-	return nil
+	keys := daemonKeys()
+	src, err := flagfile.Apply(fset, file, settings, func(k string) bool { return keys[k] }, append(skip, "config")...)
+	return file, src, err
 }
 
-// applySetting sets flag name from one JSON value, unless the command line
-// set it already.
-func applySetting(fs *flag.FlagSet, name string, raw json.RawMessage, overridden bool) error {
-	if name == "config" || fs.Lookup(name) == nil {
-		return fmt.Errorf("unknown setting %q (keys are the flag names of this command)", name)
+// readConfig reads the settings file path stands for; file is "" when
+// there is none to read.
+func readConfig(path string) (file string, data []byte, err error) {
+	switch path {
+	case configOff:
+		return "", nil, nil
+	case "":
+		path = defaultConfigFile()
+		data, err = os.ReadFile(path)
+		if path == "" || errors.Is(err, fs.ErrNotExist) {
+			return "", nil, nil
+		}
+	default:
+		data, err = os.ReadFile(path)
 	}
-	if overridden {
-		return nil
-	}
-	values, err := settingValues(raw)
 	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+		return "", nil, fmt.Errorf("--config: %w", err)
 	}
-	for _, v := range values {
-		if err := fs.Set(name, v); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-	}
-	return nil
+	return path, data, nil
 }
 
-// settingValues turns a JSON value into flag arguments: one for a scalar,
-// one per element for an array of scalars.
-func settingValues(raw json.RawMessage) ([]string, error) {
-	var list []json.RawMessage
-	if err := json.Unmarshal(raw, &list); err == nil {
-		var out []string
-		for _, item := range list {
-			v, err := scalar(item)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, v)
+// daemonKeys is the set of keys a settings file may hold: the flag names of
+// the daemon commands.
+func daemonKeys() map[string]bool {
+	keys := map[string]bool{}
+	for _, name := range daemonCommands {
+		if fs := flagSetOf(name); fs != nil {
+			fs.VisitAll(func(f *flag.Flag) { keys[f.Name] = true })
 		}
-		return out, nil
 	}
-	v, err := scalar(raw)
-	return []string{v}, err
+	return keys
 }
 
-// scalar is a JSON string's content, or a number's or boolean's text.
-func scalar(raw json.RawMessage) (string, error) {
-	var s string
-	if err := json.Unmarshal(raw, &s); err == nil {
-		return s, nil
+// configuredDataDir is the data dir the client commands talk to by default:
+// the one the default settings file gives, so that a node configured with
+// data-dir in /etc/tbfg/config.toml answers a plain `tbfg-node status`.
+// A missing or unreadable file gives node.DefaultDataDir; the daemon reports
+// what is wrong with it.
+func configuredDataDir() string {
+	fs := flag.NewFlagSet("", flag.ContinueOnError)
+	dir := fs.String("data-dir", node.DefaultDataDir(), "")
+	file, data, err := readConfig("")
+	if err != nil || file == "" {
+		return *dir
 	}
-	text := strings.TrimSpace(string(raw))
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return "", err
+	settings, err := flagfile.Parse(file, data)
+	if err != nil {
+		return *dir
 	}
-	switch v.(type) {
-	case float64, bool:
-		return text, nil
+	if _, err := flagfile.Apply(fs, file, settings, func(string) bool { return true }); err != nil {
+		return node.DefaultDataDir()
 	}
-	return "", fmt.Errorf("want a string, number or boolean, got %s", text)
+	return *dir
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/tbfg/tbfg-node/node/adminapi"
+	"github.com/tbfg/tbfg-node/node/membership"
+	"github.com/tbfg/tbfg-node/scheduler"
 )
 
 // formatStatus prints a node's status for people.
@@ -40,8 +42,27 @@ func formatStatus(w io.Writer, st adminapi.Status) {
 }
 
 // formatNodes prints the members as a table, the leader marked with "*" and
-// this node with "(self)"; last-seen times are relative to now.
+// this node with "(self)"; last-seen times are relative to now. Below it, a
+// line for each node that takes no new builds says why.
 func formatNodes(w io.Writer, nodes []adminapi.NodeView, now time.Time) error {
+	if err := formatNodeTable(w, nodes, now); err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		if n.NodeStatus == nil {
+			continue
+		}
+		if why := membership.View(n.ID, *n.NodeStatus).NoBuildsReason(scheduler.PlanOptions{}); why != "" {
+			if _, err := fmt.Fprintf(w, "%s takes no new builds: %s\n", n.ID, why); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// formatNodeTable prints the table of formatNodes.
+func formatNodeTable(w io.Writer, nodes []adminapi.NodeView, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSUFFRAGE\tLEADER\tSYSTEMS\tBUILDS\tLOAD\tSTORE FREE\tLAST SEEN")
 	for _, n := range nodes {

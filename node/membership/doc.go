@@ -7,8 +7,11 @@
 // tells the rest of the node when the local replica lists it. A node that
 // leaves commits NodeLeft before it leaves the mesh.
 //
-// While the node leads, membership runs the leader-only loops (today the
-// scheduler's allocation loop) in a group of their own, started when the
+// While the node leads, membership runs the leader-only loops (the
+// scheduler's allocation loop, and the compaction loop that drops finished
+// builds older than History from the replicated state every CompactEvery,
+// stamping the cutoff into each scheduler.Compact) in a group of their own,
+// started when the
 // mesh reports leadership and stopped when it is lost (establishLeadership
 // and revokeLeadership), and on every tick declares lost (NodeLost) the
 // members that left the Raft configuration or were silent past RemoveAfter,
@@ -16,6 +19,11 @@
 // lostMembers: silence counts from its last gossip or its last NodeJoined,
 // whichever is later, and a member still in the configuration that was never
 // heard by gossip is left to the mesh to remove.
+//
+// View turns a member's gossiped status (load and its limit, free store
+// space and --min-free, speed) into the scheduler's NodeView: what the
+// allocation loop plans with, and what status pages use to say why a node
+// takes no new builds.
 //
 // The package reads the mesh through a small interface and time through a
 // clock, so that these rules are tested without a mesh. It does not know how

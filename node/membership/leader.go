@@ -34,8 +34,11 @@ func (m *Membership) establishLeadership(ctx context.Context) {
 		}
 		return nil
 	})
+	ct := time.NewTicker(m.cfg.CompactEvery)
+	g.Defer("compaction ticker", func() error { ct.Stop(); return nil })
+	g.Go("compaction loop", nil, func(ctx context.Context) error { return m.compactLoop(ctx, ct.C) })
 	m.leading = g
-	m.log.Info("leading: allocating builds")
+	m.log.Info("leading: allocating builds, compacting the history")
 }
 
 // revokeLeadership stops the leader-only loops, if they run, and waits for
@@ -46,7 +49,7 @@ func (m *Membership) revokeLeadership() {
 	}
 	_ = m.leading.Stop() // the loops log their own failures
 	m.leading = nil
-	m.log.Info("no longer leading: allocation stopped")
+	m.log.Info("no longer leading: allocation and compaction stopped")
 }
 
 // nodeViews turns the gossip of the members into the scheduler's node views.
@@ -58,11 +61,17 @@ func (m *Membership) nodeViews() []scheduler.NodeView {
 		if mm.Status == nil || now.Sub(mm.LastSeen) > 3*m.cfg.GossipInterval {
 			continue
 		}
-		out = append(out, scheduler.NodeView{ID: mm.ID, Running: mm.Status.RunningBuilds,
-			Load1: mm.Status.Load1, Cores: mm.Status.Cores, FreeDisk: mm.Status.StoreFreeBytes,
-			LoadLimit: mm.Status.MaxLoad, Speed: mm.Status.Speed})
+		out = append(out, View(mm.ID, *mm.Status))
 	}
 	return out
+}
+
+// View is the scheduler's view of a node from its gossiped status: what the
+// leader plans with, and what status pages use to say why a node takes no
+// new builds (NodeView.NoBuildsReason).
+func View(id string, st mesh.NodeStatus) scheduler.NodeView {
+	return scheduler.NodeView{ID: id, Running: st.RunningBuilds, Load1: st.Load1, Cores: st.Cores,
+		FreeDisk: st.StoreFreeBytes, MinFree: st.MinFree, LoadLimit: st.MaxLoad, Speed: st.Speed}
 }
 
 // reapLost applies NodeLost for every member lostMembers lists.

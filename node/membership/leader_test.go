@@ -84,7 +84,7 @@ func TestReapLostCommitsNodeLost(t *testing.T) {
 // within three gossip intervals, with their gossiped figures.
 func TestNodeViews(t *testing.T) {
 	fx := newFixture(t)
-	st := &mesh.NodeStatus{RunningBuilds: 1, Load1: 0.5, Cores: 4, StoreFreeBytes: 1 << 30, MaxLoad: 6, Speed: 1.5}
+	st := &mesh.NodeStatus{RunningBuilds: 1, Load1: 0.5, Cores: 4, StoreFreeBytes: 1 << 30, MinFree: 5 << 30, MaxLoad: 6, Speed: 1.5}
 	fx.mesh.setMembers(
 		mesh.Member{ID: "fresh", LastSeen: t0.Add(-2 * time.Second), Status: st},
 		mesh.Member{ID: "edge", LastSeen: t0.Add(-3 * time.Second), Status: st},
@@ -93,11 +93,14 @@ func TestNodeViews(t *testing.T) {
 	)
 	got := fx.m.nodeViews()
 	want := []scheduler.NodeView{
-		{ID: "fresh", Running: 1, Load1: 0.5, Cores: 4, FreeDisk: 1 << 30, LoadLimit: 6, Speed: 1.5},
-		{ID: "edge", Running: 1, Load1: 0.5, Cores: 4, FreeDisk: 1 << 30, LoadLimit: 6, Speed: 1.5},
+		{ID: "fresh", Running: 1, Load1: 0.5, Cores: 4, FreeDisk: 1 << 30, MinFree: 5 << 30, LoadLimit: 6, Speed: 1.5},
+		{ID: "edge", Running: 1, Load1: 0.5, Cores: 4, FreeDisk: 1 << 30, MinFree: 5 << 30, LoadLimit: 6, Speed: 1.5},
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("nodeViews = %+v, want %+v", got, want)
+	}
+	if why := got[0].NoBuildsReason(scheduler.PlanOptions{}); why != "disk: 1.0 GiB free < min-free 5.0 GiB" {
+		t.Errorf("reason a node below min-free takes no builds: %q", why)
 	}
 }
 

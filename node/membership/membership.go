@@ -47,6 +47,13 @@ type Config struct {
 	// RemoveAfter is how long a member may be silent before the leader
 	// declares it lost.
 	RemoveAfter time.Duration
+	// History is how long a finished build's record stays in the
+	// replicated state; the leader compacts older ones (--history). 0
+	// keeps every build.
+	History time.Duration
+	// CompactEvery is how often the leader compacts; 0 means
+	// DefaultCompactEvery.
+	CompactEvery time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives the logs; nil discards them.
@@ -78,6 +85,9 @@ func New(cfg Config) *Membership {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.CompactEvery <= 0 {
+		cfg.CompactEvery = DefaultCompactEvery
 	}
 	return &Membership{cfg: cfg, log: cfg.Logger, tick: min(cfg.GossipInterval, time.Second),
 		registered: make(chan struct{})}

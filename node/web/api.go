@@ -98,7 +98,18 @@ func (s *Server) apiBuild(_ context.Context, req *request) (any, error) {
 	var ok bool
 	s.cfg.Replica.Read(func(st *scheduler.State) { b, ok = st.Build(scheduler.BuildID(req.id)) })
 	if !ok {
-		return nil, fmt.Errorf("build %d: %w", req.id, ErrNotFound)
+		return nil, s.missingBuild(req.id)
 	}
 	return adminapi.NewBuildView(b), nil
+}
+
+// missingBuild is the not-found error for a build id the replica has no
+// record of; for a compacted build it says why.
+func (s *Server) missingBuild(id uint64) error {
+	compacted := false
+	s.cfg.Replica.Read(func(st *scheduler.State) { compacted = st.Compacted(scheduler.BuildID(id)) })
+	if compacted {
+		return fmt.Errorf("build %d: %w: compacted, it finished longer ago than the mesh keeps build records (--history)", id, ErrNotFound)
+	}
+	return fmt.Errorf("build %d: %w", id, ErrNotFound)
 }

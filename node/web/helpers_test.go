@@ -59,7 +59,8 @@ func newFixture(t testing.TB) *fixture {
 			NodeStatus: &mesh.NodeStatus{Systems: []string{x86, arm}, MaxBuilds: 4, RunningBuilds: 1, Load1: 0.5,
 				Cores: 8, StoreFreeBytes: 100 << 30, Version: "v0.9.0", SubstituteURL: "http://192.0.2.1:8761"}},
 		{ID: node2, Suffrage: "voter", LastSeen: &last,
-			NodeStatus: &mesh.NodeStatus{Systems: []string{x86}, MaxBuilds: 2, Version: "v0.9.0"}},
+			NodeStatus: &mesh.NodeStatus{Systems: []string{x86}, MaxBuilds: 2, Version: "v0.9.0",
+				StoreFreeBytes: 1288490188, MinFree: 5 << 30}},
 	})
 	b.SetStatus(adminapi.Status{ID: node1, Leader: node1, State: "running", Members: 2, Voters: 2,
 		NodeStatus: mesh.NodeStatus{SubstituteURL: "http://192.0.2.1:8761", Version: "v0.9.0"}})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tbfg/tbfg-node/node/adminapi"
+	"github.com/tbfg/tbfg-node/node/membership"
 	"github.com/tbfg/tbfg-node/scheduler"
 )
 
@@ -50,6 +51,7 @@ type nodeRow struct {
 	Load1    float64
 	Cores    int
 	Free     uint64 // free bytes of the store's file system
+	NoBuilds string // why it takes no new builds (low disk, load), "" if it takes them
 	Version  string
 	LastSeen *time.Time
 	Gossiped bool // a status was heard
@@ -65,6 +67,7 @@ func meshRows(nodes []adminapi.NodeView, members []scheduler.MemberInfo) []nodeR
 			r.Gossiped = true
 			r.Systems, r.Running, r.Max, r.Load1, r.Cores = st.Systems, st.RunningBuilds, st.MaxBuilds, st.Load1, st.Cores
 			r.Free, r.Version = st.StoreFreeBytes, st.Version
+			r.NoBuilds = membership.View(n.ID, *st).NoBuildsReason(scheduler.PlanOptions{})
 		}
 		out = append(out, r)
 		seen[n.ID] = true
@@ -217,7 +220,7 @@ func (s *Server) buildPage(ctx context.Context, req *request) (string, any, erro
 	}
 	d, ok := readBuild(s.cfg.Replica, req.id, subURL)
 	if !ok {
-		return "", nil, fmt.Errorf("build %d: %w", req.id, ErrNotFound)
+		return "", nil, s.missingBuild(req.id)
 	}
 	p := &buildPage{pageBase: pageBase{Title: fmt.Sprintf("Build %d: %s", req.id, d.Row.Name), Nav: "builds",
 		Index: req.index, Self: st.ID, Shown: req.id}, buildDetail: d, Narinfos: subURL != ""}
