@@ -21,6 +21,7 @@ import (
 	"github.com/tbfg/tbfg-node/node/buildlog"
 	"github.com/tbfg/tbfg-node/node/datadir"
 	"github.com/tbfg/tbfg-node/node/executor"
+	"github.com/tbfg/tbfg-node/node/gc"
 	"github.com/tbfg/tbfg-node/node/membership"
 	"github.com/tbfg/tbfg-node/node/meshsource"
 	"github.com/tbfg/tbfg-node/node/metrics"
@@ -55,6 +56,7 @@ type Node struct {
 	loops         *loops.Group                         // the background loops, made by Run
 	agent         atomic.Pointer[agent.Agent]          // set once the agent runs
 	replicator    atomic.Pointer[replicate.Replicator] // set once the replicator is made
+	collector     atomic.Pointer[gc.Collector]         // set once the store collector runs
 	substituteURL atomic.Value                         // string, gossiped
 	metrics       *metrics.Metrics                     // the node's registry, made by New
 	web           *web.Server                          // the status server, nil without --http-listen
@@ -240,8 +242,10 @@ func (n *Node) tooNew() error {
 //     the replica has caught up;
 //   - the agent, which waits for that registration before it looks for
 //     orphaned builds;
-//   - the replicator last: it also waits for the registration, fetches
-//     through the mesh source, and copies what the agent publishes.
+//   - the replicator: it also waits for the registration, fetches
+//     through the mesh source, and copies what the agent publishes;
+//   - the store collector last: it also waits for the registration, and
+//     commits what it gives up through the mesh before removing it.
 func (n *Node) startServices(ctx context.Context) error {
 	if err := n.startSource(); err != nil {
 		return err
@@ -257,13 +261,17 @@ func (n *Node) startServices(ctx context.Context) error {
 		Logger: n.log.With("component", "membership"),
 	})
 	n.loops.Go("membership", nil, n.members.Run)
+	n.startLogRetention()
 	if n.cfg.withoutAgent {
 		return nil
 	}
 	if err := n.startAgent(ctx); err != nil {
 		return err
 	}
-	return n.startReplicator(ctx)
+	if err := n.startReplicator(ctx); err != nil {
+		return err
+	}
+	return n.startCollector()
 }
 
 // failStart stops what Run started after the mesh failed to start. A start
