@@ -63,6 +63,11 @@ type Config struct {
 	// Logger receives the mesh's logs, and Raft's bridged into it. (libp2p
 	// logs through its own process-wide slog handler.)
 	Logger *slog.Logger
+
+	// batchApplyCh sets raft.Config.BatchApplyCh; off in every node, on
+	// only for BenchmarkApplyConcurrent's comparison (DESIGN.md, Commits
+	// and durability).
+	batchApplyCh bool
 }
 
 // Timing is a Raft timing profile.

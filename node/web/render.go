@@ -59,6 +59,10 @@ func (s *Server) funcs() template.FuncMap {
 		"iso": func(t time.Time) string {
 			return t.UTC().Format(time.RFC3339)
 		},
+		"isoNano": func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
+		"whenMs": func(t time.Time) string {
+			return t.UTC().Format("2006-01-02 15:04:05.000Z")
+		},
 		"agoPtr": func(t *time.Time) string {
 			if t == nil {
 				return "never"
