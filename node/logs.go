@@ -27,7 +27,8 @@ import (
 //
 // Errors match, with errors.Is, adminapi.ErrNoBuild and web.ErrNotFound for
 // an unknown build, web.ErrNotFound for a build without a log (never
-// allocated, or no member has it; a log this node's retention removed says
+// allocated, or no member has it; a log that retention removed, here or on
+// the member that ran the build, says
 // "removed by retention on DATE"), and adminapi.ErrUnavailable and
 // web.ErrUnavailable while the node is not running.
 func (n *Node) OpenLog(ctx context.Context, id uint64, opts web.LogOptions) (io.ReadCloser, int64, error) {
