@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/tbfg/tbfg-node/internal/bytesize"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -28,7 +29,7 @@ func formatStatus(w io.Writer, st adminapi.Status) {
 	fmt.Fprintf(tw, "Systems:\t%s\n", orDash(strings.Join(st.Systems, ", ")))
 	fmt.Fprintf(tw, "Builds:\t%d running of %d\n", st.RunningBuilds, st.MaxBuilds)
 	fmt.Fprintf(tw, "Load:\t%.2f on %d cores\n", st.Load1, st.Cores)
-	fmt.Fprintf(tw, "Free disk:\tstore %s, data %s\n", bytesIEC(st.StoreFreeBytes), bytesIEC(st.DataFreeBytes))
+	fmt.Fprintf(tw, "Free disk:\tstore %s, data %s\n", bytesize.IEC(st.StoreFreeBytes), bytesize.IEC(st.DataFreeBytes))
 	fmt.Fprintf(tw, "Substitutes:\t%s\n", orDash(st.SubstituteURL))
 	fmt.Fprintf(tw, "Version:\t%s\n", st.Version)
 	fmt.Fprintf(tw, "Data dir:\t%s\n", st.DataDir)
@@ -82,7 +83,7 @@ func formatNodeTable(w io.Writer, nodes []adminapi.NodeView, now time.Time) erro
 			systems = orDash(strings.Join(st.Systems, ","))
 			builds = fmt.Sprintf("%d/%d", st.RunningBuilds, st.MaxBuilds)
 			load = fmt.Sprintf("%.2f/%d", st.Load1, st.Cores)
-			free = bytesIEC(st.StoreFreeBytes)
+			free = bytesize.IEC(st.StoreFreeBytes)
 			version, formats = orDash(st.Version), formatRange(st)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, n.Suffrage, leader, systems, builds, load, free,
@@ -115,20 +116,6 @@ func ago(t *time.Time, now time.Time) string {
 		return fmt.Sprintf("%dm ago", int(d/time.Minute))
 	}
 	return t.UTC().Format(time.RFC3339)
-}
-
-// bytesIEC prints a byte count with a binary unit.
-func bytesIEC(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func orDash(s string) string {
