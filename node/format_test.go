@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +31,8 @@ func TestNodeStopsOnNewerFormat(t *testing.T) {
 	}
 	// As a newer member would: straight to the log.
 	_, _ = r.n.mesh.Apply(t.Context(), newerCommand())
-	const want = "has command format 2; this tbfg-node reads formats up to 1: upgrade it"
+	want := fmt.Sprintf("has command format %d; this tbfg-node reads formats up to %d: upgrade it",
+		scheduler.FormatVersion+1, scheduler.FormatVersion)
 	var err error
 	select {
 	case err = <-r.done:
