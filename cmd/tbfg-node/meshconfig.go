@@ -69,8 +69,14 @@ func readConfig(path string) (file string, data []byte, err error) {
 		return "", nil, nil
 	case "":
 		path = defaultConfigFile()
+		if path == "" {
+			return "", nil, nil
+		}
 		data, err = os.ReadFile(path)
-		if path == "" || errors.Is(err, fs.ErrNotExist) {
+		// Absent, or below a directory this user cannot search (a HOME
+		// that is not its own, as under setpriv or sudo -u): not this
+		// user's file. A file it can see but not read is an error.
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) && !visible(path) {
 			return "", nil, nil
 		}
 	default:
@@ -80,6 +86,12 @@ func readConfig(path string) (file string, data []byte, err error) {
 		return "", nil, fmt.Errorf("--config: %w", err)
 	}
 	return path, data, nil
+}
+
+// visible reports whether path exists as far as this user can tell.
+func visible(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
 
 // daemonKeys is the set of keys a settings file may hold: the flag names of
