@@ -45,6 +45,9 @@ type Config struct {
 	// BootstrapExpect, when > 0, bootstraps once that many fresh nodes see
 	// each other (all started with the same value).
 	BootstrapExpect int
+	// Relay says whether this node relays for other members; empty means
+	// RelayAuto.
+	Relay RelayMode
 	// Timing is the Raft timing profile: DefaultTiming, LANTiming or TestTiming.
 	Timing Timing
 	// RemoveAfter is how long a member may be silent before the leader removes
@@ -161,6 +164,7 @@ type Mesh struct {
 	book    *addrBook
 	gsp     *gossip
 	disc    *discovery
+	wan     *wan
 
 	wipeMu     sync.Mutex // one wipe at a time: Start's join and the rejoin of the membership loop
 	rmu        sync.RWMutex
@@ -197,6 +201,7 @@ func New(cfg Config) (*Mesh, error) {
 	m.lead = newLeadership()
 	m.memberFeed = newChangeFeed()
 	m.streams = newStreamRegistry()
+	m.wan = &wan{rsvp: map[peer.ID]time.Time{}}
 	return m, nil
 }
 
@@ -233,6 +238,11 @@ func (c *Config) normalize() error {
 	if _, err := interfaceIPs(c.Interfaces); err != nil {
 		return fmt.Errorf("mesh config: %w", err)
 	}
+	relay, err := ParseRelayMode(string(c.Relay))
+	if err != nil {
+		return fmt.Errorf("mesh config: %w", err)
+	}
+	c.Relay = relay
 	if c.Timing == (Timing{}) {
 		c.Timing = DefaultTiming
 	}
@@ -317,6 +327,9 @@ func (m *Mesh) start(ctx context.Context) error {
 	m.host.SetStreamHandler(rpcProtocol, m.handleRPC)
 	m.host.SetStreamHandler(raftProtocol, m.handleRaft)
 	m.streams.attach(m)
+	if err := m.startWAN(); err != nil {
+		return err
+	}
 	m.disc = m.startDiscovery()
 	return m.startMembership(ctx)
 }
@@ -477,6 +490,10 @@ func (m *Mesh) shutdown() error {
 		if err := m.book.save(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	m.stage.Store("relay")
+	if err := m.closeWAN(); err != nil {
+		errs = append(errs, fmt.Errorf("stop relay service: %w", err))
 	}
 	m.stage.Store("host")
 	if m.host != nil {

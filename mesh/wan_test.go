@@ -1,0 +1,117 @@
+package mesh
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+)
+
+func TestParseRelayMode(t *testing.T) {
+	for in, want := range map[string]RelayMode{"": RelayAuto, "auto": RelayAuto, "on": RelayOn, "off": RelayOff} {
+		if got, err := ParseRelayMode(in); err != nil || got != want {
+			t.Errorf("ParseRelayMode(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"yes", "ON", "true"} {
+		if _, err := ParseRelayMode(in); err == nil {
+			t.Errorf("ParseRelayMode(%q) accepted", in)
+		}
+	}
+	cfg := testConfig(t, t.TempDir())
+	cfg.FSM = &logFSM{}
+	cfg.Relay = "sometimes"
+	if _, err := New(cfg); err == nil {
+		t.Error("New accepted relay mode \"sometimes\"")
+	}
+}
+
+// TestMembersBehindNATTalkThroughRelay puts two members "behind NAT" from
+// each other (their gaters refuse every direct connection between them) and
+// checks that they still exchange more than circuit relay v2's default
+// per-circuit limit of 128 KiB through the relaying member.
+func TestMembersBehindNATTalkThroughRelay(t *testing.T) {
+	c := newCluster(t, 1, func(cfg *Config) { cfg.Relay = RelayOn })
+	c.mod = func(cfg *Config) { cfg.Relay = RelayOff }
+	a, b := c.add(), c.add()
+	waitFor(t, 15*time.Second, "3 voters", func() error { return c.agreed(3, 3) })
+	for _, n := range []*testNode{a, b} {
+		if err := n.HandleStream("blob", serveBlob); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.gater.setIndirect([]peer.ID{b.host.ID()})
+	b.gater.setIndirect([]peer.ID{a.host.ID()})
+	a.host.Network().ClosePeer(b.host.ID())
+	b.host.Network().ClosePeer(a.host.ID())
+	relay := c.nodes[0]
+	waitFor(t, 15*time.Second, "reservations at the relay", func() error {
+		for _, n := range []*testNode{a, b} {
+			n.wan.mu.Lock()
+			_, ok := n.wan.rsvp[relay.host.ID()]
+			n.wan.mu.Unlock()
+			if !ok {
+				return fmt.Errorf("%s has no reservation", n.ID())
+			}
+		}
+		return nil
+	})
+	const size = 4 << 20
+	waitFor(t, 30*time.Second, "a blob from b through the relay", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		sum, got, err := fetchBlob(ctx, a, b.ID(), size)
+		switch {
+		case err != nil:
+			return err
+		case got != size || sum != blobSum(size):
+			return fmt.Errorf("got %d bytes (sum ok %v), want %d", got, sum == blobSum(size), size)
+		}
+		return nil
+	})
+	if k := a.ConnKind(b.ID()); k != ConnRelayed {
+		t.Errorf("a's connection to b is %q, want %q", k, ConnRelayed)
+	}
+	if k := a.ConnKind(relay.ID()); k != ConnDirect {
+		t.Errorf("a's connection to the relay is %q, want %q", k, ConnDirect)
+	}
+	if r := a.Reachability(); r == "" {
+		t.Error("no reachability")
+	}
+	if err := c.agreed(3, 3); err != nil {
+		t.Error(errors.Join(errors.New("after the relayed transfer"), err))
+	}
+}
+
+// TestRelayServesMembersOnly checks that a host without the mesh secret
+// cannot reserve a slot at a relaying member: the private network ends its
+// handshake before the relay protocol is reached.
+func TestRelayServesMembersOnly(t *testing.T) {
+	c := newCluster(t, 1, func(cfg *Config) { cfg.Relay = RelayOn })
+	relay := c.nodes[0]
+	cfg := testConfig(t, t.TempDir())
+	cfg.Secret = bytes.Repeat([]byte{8}, 32) // not meshtest.Secret
+	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := newHost(cfg, key, newGater())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = client.Reserve(ctx, h, peer.AddrInfo{ID: relay.host.ID(), Addrs: relay.host.Addrs()})
+	if err == nil {
+		t.Fatal("a host with another secret reserved a slot at the relay")
+	}
+	t.Logf("reservation refused as it should be: %v", err)
+}
