@@ -40,6 +40,7 @@ func TestMeshCommandsRejectBadFlags(t *testing.T) {
 		{[]string{"init", "--data-dir", dir, "--bootstrap-expect", "3"}, "--bootstrap-expect does not apply to init"},
 		{[]string{"run", "--data-dir", dir, "--raft-profile", "fast"}, `--raft-profile "fast"`},
 		{[]string{"run", "--data-dir", dir, "--remove-after", "1s"}, "--remove-after 1s"},
+		{[]string{"run", "--data-dir", dir, "--relay", "always"}, `--relay: relay mode "always": want auto, on or off`},
 		{[]string{"run", "--data-dir", dir, "--log-level", "loud"}, "log-level"},
 		{[]string{"run", "--data-dir", dir, "extra"}, `unexpected argument "extra"`},
 		{[]string{"run", "--data-dir", dir, "--no-mdns"}, "not initialised"},
