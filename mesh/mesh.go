@@ -105,6 +105,12 @@ type Member struct {
 	Leader    bool        `json:"leader"`
 	LastSeen  time.Time   `json:"last_seen"` // zero if never heard by gossip
 	Status    *NodeStatus `json:"status,omitempty"`
+	// Conn is how this node is connected to the member: ConnDirect,
+	// ConnRelayed, or empty when not connected (and for this node itself).
+	Conn string `json:"conn,omitempty"`
+	// Reachability is, for this node itself only, what AutoNAT found:
+	// public, private or unknown.
+	Reachability string `json:"reachability,omitempty"`
 }
 
 // Errors returned by Mesh methods.
@@ -550,6 +556,11 @@ func (m *Mesh) Members() []Member {
 			mb.Suffrage = "voter"
 		}
 		mb.Addresses = m.addrsOf(id)
+		if id == m.ID() {
+			mb.Reachability = m.Reachability()
+		} else {
+			mb.Conn = m.ConnKind(id)
+		}
 		if e, ok := m.gsp.view.get(id); ok {
 			mb.LastSeen = e.seen
 			st := e.status

@@ -64,7 +64,7 @@ func formatNodes(w io.Writer, nodes []adminapi.NodeView, now time.Time) error {
 // formatNodeTable prints the table of formatNodes.
 func formatNodeTable(w io.Writer, nodes []adminapi.NodeView, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSUFFRAGE\tLEADER\tSYSTEMS\tBUILDS\tLOAD\tSTORE FREE\tLAST SEEN")
+	fmt.Fprintln(tw, "ID\tSUFFRAGE\tLEADER\tCONNECTION\tSYSTEMS\tBUILDS\tLOAD\tSTORE FREE\tLAST SEEN")
 	for _, n := range nodes {
 		id := n.ID
 		if n.Self {
@@ -81,9 +81,18 @@ func formatNodeTable(w io.Writer, nodes []adminapi.NodeView, now time.Time) erro
 			load = fmt.Sprintf("%.2f/%d", st.Load1, st.Cores)
 			free = bytesIEC(st.StoreFreeBytes)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, n.Suffrage, leader, systems, builds, load, free, ago(n.LastSeen, now))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, n.Suffrage, leader, connection(n), systems, builds, load, free, ago(n.LastSeen, now))
 	}
 	return tw.Flush()
+}
+
+// connection says how this node reaches n: direct or relayed, "-" when not
+// connected; for this node itself, its reachability as AutoNAT found it.
+func connection(n adminapi.NodeView) string {
+	if n.Self {
+		return "self (" + orDash(n.Reachability) + ")"
+	}
+	return orDash(n.Conn)
 }
 
 // ago says how long before now t was, "never" for nil.
