@@ -54,7 +54,7 @@ type nodeRow struct {
 	NoBuilds string // why it takes no new builds (low disk, load), "" if it takes them
 	Version  string
 	LastSeen *time.Time
-	Gossiped bool // a status was heard
+	Gossiped bool   // a status was heard
 	Conn     string // direct or relayed, "" if not connected or self
 	Reach    string // self only: public, private or unknown (AutoNAT)
 }
