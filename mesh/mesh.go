@@ -207,7 +207,7 @@ func New(cfg Config) (*Mesh, error) {
 	m.lead = newLeadership()
 	m.memberFeed = newChangeFeed()
 	m.streams = newStreamRegistry()
-	m.wan = &wan{rsvp: map[peer.ID]time.Time{}}
+	m.wan = &wan{rsvp: map[peer.ID]reservation{}}
 	return m, nil
 }
 

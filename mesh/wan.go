@@ -85,7 +85,15 @@ type wan struct {
 
 	mu    sync.Mutex
 	reach network.Reachability
-	rsvp  map[peer.ID]time.Time // relay → reservation expiry
+	rsvp  map[peer.ID]reservation
+}
+
+// reservation is a slot held at a relay. A relay forgets it when the
+// connection it was made on closes (or the relay restarts), so it is
+// remade on every new connection.
+type reservation struct {
+	conn    string // the connection's ID
+	expires time.Time
 }
 
 // reservationCheck is how often a node checks its reservations at relays.
@@ -186,20 +194,24 @@ func (m *Mesh) needsRelays() bool {
 func (m *Mesh) relays() []peer.ID {
 	var out []peer.ID
 	for _, p := range m.host.Network().Peers() {
-		if ok, _ := m.host.Peerstore().SupportsProtocols(p, proto.ProtoIDv2Hop); len(ok) > 0 && m.ConnKind(p.String()) == ConnDirect {
+		if ok, _ := m.host.Peerstore().SupportsProtocols(p, proto.ProtoIDv2Hop); len(ok) > 0 && m.directConn(p) != "" {
 			out = append(out, p)
 		}
 	}
 	return out
 }
 
-// reserve makes or renews the reservation at relay r when it has less than
-// a quarter of an hour left.
+// reserve makes or renews the reservation at relay r when it was made on
+// another connection or has less than a quarter of an hour left.
 func (m *Mesh) reserve(r peer.ID) {
+	conn := m.directConn(r)
+	if conn == "" {
+		return
+	}
 	m.wan.mu.Lock()
-	exp := m.wan.rsvp[r]
+	old, had := m.wan.rsvp[r]
 	m.wan.mu.Unlock()
-	if time.Until(exp) > 15*time.Minute {
+	if old.conn == conn && time.Until(old.expires) > 15*time.Minute {
 		return
 	}
 	ctx, cancel := context.WithTimeout(m.ctx, dialTimeout)
@@ -210,11 +222,21 @@ func (m *Mesh) reserve(r peer.ID) {
 		return
 	}
 	m.wan.mu.Lock()
-	m.wan.rsvp[r] = rv.Expiration
+	m.wan.rsvp[r] = reservation{conn: conn, expires: rv.Expiration}
 	m.wan.mu.Unlock()
-	if exp.IsZero() {
+	if !had || old.conn != conn {
 		m.log.Info("reserved a slot at relay", "relay", r, "until", rv.Expiration)
 	}
+}
+
+// directConn is the ID of a direct connection to p, "" if there is none.
+func (m *Mesh) directConn(p peer.ID) string {
+	for _, c := range m.host.Network().ConnsToPeer(p) {
+		if !isRelayed(c.RemoteMultiaddr()) {
+			return c.ID()
+		}
+	}
+	return ""
 }
 
 // addRelayAddrs gives p an address through every connected relay, so that

@@ -64,21 +64,16 @@ func TestMembersBehindNATTalkThroughRelay(t *testing.T) {
 		return nil
 	})
 	const size = 4 << 20
-	waitFor(t, 30*time.Second, "a blob from b through the relay", func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		sum, got, err := fetchBlob(ctx, a, b.ID(), size)
-		switch {
-		case err != nil:
-			return err
-		case got != size || sum != blobSum(size):
-			return fmt.Errorf("got %d bytes (sum ok %v), want %d", got, sum == blobSum(size), size)
-		}
-		return nil
-	})
+	fetch(t, a, b, size)
 	if k := a.ConnKind(b.ID()); k != ConnRelayed {
 		t.Errorf("a's connection to b is %q, want %q", k, ConnRelayed)
 	}
+	// A restarted relay has forgotten every reservation: they are made
+	// again on the new connections.
+	a.host.Network().ClosePeer(b.host.ID())
+	relay = relay.restart(t)
+	c.nodes[0] = relay
+	fetch(t, a, b, size)
 	if k := a.ConnKind(relay.ID()); k != ConnDirect {
 		t.Errorf("a's connection to the relay is %q, want %q", k, ConnDirect)
 	}
@@ -114,4 +109,21 @@ func TestRelayServesMembersOnly(t *testing.T) {
 		t.Fatal("a host with another secret reserved a slot at the relay")
 	}
 	t.Logf("reservation refused as it should be: %v", err)
+}
+
+// fetch waits until from gets a blob of size bytes from to.
+func fetch(t *testing.T, from, to *testNode, size int) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "a blob through the relay", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		sum, got, err := fetchBlob(ctx, from, to.ID(), size)
+		switch {
+		case err != nil:
+			return err
+		case got != int64(size) || sum != blobSum(size):
+			return fmt.Errorf("got %d bytes (sum ok %v), want %d", got, sum == blobSum(size), size)
+		}
+		return nil
+	})
 }
