@@ -12,6 +12,8 @@ import (
 	"github.com/tbfg/tbfg-node/internal/drvgraph"
 	"github.com/tbfg/tbfg-node/internal/guiletest"
 	"github.com/tbfg/tbfg-node/internal/netns"
+	"github.com/tbfg/tbfg-node/store"
+	"github.com/tbfg/tbfg-node/substitutes/narinfo"
 )
 
 // newWANCluster is newCluster on a netns.NAT with two LANs: hosts added
@@ -86,10 +88,29 @@ func TestMeshAcrossNAT(t *testing.T) {
 	if !t.Run("build", func(t *testing.T) { buildAll(t, []*host{pub, b, a}, ids, g, dir) }) {
 		return
 	}
+	relayedBuild := relayedBytes(t, pub)
 	fetched := t.TempDir()
 	t.Run("substitute-on-lan-a", func(t *testing.T) { fetchBuiltOn(t, a, b, hosts, g, fetched) })
+	t.Logf("bytes relayed by %s: %d while the graph built, %d more for the substitutes fetched on LAN A",
+		pub.name, relayedBuild, relayedBytes(t, pub)-relayedBuild)
 	t.Run("guix-signatures", func(t *testing.T) { checkSignatures(t, guiletest.Require(t), a, fetched) })
 	t.Run("public-node-killed", func(t *testing.T) { killRelay(t, pub, a, b, hosts, ids) })
+}
+
+// relayedBytes reads the relayed_bytes of h's status.
+func relayedBytes(t *testing.T, h *host) uint64 {
+	t.Helper()
+	out, err := h.cli("status", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		RelayedBytes uint64 `json:"relayed_bytes"`
+	}
+	if err := json.Unmarshal(out, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.RelayedBytes
 }
 
 // publicAddr picks the public host's multiaddr on the public segment.
@@ -152,7 +173,7 @@ func connKinds(h *host) (map[string]string, error) {
 func fetchBuiltOn(t *testing.T, client, builder *host, hosts []*host, g *drvgraph.Graph, dir string) {
 	builtOn := builders(t, hosts, g)
 	base := substituteURL(client)
-	n := 0
+	n, narBytes := 0, uint64(0)
 	for _, drv := range g.Order {
 		if builtOn[string(drv)] != builder.name {
 			continue
@@ -169,9 +190,12 @@ func fetchBuiltOn(t *testing.T, client, builder *host, hosts []*host, g *drvgrap
 			t.Errorf("%s: %v", out, err)
 			continue
 		}
+		if ni, err := narinfo.Parse(text, store.GuixDir); err == nil {
+			narBytes += ni.NarSize
+		}
 		n++
 	}
-	t.Logf("%s served %d outputs built on %s", client.name, n, builder.name)
+	t.Logf("%s served %d outputs built on %s, %d bytes of NAR", client.name, n, builder.name, narBytes)
 	if n == 0 {
 		t.Errorf("%s built nothing to fetch", builder.name)
 	}

@@ -59,7 +59,7 @@ func loadIdentity(dir string) (crypto.PrivKey, error) {
 // newHost builds the libp2p host: TCP only, private network, announcing
 // only addresses on cfg.Interfaces (and relayed ones), with AutoNAT, the
 // relay client and service, and hole punching (wanOptions).
-func newHost(cfg Config, key crypto.PrivKey, g *gater) (host.Host, error) {
+func newHost(cfg Config, key crypto.PrivKey, g *gater, w *wan) (host.Host, error) {
 	announce, err := announceFilter(cfg.Interfaces)
 	if err != nil {
 		return nil, err
@@ -73,7 +73,7 @@ func newHost(cfg Config, key crypto.PrivKey, g *gater) (host.Host, error) {
 		libp2p.ConnectionGater(g),
 		libp2p.DisableMetrics(),
 		libp2p.UserAgent("tbfg-node"),
-	}, wanOptions(cfg.Relay)...)
+	}, wanOptions(cfg.Relay, w)...)
 	h, err := libp2p.New(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("start libp2p host on %v: %w", cfg.ListenAddrs, err)

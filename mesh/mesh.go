@@ -317,7 +317,7 @@ func (m *Mesh) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if m.host, err = newHost(m.cfg, key, m.gater); err != nil {
+	if m.host, err = newHost(m.cfg, key, m.gater, m.wan); err != nil {
 		return err
 	}
 	m.started.Store(true)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -13,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+	pbv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/pb"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	ma "github.com/multiformats/go-multiaddr"
@@ -65,14 +67,15 @@ func relayResources() relayv2.Resources {
 // AutoNAT (client, and service for the others), identify's observed
 // addresses, the circuit relay v2 client, the relay service when mode is
 // auto (libp2p starts it while AutoNAT says public), and hole punching.
-func wanOptions(mode RelayMode) []libp2p.Option {
+func wanOptions(mode RelayMode, w *wan) []libp2p.Option {
 	opts := []libp2p.Option{
 		libp2p.EnableNATService(),
 		libp2p.EnableRelay(),
 		libp2p.EnableHolePunching(),
 	}
 	if mode == RelayAuto {
-		opts = append(opts, libp2p.EnableRelayService(relayv2.WithResources(relayResources())))
+		opts = append(opts, libp2p.EnableRelayService(relayv2.WithResources(relayResources()),
+			relayv2.WithMetricsTracer(relayCounter{w})))
 	}
 	return opts
 }
@@ -82,6 +85,8 @@ func wanOptions(mode RelayMode) []libp2p.Option {
 // this node holds at relaying members.
 type wan struct {
 	relay *relayv2.Relay // --relay on only
+
+	relayed atomic.Uint64 // bytes the relay service forwarded
 
 	mu    sync.Mutex
 	reach network.Reachability
@@ -103,7 +108,8 @@ const reservationCheck = 5 * time.Second
 // and the reservation loop.
 func (m *Mesh) startWAN() error {
 	if m.cfg.Relay == RelayOn {
-		r, err := relayv2.New(m.host, relayv2.WithResources(relayResources()))
+		r, err := relayv2.New(m.host, relayv2.WithResources(relayResources()),
+			relayv2.WithMetricsTracer(relayCounter{m.wan}))
 		if err != nil {
 			return fmt.Errorf("start relay service: %w", err)
 		}
@@ -281,3 +287,20 @@ func isRelayed(a ma.Multiaddr) bool {
 	_, err := a.ValueForProtocol(ma.P_CIRCUIT)
 	return err == nil
 }
+
+// RelayedBytes is how many bytes this node's relay service has forwarded
+// between other members since it started.
+func (m *Mesh) RelayedBytes() uint64 { return m.wan.relayed.Load() }
+
+// relayCounter is the relay service's metrics tracer: it counts the bytes
+// forwarded and ignores the rest.
+type relayCounter struct{ w *wan }
+
+func (c relayCounter) BytesTransferred(n int)              { c.w.relayed.Add(uint64(n)) }
+func (relayCounter) RelayStatus(bool)                      {}
+func (relayCounter) ConnectionOpened()                     {}
+func (relayCounter) ConnectionClosed(time.Duration)        {}
+func (relayCounter) ConnectionRequestHandled(pbv2.Status)  {}
+func (relayCounter) ReservationAllowed(bool)               {}
+func (relayCounter) ReservationClosed(int)                 {}
+func (relayCounter) ReservationRequestHandled(pbv2.Status) {}

@@ -77,6 +77,9 @@ func TestMembersBehindNATTalkThroughRelay(t *testing.T) {
 	if k := a.ConnKind(relay.ID()); k != ConnDirect {
 		t.Errorf("a's connection to the relay is %q, want %q", k, ConnDirect)
 	}
+	if n := relay.RelayedBytes(); n < size {
+		t.Errorf("the relay forwarded %d bytes, want at least the %d of the blob", n, size)
+	}
 	if r := a.Reachability(); r == "" {
 		t.Error("no reachability")
 	}
@@ -97,7 +100,7 @@ func TestRelayServesMembersOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := newHost(cfg, key, newGater())
+	h, err := newHost(cfg, key, newGater(), &wan{})
 	if err != nil {
 		t.Fatal(err)
 	}

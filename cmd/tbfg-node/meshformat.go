@@ -29,6 +29,9 @@ func formatStatus(w io.Writer, st adminapi.Status) {
 	fmt.Fprintf(tw, "Load:\t%.2f on %d cores\n", st.Load1, st.Cores)
 	fmt.Fprintf(tw, "Free disk:\tstore %s, data %s\n", bytesIEC(st.StoreFreeBytes), bytesIEC(st.DataFreeBytes))
 	fmt.Fprintf(tw, "Substitutes:\t%s\n", orDash(st.SubstituteURL))
+	if st.RelayedBytes > 0 {
+		fmt.Fprintf(tw, "Relayed:\t%s between other members\n", bytesIEC(st.RelayedBytes))
+	}
 	fmt.Fprintf(tw, "Version:\t%s\n", st.Version)
 	fmt.Fprintf(tw, "Data dir:\t%s\n", st.DataDir)
 	for i, a := range st.Addresses {

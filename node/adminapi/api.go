@@ -33,6 +33,9 @@ type Status struct {
 	// replica of the build queue applied: a read that names it as
 	// ReadAt.Index on any node sees at least this state.
 	AppliedIndex uint64 `json:"applied_index"`
+	// RelayedBytes counts the bytes this node's relay service forwarded
+	// between other members since it started; absent when none.
+	RelayedBytes uint64 `json:"relayed_bytes,omitempty"`
 	// The local status this node gossips, flattened into the object.
 	mesh.NodeStatus
 }
