@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -83,9 +82,9 @@ func TestMembersBehindNATTalkThroughRelay(t *testing.T) {
 	if r := a.Reachability(); r == "" {
 		t.Error("no reachability")
 	}
-	if err := c.agreed(3, 3); err != nil {
-		t.Error(errors.Join(errors.New("after the relayed transfer"), err))
-	}
+	// The relay's restart may have cost the leader; the three agree again
+	// with a and b talking through it.
+	waitFor(t, 15*time.Second, "3 voters after the relay's restart", func() error { return c.agreed(3, 3) })
 }
 
 // TestRelayServesMembersOnly checks that a host without the mesh secret
