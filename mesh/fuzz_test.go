@@ -33,6 +33,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 	f.Add([]byte(`{"id":"` + testPeer + `","time":1,"status":{"systems":["x86_64-linux"],"cores":4,"load1":0.5}}`))
 	f.Add([]byte(`{"id":"` + testPeer + `","status":{"load1":-1}}`))
 	f.Add([]byte(`{"id":"other"}`))
+	f.Add([]byte(`{"id":"` + testPeer + `","status":{"version":"v0.4.0","format":2,"min_format":1}}`))
 	f.Add(bytes.Repeat([]byte("a"), maxStatusSize+1))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		e, err := decodeEnvelope(data, testPeer)
@@ -76,6 +77,10 @@ func TestStatusCheck(t *testing.T) {
 		{"empty system", NodeStatus{Systems: []string{""}}, false},
 		{"long version", NodeStatus{Version: long}, false},
 		{"too many features", NodeStatus{Features: make([]string, maxListLen+1)}, false},
+		{"formats", NodeStatus{Format: 2, MinFormat: 1}, true},
+		{"no formats (an older node)", NodeStatus{}, true},
+		{"min format above format", NodeStatus{Format: 1, MinFormat: 2}, false},
+		{"negative format", NodeStatus{Format: -1}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -83,6 +83,8 @@ func (s *NodeStatus) check() error {
 		return fmt.Errorf("load1 %v out of range", s.Load1)
 	case !finite(s.MaxLoad) || s.MaxLoad < 0 || s.MaxLoad > 1e6:
 		return fmt.Errorf("max_load %v out of range", s.MaxLoad)
+	case s.Format < 0 || s.Format > 255 || s.MinFormat < 0 || s.MinFormat > s.Format:
+		return fmt.Errorf("formats %d to %d out of range", s.MinFormat, s.Format)
 	case !finite(s.Speed) || s.Speed < 0 || s.Speed > 1e6:
 		return fmt.Errorf("speed %v out of range", s.Speed)
 	}

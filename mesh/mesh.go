@@ -66,6 +66,11 @@ type Config struct {
 	// Logger receives the mesh's logs, and Raft's bridged into it. (libp2p
 	// logs through its own process-wide slog handler.)
 	Logger *slog.Logger
+
+	// batchApplyCh sets raft.Config.BatchApplyCh; off in every node, on
+	// only for BenchmarkApplyConcurrent's comparison (DESIGN.md, Commits
+	// and durability).
+	batchApplyCh bool
 }
 
 // Timing is a Raft timing profile.
@@ -90,8 +95,14 @@ type NodeStatus struct {
 	StoreFreeBytes uint64  `json:"store_free_bytes"`
 	DataFreeBytes  uint64  `json:"data_free_bytes"`
 	Version        string  `json:"version"`
-	SubstituteURL  string  `json:"substitute_url"`
-	SigningKey     string  `json:"signing_key"`
+	// Format and MinFormat are the highest replicated format the node
+	// reads and writes, and the lowest it still writes (the node's
+	// scheduler.FormatVersion and MinFormat; the mesh does not interpret
+	// them). 0 means a node older than these fields: it reads format 1.
+	Format        int    `json:"format,omitempty"`
+	MinFormat     int    `json:"min_format,omitempty"`
+	SubstituteURL string `json:"substitute_url"`
+	SigningKey    string `json:"signing_key"`
 	// MinFree is the free store space below which the node takes no new
 	// builds (--min-free); 0 means no minimum.
 	MinFree uint64 `json:"min_free,omitempty"`

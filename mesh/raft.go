@@ -155,6 +155,7 @@ func (m *Mesh) raftConfig(hlog hclog.Logger) *raft.Config {
 	// A removed node keeps running so that it can ask to be added again
 	// when it is heard from after a partition.
 	c.ShutdownOnRemove = false
+	c.BatchApplyCh = m.cfg.batchApplyCh
 	c.Logger = hlog
 	return c
 }

@@ -156,16 +156,26 @@ func aclView(members []scheduler.MemberInfo) (adminapi.ACLView, error) {
 // this node's agent ran.
 func (n *Node) buildView(b scheduler.BuildInfo) adminapi.BuildView {
 	v := adminapi.NewBuildView(b)
-	a := n.agent.Load()
-	if a == nil {
-		return v
-	}
-	if tl, ok := a.Timeline(b.ID); ok && tl.Attempt == b.Attempt {
-		v.Timeline = &adminapi.Timeline{Attempt: tl.Attempt, Seen: timePtr(tl.Seen), Fetched: timePtr(tl.Fetched),
-			Exec: timePtr(tl.Exec), Exited: timePtr(tl.Exited), Published: timePtr(tl.Published),
-			Committed: timePtr(tl.Committed)}
+	if tl, ok := n.timeline(b.ID, b.Attempt); ok {
+		v.Timeline = &tl
 	}
 	return v
+}
+
+// timeline is this node's agent's timeline of attempt attempt of build id,
+// if the agent ran that attempt and still keeps it.
+func (n *Node) timeline(id scheduler.BuildID, attempt int) (adminapi.Timeline, bool) {
+	a := n.agent.Load()
+	if a == nil {
+		return adminapi.Timeline{}, false
+	}
+	tl, ok := a.Timeline(id)
+	if !ok || tl.Attempt != attempt {
+		return adminapi.Timeline{}, false
+	}
+	return adminapi.Timeline{Attempt: tl.Attempt, Seen: timePtr(tl.Seen), Fetched: timePtr(tl.Fetched),
+		Exec: timePtr(tl.Exec), Exited: timePtr(tl.Exited), Published: timePtr(tl.Published),
+		Committed: timePtr(tl.Committed)}, true
 }
 
 // timePtr is t in UTC, nil for the zero time.

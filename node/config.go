@@ -191,6 +191,11 @@ type Config struct {
 	// store: below it the collector runs and the node takes no new builds
 	// (--min-free).
 	MinFree int64
+	// GCInterval is how often the store collector checks --store-max and
+	// --min-free; an item stays at least twice as long (at least 10s) after
+	// its last use, so that a copy or a submission is recorded in the
+	// replicated state before it could go (--gc-interval).
+	GCInterval time.Duration
 	// History is how long a finished build's record stays in the replicated
 	// state; older records are compacted away, keeping the availability of
 	// their outputs (--history).
@@ -240,6 +245,7 @@ func DefaultConfig() Config {
 		NARCacheSize:     DefaultNARCacheSize,
 		Replicas:         DefaultReplicas,
 		MinFree:          DefaultMinFree,
+		GCInterval:       time.Minute,
 		History:          DefaultHistory,
 		LogMaxAge:        DefaultLogMaxAge,
 		LogMaxSize:       DefaultLogMaxSize,
@@ -601,6 +607,8 @@ func (c *Config) validateRetention() error {
 		return fmt.Errorf("--store-max %d: must be 0 (no bound) or positive", c.StoreMax)
 	case c.MinFree < 0:
 		return fmt.Errorf("--min-free %d: must be 0 or positive", c.MinFree)
+	case c.GCInterval < time.Second:
+		return fmt.Errorf("--gc-interval %s: must be at least 1s", c.GCInterval)
 	case c.History < time.Hour:
 		return fmt.Errorf("--history %s: must be at least 1h, so that users see what just finished", c.History)
 	case c.LogMaxAge < time.Hour:

@@ -17,8 +17,13 @@
 //	meshsource  mesh-wide store reads: NARs and logs from any member, and
 //	            the import of submitted .drv closures
 //	replicate   copies store items until --replicas members hold each
+//	gc          keeps the store under --store-max and its disk above
+//	            --min-free, removing what the mesh can spare (collector.go
+//	            wires it; `tbfg-node gc` runs it through the admin API)
 //	buildlog    the build log directory: live logs while builds run,
-//	            gzipped once they end, read from any offset and followed
+//	            gzipped once they end, read from any offset and followed,
+//	            pruned by --log-max-age and --log-max-size
+//	            (logretention.go)
 //	web         the status server: pages, JSON API, /events, /healthz and
 //	            /readyz on --http-listen; the node is its Backend
 //	            (status.go), OpenLog (logs.go) its way to any build's log
@@ -51,7 +56,14 @@
 // orphans of an earlier run, and last the replicator (package replicate),
 // which also waits for that registration and then copies store items from
 // their holders into this node's store until --replicas members (default 2)
-// hold each, so that outputs outlive the node that built them. The node
+// hold each, so that outputs outlive the node that built them, and after
+// it the store collector (package gc), which waits for the registration
+// too and, every --gc-interval, removes what the mesh can spare while the
+// store is over --store-max or its disk below --min-free, committing each
+// copy it gives up as no longer held before its files go. Membership is
+// followed by the build log retention loop, which every 10 minutes removes
+// the logs past --log-max-age (a failed build's: four times that) or beyond
+// --log-max-size, oldest and successful builds' first. The node
 // gossips its substitute URL
 // (http://<listen IP, or first announced IPv4>:<port>), its Guix public key
 // and the number of builds its agent runs.

@@ -6,6 +6,7 @@ import (
 	"github.com/tbfg/tbfg-node/internal/hostinfo"
 	tbfgversion "github.com/tbfg/tbfg-node/internal/version"
 	"github.com/tbfg/tbfg-node/mesh"
+	"github.com/tbfg/tbfg-node/scheduler"
 )
 
 // version is the running binary's version as `tbfg-node version` prints it
@@ -27,6 +28,8 @@ func (n *Node) localStatus() mesh.NodeStatus {
 		Speed:     n.speed,
 		Cores:     runtime.NumCPU(),
 		Version:   n.cfg.Version,
+		Format:    scheduler.FormatVersion,
+		MinFormat: scheduler.MinFormat,
 		// Empty until the substitute server runs, zero until the agent does.
 		SubstituteURL: n.SubstituteURL(),
 		RunningBuilds: n.runningBuilds(),

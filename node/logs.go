@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 
 	"github.com/tbfg/tbfg-node/node/adminapi"
 	"github.com/tbfg/tbfg-node/node/web"
@@ -26,16 +27,20 @@ import (
 //
 // Errors match, with errors.Is, adminapi.ErrNoBuild and web.ErrNotFound for
 // an unknown build, web.ErrNotFound for a build without a log (never
-// allocated, or no member has it), and adminapi.ErrUnavailable and
+// allocated, or no member has it; a log that retention removed, here or on
+// the member that ran the build, says
+// "removed by retention on DATE"), and adminapi.ErrUnavailable and
 // web.ErrUnavailable while the node is not running.
 func (n *Node) OpenLog(ctx context.Context, id uint64, opts web.LogOptions) (io.ReadCloser, int64, error) {
 	if !n.running() {
 		return nil, 0, classify(fmt.Errorf("log of build %d: node is %s", id, n.state.Load()),
 			adminapi.ErrUnavailable, web.ErrUnavailable)
 	}
+	var b scheduler.BuildInfo
 	var unknown error
 	n.fsm.Read(func(st *scheduler.State) {
-		if _, ok := st.Build(scheduler.BuildID(id)); !ok {
+		var ok bool
+		if b, ok = st.Build(scheduler.BuildID(id)); !ok {
 			unknown = noBuild(st, id, n.cfg.History)
 		}
 	})
@@ -44,7 +49,11 @@ func (n *Node) OpenLog(ctx context.Context, id uint64, opts web.LogOptions) (io.
 	}
 	rc, start, err := n.source.BuildLog(ctx, scheduler.BuildID(id), opts.Offset, opts.Follow)
 	if errors.Is(err, publish.ErrNotFound) {
-		return nil, 0, classify(err, web.ErrNotFound)
+		// A log this node's retention removed says so, and when.
+		if rerr := n.logs.Removed(path.Base(b.Drv)); rerr != nil {
+			err = fmt.Errorf("build %d: %w", id, rerr)
+		}
+		return nil, 0, classify(err, web.ErrNotFound, adminapi.ErrNoLog)
 	}
 	return rc, start, err
 }

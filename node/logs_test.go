@@ -73,6 +73,7 @@ func TestNodeOpenLog(t *testing.T) {
 		})
 	}
 	t.Run("live", func(t *testing.T) { followLive(ctx, t, nodes, dir, system) })
+	t.Run("removed", func(t *testing.T) { removedLog(ctx, t, nodes, ok) })
 
 }
 
@@ -197,4 +198,31 @@ func state(n *Node, id uint64) scheduler.BuildState {
 		st = b.State
 	})
 	return st
+}
+
+// removedLog removes the finished log of build id by retention on the
+// nodes, and checks that reading it is a missing log everywhere, and that
+// on the node that built it (which held the log) it says when retention
+// removed it.
+func removedLog(ctx context.Context, t *testing.T, nodes []*running, id uint64) {
+	later := time.Now().Add(365 * 24 * time.Hour)
+	for _, r := range nodes {
+		if _, err := r.n.logs.Prune(later, r.n.logRetention()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range nodes {
+		_, _, err := r.n.OpenLog(ctx, id, web.LogOptions{})
+		if !errors.Is(err, web.ErrNotFound) || !errors.Is(err, adminapi.ErrNoLog) {
+			t.Errorf("%s: log removed by retention: %v; want web.ErrNotFound and adminapi.ErrNoLog", r.n.ID(), err)
+		}
+		var builder string
+		r.n.fsm.Read(func(s *scheduler.State) { b, _ := s.Build(scheduler.BuildID(id)); builder = b.LastNode })
+		if r.n.ID() != builder {
+			continue
+		}
+		if want := "removed by retention on " + later.UTC().Format(time.DateOnly); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: log removed by retention: %v; want it to say %q", r.n.ID(), err, want)
+		}
+	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/tbfg/tbfg-node/node/buildlog"
 	"github.com/tbfg/tbfg-node/node/datadir"
 	"github.com/tbfg/tbfg-node/node/executor"
+	"github.com/tbfg/tbfg-node/node/gc"
 	"github.com/tbfg/tbfg-node/node/membership"
 	"github.com/tbfg/tbfg-node/node/meshsource"
 	"github.com/tbfg/tbfg-node/node/metrics"
@@ -55,6 +56,7 @@ type Node struct {
 	loops         *loops.Group                         // the background loops, made by Run
 	agent         atomic.Pointer[agent.Agent]          // set once the agent runs
 	replicator    atomic.Pointer[replicate.Replicator] // set once the replicator is made
+	collector     atomic.Pointer[gc.Collector]         // set once the store collector runs
 	substituteURL atomic.Value                         // string, gossiped
 	metrics       *metrics.Metrics                     // the node's registry, made by New
 	web           *web.Server                          // the status server, nil without --http-listen
@@ -67,6 +69,7 @@ type Node struct {
 	ready     chan struct{}
 	left      chan struct{}
 	leaveOnce sync.Once
+	fatal     chan error // why the node must stop (ErrMeshTooOld); buffered, first one wins
 }
 
 // New validates cfg and builds every component of the node without starting
@@ -79,7 +82,7 @@ func New(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, ready: make(chan struct{}), left: make(chan struct{})}
+	n := &Node{cfg: cfg, log: cfg.Logger, ready: make(chan struct{}), left: make(chan struct{}), fatal: make(chan error, 1)}
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
 	}
@@ -158,7 +161,7 @@ func (n *Node) Run(ctx context.Context) error {
 	// reason while the node joins; its loops stop after every later one.
 	n.startStatusServer(httpLn)
 	n.log.Info("starting", "data_dir", n.cfg.DataDir, "mode", n.cfg.Mode.String())
-	if err := n.mesh.Start(ctx); err != nil {
+	if err := n.startMesh(ctx); err != nil {
 		return n.failStart(ctx, err)
 	}
 	// The secret is stored only now that the mesh runs (for init: Raft is
@@ -180,8 +183,54 @@ func (n *Node) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case <-n.left:
+	case err := <-n.fatal:
+		return errors.Join(err, n.stop())
+	case <-n.fsm.Halted():
+		return errors.Join(n.tooNew(), n.stop())
 	}
 	return n.stop()
+}
+
+// startMesh starts the mesh, giving up if the state machine halts on an
+// entry or snapshot newer than this binary reads (say, while it replays its
+// log): the node cannot follow the mesh, and says which version it needs.
+func (n *Node) startMesh(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-n.fsm.Halted():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err := n.mesh.Start(ctx)
+	if n.fsm.Err() != nil {
+		return n.tooNew()
+	}
+	return err
+}
+
+// stopIncompatible makes Run stop the node with err: a member reads only
+// formats older than this binary writes.
+func (n *Node) stopIncompatible(err error) {
+	select {
+	case n.fatal <- err:
+	default:
+	}
+}
+
+// tooNew is the error of a node whose state machine halted: what it could
+// not read, and which members run a version that can.
+func (n *Node) tooNew() error {
+	err := n.fsm.Err()
+	var tn *scheduler.TooNewError
+	if errors.As(err, &tn) {
+		if hint := membership.UpgradeHint(n.mesh.Members(), max(tn.Format, scheduler.FormatVersion+1)); hint != "" {
+			err = fmt.Errorf("%w (%s)", err, hint)
+		}
+	}
+	return err
 }
 
 // startServices starts what needs the running mesh, in this order:
@@ -194,8 +243,10 @@ func (n *Node) Run(ctx context.Context) error {
 //     the replica has caught up;
 //   - the agent, which waits for that registration before it looks for
 //     orphaned builds;
-//   - the replicator last: it also waits for the registration, fetches
-//     through the mesh source, and copies what the agent publishes.
+//   - the replicator: it also waits for the registration, fetches
+//     through the mesh source, and copies what the agent publishes;
+//   - the store collector last: it also waits for the registration, and
+//     commits what it gives up through the mesh before removing it.
 func (n *Node) startServices(ctx context.Context) error {
 	if err := n.startSource(); err != nil {
 		return err
@@ -207,16 +258,21 @@ func (n *Node) startServices(ctx context.Context) error {
 		Mesh: n.mesh, FSM: n.fsm, Registration: n.registration(),
 		GossipInterval: n.cfg.GossipInterval, RemoveAfter: n.cfg.RemoveAfter,
 		History: n.cfg.History, CompactEvery: n.cfg.compactEvery, Now: n.cfg.now,
+		Version: n.cfg.Version, Incompatible: n.stopIncompatible,
 		Logger: n.log.With("component", "membership"),
 	})
 	n.loops.Go("membership", nil, n.members.Run)
+	n.startLogRetention()
 	if n.cfg.withoutAgent {
 		return nil
 	}
 	if err := n.startAgent(ctx); err != nil {
 		return err
 	}
-	return n.startReplicator(ctx)
+	if err := n.startReplicator(ctx); err != nil {
+		return err
+	}
+	return n.startCollector()
 }
 
 // failStart stops what Run started after the mesh failed to start. A start
@@ -330,7 +386,19 @@ func (n *Node) Apply(ctx context.Context, cmd []byte) ([]byte, error) {
 	if !n.running() {
 		return nil, n.notReady()
 	}
-	return n.mesh.Apply(ctx, cmd)
+	return n.applier().Apply(ctx, cmd)
+}
+
+// applier commits through the mesh, refusing commands of a format some
+// member cannot read yet (scheduler.FormatGate).
+func (n *Node) applier() scheduler.Applier {
+	return scheduler.FormatGate{Applier: n.mesh, MeshFormat: n.meshFormat}
+}
+
+// meshFormat is the highest replicated format every member reads.
+func (n *Node) meshFormat() int {
+	f, _ := membership.MeshFormat(n.mesh.Members())
+	return f
 }
 
 func (n *Node) running() bool { return n.state.Load() == adminapi.StateRunning }

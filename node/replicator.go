@@ -21,7 +21,7 @@ const replicateTick = replicate.BackoffBase
 func (n *Node) startReplicator(ctx context.Context) error {
 	tick := time.NewTicker(replicateTick)
 	r, err := replicate.New(replicate.Config{
-		Node: n.mesh.ID(), FSM: n.fsm, Applier: n.mesh, Fetcher: n.source,
+		Node: n.mesh.ID(), FSM: n.fsm, Applier: n.applier(), Fetcher: n.source,
 		Copies: n.cfg.Replicas, Tick: tick.C, Logger: n.log.With("component", "replicate"),
 	})
 	if err != nil {

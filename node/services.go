@@ -226,7 +226,7 @@ func (n *Node) advertise(ctx context.Context, port int) {
 func (n *Node) startAgent(ctx context.Context) error {
 	tick := time.NewTicker(min(n.cfg.GossipInterval, time.Second))
 	a, err := agent.New(agent.Config{
-		Node: n.mesh.ID(), FSM: n.fsm, Applier: n.mesh, Executor: n.exec, Store: n.store,
+		Node: n.mesh.ID(), FSM: n.fsm, Applier: n.applier(), Executor: n.exec, Store: n.store,
 		Fetcher: n.source, Signer: n.signer, OutputNAR: n.outputNAR, MaxBuilds: n.cfg.MaxBuilds,
 		Load: n.load1, LoadLimit: n.agentLoadLimit(), Tick: tick.C,
 		Timeout: n.cfg.BuildTimeout, MaxSilent: n.cfg.MaxSilent, Logs: n.logs, Finished: n.metrics.BuildFinished,

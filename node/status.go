@@ -10,6 +10,7 @@ import (
 	"github.com/tbfg/tbfg-node/node/adminapi"
 	"github.com/tbfg/tbfg-node/node/metrics"
 	"github.com/tbfg/tbfg-node/node/web"
+	"github.com/tbfg/tbfg-node/scheduler"
 )
 
 // newMetrics makes the node's Prometheus registry over its replica, Raft,
@@ -110,6 +111,10 @@ func (b statusBackend) Nodes(context.Context) ([]adminapi.NodeView, error) {
 func (b statusBackend) Raft() web.RaftInfo {
 	st := b.n.mesh.RaftStats()
 	return web.RaftInfo{Member: st.Member, Leader: st.LeaderID, CommitIndex: st.CommitIndex}
+}
+
+func (b statusBackend) Timeline(id uint64, attempt int) (adminapi.Timeline, bool) {
+	return b.n.timeline(scheduler.BuildID(id), attempt)
 }
 
 func (b statusBackend) OpenLog(ctx context.Context, id uint64, opts web.LogOptions) (io.ReadCloser, int64, error) {

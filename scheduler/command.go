@@ -36,9 +36,6 @@ const (
 // unknown type is an error, so a node too old to understand the log says so.
 const IgnoreUnknown CommandType = 0x80
 
-// commandVersion is the body layout version written after the type byte.
-const commandVersion = 1
-
 // Command is one change to the replicated state. Encode turns it into the bytes
 // given to Raft; Apply decodes and applies them on every node.
 type Command interface {
@@ -286,21 +283,26 @@ func newCommand(t CommandType) Command {
 func Encode(c Command) []byte {
 	e := &encoder{buf: make([]byte, 0, 64)}
 	e.byte(byte(c.Type()))
-	e.byte(commandVersion)
+	e.byte(commandFormat(c.Type()))
 	c.encodeBody(e)
 	return e.buf
 }
 
-// Decode parses an encoded command. An unknown type yields ErrUnknownCommand
-// (check Ignorable to see whether it may be skipped); any other defect yields
-// ErrMalformed with the byte offset. Only the bytes Encode writes are
-// accepted (shortest varints, no IgnoreUnknown flag on a known type), so
-// every command has one encoding.
+// Decode parses an encoded command. A command of a format newer than
+// FormatVersion yields ErrVersion, whatever its type; an unknown type yields
+// ErrUnknownCommand (check Ignorable to see whether either may be skipped);
+// any other defect yields ErrMalformed with the byte offset. Only the bytes
+// Encode writes are accepted (shortest varints, no IgnoreUnknown flag on a
+// known type, the type's own format), so every command has one encoding.
 func Decode(b []byte) (Command, error) {
 	if len(b) < 2 {
 		return nil, fmt.Errorf("%w: %d bytes, need at least 2", ErrMalformed, len(b))
 	}
 	t := CommandType(b[0]) &^ IgnoreUnknown
+	if b[1] > FormatVersion {
+		return nil, fmt.Errorf("%w: command format %d (type %d); this tbfg-node reads formats up to %d",
+			ErrVersion, b[1], t, FormatVersion)
+	}
 	c := newCommand(t)
 	if c == nil {
 		return nil, fmt.Errorf("%w: type %d", ErrUnknownCommand, t)
@@ -308,9 +310,8 @@ func Decode(b []byte) (Command, error) {
 	if b[0] != byte(t) { // no command this node knows carries the flag
 		return nil, fmt.Errorf("%w: command type %d with the IgnoreUnknown flag", ErrMalformed, t)
 	}
-	if b[1] != commandVersion {
-		return nil, fmt.Errorf("%w: %d for command type %d, this node knows %d",
-			ErrVersion, b[1], t, commandVersion)
+	if want := commandFormat(t); b[1] != want {
+		return nil, fmt.Errorf("%w: command type %d with format %d, written as %d", ErrMalformed, t, b[1], want)
 	}
 	d := newDecoder(b, 2)
 	c.decodeBody(d)

@@ -42,7 +42,7 @@ func TestCommandRoundTrip(t *testing.T) {
 	for _, c := range sampleCommands() {
 		t.Run(reflect.TypeOf(c).Elem().Name(), func(t *testing.T) {
 			b := Encode(c)
-			if CommandType(b[0]) != c.Type() || b[1] != commandVersion {
+			if CommandType(b[0]) != c.Type() || int(b[1]) != TypeFormat(c.Type()) {
 				t.Fatalf("header %x", b[:2])
 			}
 			got, err := Decode(b)
@@ -67,7 +67,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"header only", []byte{byte(TypeNodeLost)}, ErrMalformed},
 		{"unknown type", []byte{0x7f, 1}, ErrUnknownCommand},
 		{"unknown ignorable type", []byte{0x7f | byte(IgnoreUnknown), 1}, ErrUnknownCommand},
-		{"future version", []byte{byte(TypeNodeLost), 2}, ErrVersion},
+		{"future version", []byte{byte(TypeNodeLost), FormatVersion + 1}, ErrVersion},
+		{"known type, other format", []byte{byte(TypeNodeLost), 2}, ErrMalformed},
 		{"truncated", valid[:len(valid)-1], ErrMalformed},
 		{"trailing bytes", append(append([]byte{}, valid...), 0), ErrMalformed},
 		{"huge length", []byte{byte(TypeCancel), 1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}, ErrMalformed},
@@ -117,6 +118,7 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add([]byte{0x7f | byte(IgnoreUnknown), 1})
 	f.Add(mustHex(f, "0301860030023030")) // Started with an overlong build id
+	f.Add(newerCommand())                 // a format this node does not read
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := Decode(b)
 		if err != nil {

@@ -103,6 +103,9 @@ func (s *State) applyCompact(c *Compact) ([]byte, error) {
 		return nil, fmt.Errorf("compact: %w: needs a positive max and a cutoff not after its time", ErrInvalid)
 	}
 	s.now(c.Time)
+	// Every member reads format 2 once a Compact is committed (the leader
+	// proposes none before), so snapshots may use its layout from here on.
+	s.format = max(s.format, commandFormat(TypeCompact))
 	chosen := s.compactable(c.Before.UnixNano(), c.Max)
 	for _, bi := range chosen {
 		s.compactBuild(bi)
@@ -171,3 +174,7 @@ func (c *Compact) decodeBody(d *decoder) {
 	}
 	c.Max = int(n)
 }
+
+// Format is the highest replicated format of any command applied so far: 2
+// once a Compact was, and snapshots then keep the applied index (layout 3).
+func (s *State) Format() int { return max(int(s.format), 1) }

@@ -18,6 +18,11 @@
 // Apply re-checks. Every node reads the state through FSM.Read and learns of
 // changes through FSM.WatchNode, FSM.WatchPaths and FSM.Changes.
 //
+// Commands and snapshots share one replicated format number (FormatVersion,
+// MinFormat): an FSM that meets a newer one halts with a TooNewError rather
+// than apply anything wrongly, and writers propose a newer format only once
+// every member reads it (FormatGate; DESIGN.md, "Upgrades").
+//
 // It knows nothing about libp2p, HTTP or how builds are executed; store paths
 // are plain strings. See DESIGN.md for the reasons behind the design.
 package scheduler

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +23,10 @@ import (
 // agent) may call Read at any time. Restore of an empty snapshot (no bytes at
 // all) resets the FSM to its initial state, as NewFSM returns it: the mesh
 // does that before it wipes Raft history that belongs to another cluster.
+//
+// An entry or snapshot of a format this binary cannot read halts the FSM
+// (a *TooNewError, see Halted): from then on it applies nothing, so that it
+// never holds a state the other members do not.
 type FSM struct {
 	mu     sync.RWMutex
 	state  *State
@@ -29,6 +34,10 @@ type FSM struct {
 	logger *slog.Logger
 	subs   notifier
 	feed   feed // what each command changed, for status readers (feed.go)
+
+	halted   chan struct{} // closed when haltErr is set
+	haltOnce sync.Once
+	haltErr  error // a *TooNewError; under mu
 }
 
 // NewFSM returns an FSM over an empty state.
@@ -36,7 +45,7 @@ func NewFSM(logger *slog.Logger) *FSM {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &FSM{state: NewState(), logger: logger}
+	return &FSM{state: NewState(), logger: logger, halted: make(chan struct{})}
 }
 
 var _ raft.FSM = (*FSM)(nil)
@@ -47,7 +56,17 @@ func (f *FSM) Apply(l *raft.Log) any {
 		return nil
 	}
 	f.mu.Lock()
+	if f.haltErr != nil {
+		err := f.haltErr
+		f.mu.Unlock()
+		return err
+	}
 	resp, err := f.state.Apply(l.Data)
+	if tooNew(err) {
+		err = f.halt(&TooNewError{Index: l.Index, Format: CommandFormat(l.Data), Err: err})
+		f.mu.Unlock()
+		return err
+	}
 	f.index = l.Index
 	f.state.applied = l.Index
 	var ev event
@@ -119,6 +138,11 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return nil
 	}
 	s, err := UnmarshalState(data)
+	if tooNew(err) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.halt(&TooNewError{Err: err})
+	}
 	if err != nil {
 		return err
 	}
@@ -138,6 +162,34 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.feed.add(Change{Index: index, Reset: true})
 	f.subs.publishAll()
 	return nil
+}
+
+// Halted is closed when the FSM met an entry or snapshot it cannot read;
+// Err then says which. The node stops: it cannot follow the mesh.
+func (f *FSM) Halted() <-chan struct{} { return f.halted }
+
+// Err is the *TooNewError that halted the FSM, or nil.
+func (f *FSM) Err() error {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.haltErr
+}
+
+// halt records err as the reason the FSM applies nothing more, logs it
+// once and returns it. f.mu must be held.
+func (f *FSM) halt(err *TooNewError) error {
+	f.haltOnce.Do(func() {
+		f.haltErr = err
+		f.logger.Error("cannot read the replicated state; applying nothing more", "err", err)
+		close(f.halted)
+	})
+	return f.haltErr
+}
+
+// tooNew reports whether err means a command or snapshot newer than this
+// binary reads: a format or a command type it does not know.
+func tooNew(err error) bool {
+	return errors.Is(err, ErrVersion) || errors.Is(err, ErrUnknownCommand)
 }
 
 // fsmSnapshot is an encoded state waiting to be persisted.

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"fmt"
+	"github.com/tbfg/tbfg-node/internal/bytesize"
 	"slices"
 	"time"
 )
@@ -29,26 +30,12 @@ type NodeView struct {
 // is at its limit. Status pages and `tbfg-node nodes` show it.
 func (v NodeView) NoBuildsReason(opts PlanOptions) string {
 	if floor := max(v.MinFree, opts.MinFreeDisk); v.FreeDisk < floor {
-		return fmt.Sprintf("disk: %s free < min-free %s", bytesIEC(v.FreeDisk), bytesIEC(floor))
+		return fmt.Sprintf("disk: %s free < min-free %s", bytesize.IEC(v.FreeDisk), bytesize.IEC(floor))
 	}
 	if v.LoadLimit > 0 && v.Load1 >= v.LoadLimit {
 		return fmt.Sprintf("load: %.2f >= max-load %.2f", v.Load1, v.LoadLimit)
 	}
 	return ""
-}
-
-// bytesIEC prints a byte count with a binary unit, e.g. "1.2 GiB".
-func bytesIEC(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // PlanOptions tunes an allocation round.

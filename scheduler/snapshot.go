@@ -22,8 +22,12 @@ const (
 func (s *State) MarshalBinary() ([]byte, error) {
 	e := &encoder{buf: make([]byte, 0, 256+len(s.builds)*160)}
 	e.buf = append(e.buf, snapshotMagic...)
-	e.byte(snapshotVersion)
-	e.uvarint(s.applied)
+	if s.format >= 2 {
+		e.byte(snapshotVersion)
+		e.uvarint(s.applied)
+	} else {
+		e.byte(2) // no compacted build can exist before format 2
+	}
 	e.varint(s.last)
 	e.strs(s.names)
 	e.count(len(s.featureSets))
@@ -139,6 +143,7 @@ func UnmarshalState(data []byte) (*State, error) {
 	s.names, s.byName, s.featureSets, s.byFeatures = nil, map[string]uint32{}, nil, map[string]uint32{}
 	if v >= 3 {
 		s.applied = d.uvarint()
+		s.format = 2
 	}
 	s.last = d.varint()
 	s.names = d.strs()

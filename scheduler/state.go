@@ -95,6 +95,9 @@ var (
 	ErrUnknownCommand = errors.New("unknown command type")
 	// ErrVersion means a command or snapshot layout this node does not know.
 	ErrVersion = errors.New("unsupported version")
+	// ErrFormatGate means a command of a format some member cannot read
+	// yet (FormatGate).
+	ErrFormatGate = errors.New("command format not yet readable by every member")
 	// ErrInvalid means a command is well-formed but makes no sense (empty
 	// path, duplicate derivation, unknown output name, ...).
 	ErrInvalid = errors.New("invalid command")
@@ -214,6 +217,7 @@ type State struct {
 	failed      map[uint32]uint32 // failed-output memory: path → build that failed
 	last        int64             // newest command time applied; times never go back
 	applied     uint64            // Raft index of the last applied command, set by FSM; in snapshots from version 3
+	format      byte              // highest replicated format a command applied so far had; picks the snapshot layout
 
 	fx effects // what the command being applied changed, for notifications
 	ix index   // derived read index for status pages (index.go); not in snapshots

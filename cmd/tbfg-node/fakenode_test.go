@@ -32,6 +32,8 @@ type fakeNode struct {
 	req     adminapi.SubmitRequest
 	logs    map[uint64]string
 	actions []string
+	gc      adminapi.GCResult  // the answer to GC
+	gcReq   adminapi.GCRequest // the last GC request
 }
 
 // step is one change of the feed: new states of builds, or a reset. A
@@ -71,6 +73,14 @@ func (f *fakeNode) Status() adminapi.Status             { return adminapi.Status
 func (f *fakeNode) Nodes() ([]adminapi.NodeView, error) { return nil, nil }
 func (f *fakeNode) Leave(context.Context) error         { return nil }
 func (f *fakeNode) ACL() (adminapi.ACLView, error)      { return adminapi.ACLView{}, nil }
+func (f *fakeNode) GC(_ context.Context, req adminapi.GCRequest) (adminapi.GCResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gcReq = req
+	res := f.gc
+	res.DryRun = req.DryRun
+	return res, nil
+}
 
 func (f *fakeNode) Submit(_ context.Context, req adminapi.SubmitRequest) (adminapi.SubmitResult, error) {
 	f.mu.Lock()

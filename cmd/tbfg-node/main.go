@@ -54,6 +54,7 @@ func commands() []command {
 	all = append(all, narinfoCommands()...)
 	all = append(all, meshCommands()...)
 	all = append(all, buildCommands()...)
+	all = append(all, gcCommands()...)
 	all = append(all, configCommands()...)
 	all = append(all, docCommands()...)
 	sort.Slice(all, func(i, j int) bool { return all[i].name < all[j].name })

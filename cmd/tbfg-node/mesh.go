@@ -97,6 +97,7 @@ func newDaemonFlags(fs *flag.FlagSet) *daemonFlags {
 	fs.IntVar(&c.Replicas, "replicas", c.Replicas, "copy every store item until `N` members hold it (1: only the builder's copy)")
 	fs.Var((*sizeFlag)(&c.StoreMax), "store-max", "keep the node's store under `SIZE` bytes, with K, M, G or T, removing what the mesh can spare (default no bound)")
 	fs.Var((*sizeFlag)(&c.MinFree), "min-free", "keep `SIZE` bytes free on the store's disk; below it, collect and take no new builds (default 5G)")
+	fs.DurationVar(&c.GCInterval, "gc-interval", c.GCInterval, "check --store-max and --min-free every `INTERVAL`")
 	fs.DurationVar(&c.History, "history", c.History, "keep finished builds' records in the mesh state for `DURATION`; their outputs stay available")
 	fs.DurationVar(&c.LogMaxAge, "log-max-age", c.LogMaxAge, "keep successful builds' logs for `DURATION`, failed builds' four times as long")
 	fs.Var((*sizeFlag)(&c.LogMaxSize), "log-max-size", "bound all build logs together to `SIZE` bytes, with K, M, G or T (default 1G)")

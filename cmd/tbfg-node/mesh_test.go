@@ -96,10 +96,11 @@ func testNodes() []adminapi.NodeView {
 	seen := now.Add(-3 * time.Second)
 	return []adminapi.NodeView{
 		{ID: "12D3KooWLeader", Suffrage: "voter", Leader: true, Conn: "relayed", LastSeen: &seen, NodeStatus: &mesh.NodeStatus{
-			Systems: []string{"x86_64-linux", "i686-linux"}, MaxBuilds: 4, RunningBuilds: 1, Load1: 0.75, Cores: 4, StoreFreeBytes: 50 << 30}},
+			Systems: []string{"x86_64-linux", "i686-linux"}, MaxBuilds: 4, RunningBuilds: 1, Load1: 0.75, Cores: 4, StoreFreeBytes: 50 << 30,
+			Version: "v0.4.0", Format: 2, MinFormat: 1}},
 		{ID: "12D3KooWSelf", Suffrage: "voter", Self: true, Reachability: "private", LastSeen: &now, NodeStatus: &mesh.NodeStatus{
 			Systems: []string{"aarch64-linux"}, MaxBuilds: 2, Load1: 1.5, Cores: 2, StoreFreeBytes: 900 << 20,
-			MinFree: 5 << 30, SubstituteURL: "http://198.18.0.1:8761"}},
+			MinFree: 5 << 30, SubstituteURL: "http://198.18.0.1:8761", Version: "v0.3.0"}},
 		{ID: "12D3KooWQuiet", Suffrage: "nonvoter"},
 	}
 }

@@ -2,11 +2,13 @@ package main
 
 import (
 	"fmt"
+	"github.com/tbfg/tbfg-node/internal/bytesize"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/tbfg/tbfg-node/mesh"
 	"github.com/tbfg/tbfg-node/node/adminapi"
 	"github.com/tbfg/tbfg-node/node/membership"
 	"github.com/tbfg/tbfg-node/scheduler"
@@ -27,10 +29,10 @@ func formatStatus(w io.Writer, st adminapi.Status) {
 	fmt.Fprintf(tw, "Systems:\t%s\n", orDash(strings.Join(st.Systems, ", ")))
 	fmt.Fprintf(tw, "Builds:\t%d running of %d\n", st.RunningBuilds, st.MaxBuilds)
 	fmt.Fprintf(tw, "Load:\t%.2f on %d cores\n", st.Load1, st.Cores)
-	fmt.Fprintf(tw, "Free disk:\tstore %s, data %s\n", bytesIEC(st.StoreFreeBytes), bytesIEC(st.DataFreeBytes))
+	fmt.Fprintf(tw, "Free disk:\tstore %s, data %s\n", bytesize.IEC(st.StoreFreeBytes), bytesize.IEC(st.DataFreeBytes))
 	fmt.Fprintf(tw, "Substitutes:\t%s\n", orDash(st.SubstituteURL))
 	if st.RelayedBytes > 0 {
-		fmt.Fprintf(tw, "Relayed:\t%s between other members\n", bytesIEC(st.RelayedBytes))
+		fmt.Fprintf(tw, "Relayed:\t%s between other members\n", bytesize.IEC(st.RelayedBytes))
 	}
 	fmt.Fprintf(tw, "Version:\t%s\n", st.Version)
 	fmt.Fprintf(tw, "Data dir:\t%s\n", st.DataDir)
@@ -45,7 +47,9 @@ func formatStatus(w io.Writer, st adminapi.Status) {
 }
 
 // formatNodes prints the members as a table, the leader marked with "*" and
-// this node with "(self)"; last-seen times are relative to now. Below it, a
+// this node with "(self)"; last-seen times are relative to now. FORMATS are
+// the replicated formats a member writes, lowest to highest: a member that
+// does not gossip them (older than that) reads format 1. Below the table, a
 // line for each node that takes no new builds says why.
 func formatNodes(w io.Writer, nodes []adminapi.NodeView, now time.Time) error {
 	if err := formatNodeTable(w, nodes, now); err != nil {
@@ -67,7 +71,7 @@ func formatNodes(w io.Writer, nodes []adminapi.NodeView, now time.Time) error {
 // formatNodeTable prints the table of formatNodes.
 func formatNodeTable(w io.Writer, nodes []adminapi.NodeView, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSUFFRAGE\tLEADER\tCONNECTION\tSYSTEMS\tBUILDS\tLOAD\tSTORE FREE\tLAST SEEN")
+	fmt.Fprintln(tw, "ID\tSUFFRAGE\tLEADER\tCONNECTION\tSYSTEMS\tBUILDS\tLOAD\tSTORE FREE\tVERSION\tFORMATS\tLAST SEEN")
 	for _, n := range nodes {
 		id := n.ID
 		if n.Self {
@@ -77,14 +81,16 @@ func formatNodeTable(w io.Writer, nodes []adminapi.NodeView, now time.Time) erro
 		if n.Leader {
 			leader = "*"
 		}
-		systems, builds, load, free := "-", "-", "-", "-"
+		systems, builds, load, free, version, formats := "-", "-", "-", "-", "-", "-"
 		if st := n.NodeStatus; st != nil {
 			systems = orDash(strings.Join(st.Systems, ","))
 			builds = fmt.Sprintf("%d/%d", st.RunningBuilds, st.MaxBuilds)
 			load = fmt.Sprintf("%.2f/%d", st.Load1, st.Cores)
-			free = bytesIEC(st.StoreFreeBytes)
+			free = bytesize.IEC(st.StoreFreeBytes)
+			version, formats = orDash(st.Version), formatRange(st)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, n.Suffrage, leader, connection(n), systems, builds, load, free, ago(n.LastSeen, now))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, n.Suffrage, leader, connection(n), systems, builds, load, free,
+			version, formats, ago(n.LastSeen, now))
 	}
 	return tw.Flush()
 }
@@ -96,6 +102,15 @@ func connection(n adminapi.NodeView) string {
 		return "self (" + orDash(n.Reachability) + ")"
 	}
 	return orDash(n.Conn)
+}
+
+// formatRange is "1" or "1-2": the formats a member writes.
+func formatRange(st *mesh.NodeStatus) string {
+	hi, lo := max(st.Format, 1), max(st.MinFormat, 1)
+	if lo >= hi {
+		return fmt.Sprint(hi)
+	}
+	return fmt.Sprintf("%d-%d", lo, hi)
 }
 
 // ago says how long before now t was, "never" for nil.
@@ -113,20 +128,6 @@ func ago(t *time.Time, now time.Time) string {
 		return fmt.Sprintf("%dm ago", int(d/time.Minute))
 	}
 	return t.UTC().Format(time.RFC3339)
-}
-
-// bytesIEC prints a byte count with a binary unit.
-func bytesIEC(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func orDash(s string) string {

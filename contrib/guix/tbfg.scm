@@ -155,12 +155,13 @@ finds by itself.")
 
 (define (tbfg-shepherd-service config)
   (match-record config <tbfg-configuration>
-    (user group log-file advertise? mdns?)
+    (user group log-file)
     (list (shepherd-service
            (documentation "Run a tbfg-node build farm node.")
            (provision '(tbfg-node))
-           (requirement `(user-processes networking guix-daemon
-                          ,@(if (or advertise? mdns?) '(avahi-daemon) '())))
+           ;; Not avahi-daemon: the node advertises through it when it runs,
+           ;; and answers mDNS itself when it does not.
+           (requirement '(user-processes networking guix-daemon))
            (start #~(make-forkexec-constructor
                      #$(tbfg-command config)
                      #:user #$user

@@ -89,7 +89,7 @@ func (b *builder) add(name string, inputs []store.Path, sleep int, fail bool) (s
 		InputDrvs: map[store.Path][]string{},
 		System:    b.o.System,
 		Builder:   "/bin/sh",
-		Args:      []string{"-c", script(sleep, fail)},
+		Args:      []string{"-c", script(sleep, fail, b.o.BuildOnly, b.o.Fill)},
 		Env: map[string]string{
 			"name": name, "system": b.o.System, "builder": "/bin/sh", "out": "",
 			"PATH": "/bin", "inputs": b.inputOutputs(inputs),
@@ -126,8 +126,10 @@ func (b *builder) inputOutputs(inputs []store.Path) string {
 // script is the builder's shell script. The output is a directory: "name"
 // holds the derivation's name, "inputs" the output paths of its inputs (its
 // references), and "seen" the names of everything below it, collected
-// from the inputs' own files.
-func script(sleep int, fail bool) string {
+// from the inputs' own files; "fill" is fill bytes of filler, when asked.
+// With buildOnly, "inputs" holds only the inputs' names, so the output
+// refers to none of them.
+func script(sleep int, fail, buildOnly bool, fill int) string {
 	var s strings.Builder
 	s.WriteString("set -e\n")
 	if sleep > 0 {
@@ -142,10 +144,23 @@ echo "$name" > "$out/name"
 : > "$out/inputs"
 echo "$name" > "$out/seen"
 for i in $inputs; do
-  echo "$i" >> "$out/inputs"
-  cat "$i/seen" >> "$out/seen"
+`)
+	if buildOnly {
+		s.WriteString(`  cat "$i/name" >> "$out/inputs"
+`)
+	} else {
+		s.WriteString(`  echo "$i" >> "$out/inputs"
+`)
+	}
+	s.WriteString(`  cat "$i/seen" >> "$out/seen"
 done
-echo "$name: built"
+`)
+	if fill > 0 {
+		s.WriteString("i=0\nwhile [ $i -lt " + strconv.Itoa((fill+63)/64) + " ]; do\n" +
+			"  echo 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n" +
+			"  i=$((i+1))\ndone > \"$out/fill\"\n")
+	}
+	s.WriteString(`echo "$name: built"
 `)
 	return s.String()
 }

@@ -47,6 +47,13 @@ type Options struct {
 	SlowEvery int
 	// SlowSleep is the seconds a slow leaf sleeps.
 	SlowSleep int
+	// BuildOnly makes inputs build-time only, as a compiler is: a builder
+	// reads its inputs but its output names none of them, so it refers to
+	// nothing.
+	BuildOnly bool
+	// Fill adds a file of about this many bytes of filler (whole lines of
+	// 64) to every output, for tests of store sizes; 0 for none.
+	Fill int
 	// Fail adds "broken", which fails on purpose, and "needs-broken", which
 	// depends on it and so can never build.
 	Fail bool
@@ -72,6 +79,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("%w: %d inputs per top but only %d leaves", ErrOptions, o.PerTop, o.Leaves)
 	case o.Sleep < 0 || o.SlowSleep < 0 || o.SlowEvery < 0:
 		return fmt.Errorf("%w: sleeps must not be negative", ErrOptions)
+	case o.Fill < 0:
+		return fmt.Errorf("%w: fill must not be negative", ErrOptions)
 	case o.count() == 0:
 		return fmt.Errorf("%w: no derivations", ErrOptions)
 	case o.count() > MaxDerivations:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -215,5 +216,36 @@ func TestOptionErrors(t *testing.T) {
 				t.Errorf("New: %v, want ErrOptions", err)
 			}
 		})
+	}
+}
+
+// TestFill runs a builder script with Fill and BuildOnly under the
+// machine's /bin/sh and checks the size of its filler, and that its output
+// names its input but not the input's path.
+func TestFill(t *testing.T) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in"), filepath.Join(dir, "out")
+	if err := os.Mkdir(in, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"name", "seen"} {
+		if err := os.WriteFile(filepath.Join(in, f), []byte("the-input\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("/bin/sh", "-c", script(0, false, true, 1000))
+	cmd.Env = []string{"out=" + out, "name=x", "inputs=" + in, "PATH=/bin:/usr/bin"}
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("builder: %v\n%s", err, b)
+	}
+	fi, err := os.Stat(filepath.Join(out, "fill"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() != 16*64 {
+		t.Errorf("fill is %d bytes, want 16 lines of 64", fi.Size())
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "inputs")); err != nil || string(b) != "the-input\n" {
+		t.Errorf("inputs file %q, %v; want the input's name only", b, err)
 	}
 }

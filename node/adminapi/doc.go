@@ -23,6 +23,8 @@
 //	POST /v1/retry             ActionRequest → ActionResult: re-queue failed
 //	                           or canceled builds
 //	GET  /v1/acl               ACLView: the Guix ACL and the Nix keys of every member
+//	POST /v1/gc                GCRequest → GCResult: collect the node's store
+//	                           now (or dry), with each item removed and its size
 //
 // Every GET takes ?index=N and ?wait=D (ReadAt): the node answers once its
 // replica of the build queue has applied Raft index N, waiting at most D

@@ -42,6 +42,9 @@ type Backend interface {
 	// Log opens the log of build id, from whichever member holds it;
 	// with follow, reading it returns io.EOF only once the build ended.
 	Log(ctx context.Context, id uint64, follow bool) (io.ReadCloser, error)
+	// GC collects the node's store now (or with req.DryRun says what it
+	// would remove).
+	GC(ctx context.Context, req GCRequest) (GCResult, error)
 }
 
 // Bounds of request bodies: POST /v1/submit, and POST /v1/cancel and
@@ -92,6 +95,7 @@ func (a *Server) routes() http.Handler {
 	mux.HandleFunc("POST /v1/cancel", a.action(a.backend.Cancel))
 	mux.HandleFunc("POST /v1/retry", a.action(a.backend.Retry))
 	mux.HandleFunc("GET /v1/acl", a.read(a.acl))
+	mux.HandleFunc("POST /v1/gc", a.gc)
 	return mux
 }
 

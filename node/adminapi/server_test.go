@@ -154,6 +154,11 @@ func (f *fakeBackend) Builds(q BuildQuery) ([]BuildView, error) {
 
 func (f *fakeBackend) ACL() (ACLView, error) { return f.acl, f.err }
 
+func (f *fakeBackend) GC(_ context.Context, req GCRequest) (GCResult, error) {
+	return GCResult{DryRun: req.DryRun, Want: req.Free, Freed: 7,
+		Removed: []GCItem{{Path: "/gnu/store/x-a", Size: 7, Class: "fetched"}}}, f.err
+}
+
 func (f *fakeBackend) Status() Status             { return f.status }
 func (f *fakeBackend) Nodes() ([]NodeView, error) { return f.nodes, f.err }
 func (f *fakeBackend) Leave(context.Context) error {

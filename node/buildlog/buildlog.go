@@ -139,6 +139,8 @@ func (d *Dir) Create(drvBase string) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create build log: %w", err)
 	}
+	os.Remove(d.file(drvBase, removedSuffix)) // a new log: no longer removed
+
 	l := newLive()
 	d.live[drvBase] = l
 	return &Writer{d: d, base: drvBase, f: f, l: l}, nil
@@ -183,6 +185,9 @@ func (d *Dir) openLive(ctx context.Context, drvBase string, offset int64, follow
 func (d *Dir) openDone(drvBase string, offset int64) (io.ReadCloser, int64, error) {
 	f, err := os.Open(d.file(drvBase, doneSuffix))
 	if errors.Is(err, fs.ErrNotExist) {
+		if rerr := d.Removed(drvBase); rerr != nil {
+			return nil, 0, rerr
+		}
 		return nil, 0, fmt.Errorf("log of %s: %w", drvBase, ErrNotFound)
 	}
 	if err != nil {

@@ -20,5 +20,13 @@
 // compressed when the directory is opened again, so that they are served as
 // finished logs.
 //
+// Prune removes finished logs by age and total size (Retention; the caller
+// says which builds failed, whose logs it keeps longer and removes last),
+// leaving an empty <drv base>.removed marker dated when the log went, so
+// that a reader gets a RemovedError ("removed by retention on DATE")
+// rather than a bare "no log". A new log of the derivation drops the
+// marker; markers go once older than the failed builds' age limit. Live
+// logs are never pruned.
+//
 // The package knows nothing about builds, the mesh or HTTP.
 package buildlog

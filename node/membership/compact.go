@@ -31,10 +31,16 @@ func (m *Membership) compactLoop(ctx context.Context, tick <-chan time.Time) err
 
 // Compact commits Compact commands, of at most scheduler.CompactBatch builds
 // each, until no finished build older than History is left that can go. It
-// does nothing when History is 0. Compact needs every member to know
-// scheduler.TypeCompact; an older member would stop at it.
+// does nothing when History is 0, or while a member does not read the
+// replicated format of scheduler.TypeCompact: an older member would stop at
+// it (see scheduler's DESIGN.md, "Upgrades").
 func (m *Membership) Compact(ctx context.Context) error {
 	if m.cfg.History <= 0 {
+		return nil
+	}
+	need := scheduler.TypeFormat(scheduler.TypeCompact)
+	if mf := m.MeshFormat(); mf < need {
+		m.log.Debug("not compacting: a member reads only older replicated formats", "mesh_format", mf, "needs", need)
 		return nil
 	}
 	total := 0
@@ -42,8 +48,11 @@ func (m *Membership) Compact(ctx context.Context) error {
 		now := m.cfg.Now()
 		before := now.Add(-m.cfg.History)
 		var due []scheduler.BuildID
-		m.cfg.FSM.Read(func(s *scheduler.State) { due = s.Compactable(before, 1) })
-		if len(due) == 0 {
+		var format int
+		m.cfg.FSM.Read(func(s *scheduler.State) { due, format = s.Compactable(before, 1), s.Format() })
+		// The first Compact also raises the state to its format, from which
+		// snapshots keep the applied index: commit one even with nothing due.
+		if len(due) == 0 && format >= need {
 			break
 		}
 		n, err := m.commitCompact(ctx, now, before)

@@ -25,6 +25,12 @@
 // allocation loop plans with, and what status pages use to say why a node
 // takes no new builds.
 //
+// It also keeps the mesh's replicated format (see scheduler's DESIGN.md,
+// "Upgrades"): MeshFormat is the lowest format any member gossips that it
+// reads, the gate every writer of a newer command checks; on every tick it
+// reports, through Config.Incompatible, a member too old for the formats
+// this binary writes (CheckMeshFormat).
+//
 // The package reads the mesh through a small interface and time through a
 // clock, so that these rules are tested without a mesh. It does not know how
 // builds are allocated (package scheduler) nor how the mesh works inside.

@@ -54,6 +54,15 @@ type Config struct {
 	// CompactEvery is how often the leader compacts; 0 means
 	// DefaultCompactEvery.
 	CompactEvery time.Duration
+	// Version is this binary's version, for the message of CheckMeshFormat.
+	Version string
+	// MinFormat is the lowest replicated format this node writes; 0 means
+	// scheduler.MinFormat, this binary's.
+	MinFormat int
+	// Incompatible is called once, from the loop, when a member reads only
+	// replicated formats older than this binary writes (ErrMeshTooOld): the
+	// node must stop. Nil ignores it.
+	Incompatible func(error)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives the logs; nil discards them.
@@ -73,9 +82,10 @@ type Membership struct {
 	lastJoined     atomic.Int64 // when this process last committed NodeJoined, Unix ns
 
 	// Owned by Run's goroutine.
-	leader      bool         // the mesh last reported this node as leader
-	leading     *loops.Group // the leader-only loops; nil while not leading
-	joinFailing bool
+	leader       bool         // the mesh last reported this node as leader
+	leading      *loops.Group // the leader-only loops; nil while not leading
+	joinFailing  bool
+	incompatible bool // Incompatible was called
 }
 
 // New returns a Membership over cfg; nothing runs until Run.
@@ -136,11 +146,28 @@ func (m *Membership) follow(ctx context.Context, leader bool) {
 // onTick registers the node if needed and, on the leader, declares lost
 // members and retries leader-only loops that failed to start.
 func (m *Membership) onTick(ctx context.Context) {
+	m.checkFormats()
 	m.join(ctx)
 	m.noteRegistered()
 	if m.leader {
 		m.establishLeadership(ctx)
 		m.reapLost(ctx)
+	}
+}
+
+// checkFormats calls Incompatible once if a member reads only formats
+// older than this binary writes.
+func (m *Membership) checkFormats() {
+	if m.incompatible || m.cfg.Incompatible == nil {
+		return
+	}
+	minFormat := m.cfg.MinFormat
+	if minFormat == 0 {
+		minFormat = scheduler.MinFormat
+	}
+	if err := CheckMeshFormat(m.cfg.Mesh.Members(), minFormat, m.cfg.Version); err != nil {
+		m.incompatible = true
+		m.cfg.Incompatible(err)
 	}
 }
 

@@ -75,6 +75,7 @@ func (s *Source) openBuildLog(ctx context.Context, b scheduler.BuildInfo, offset
 	drv := store.Path(b.Drv)
 	lr, _ := s.cfg.Remote.(LogRemote)
 	var errs []error
+	var builderSays error // why the latest attempt's node has no log: retention may have removed it
 	for _, peer := range s.logPeers(b) {
 		var rc io.ReadCloser
 		var start int64
@@ -90,9 +91,12 @@ func (s *Source) openBuildLog(ctx context.Context, b scheduler.BuildInfo, offset
 		if err == nil {
 			return rc, start, nil
 		}
-		if !errors.Is(err, publish.ErrNotFound) {
+		switch {
+		case !errors.Is(err, publish.ErrNotFound):
 			s.cfg.Logger.Debug("member failed to send a build log", "drv", drv, "peer", peer, "err", err)
 			errs = append(errs, err)
+		case peer == b.LastNode && builderSays == nil:
+			builderSays = err
 		}
 		if ctx.Err() != nil {
 			break
@@ -100,6 +104,9 @@ func (s *Source) openBuildLog(ctx context.Context, b scheduler.BuildInfo, offset
 	}
 	if len(errs) > 0 {
 		return nil, 0, fmt.Errorf("log of build %d: %w", b.ID, errors.Join(errs...))
+	}
+	if builderSays != nil && b.LastNode != s.cfg.Self {
+		return nil, 0, fmt.Errorf("log of build %d: no member has it; %s, which ran it, says: %w", b.ID, b.LastNode, builderSays)
 	}
 	return nil, 0, fmt.Errorf("log of build %d: no member has it: %w", b.ID, publish.ErrNotFound)
 }

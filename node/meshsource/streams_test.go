@@ -238,6 +238,34 @@ func TestSourceLogFromMember(t *testing.T) {
 	}
 }
 
+// TestSourceLogRemovedOnBuilder checks that a member asking for a log that
+// retention removed on the member that ran the build hears so, with the
+// date, rather than only "not found".
+func TestSourceLogRemovedOnBuilder(t *testing.T) {
+	pm := newPipeMembers(t)
+	c := pm.m.join(t, "c")
+	src, err := New(Config{Self: "c", FSM: pm.m.fsm, Store: c.store, Remote: pm.remote, Logs: openLogs(t),
+		Logger: testLogger(t, "c")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := "/gnu/store/0123456789abcdfghijklmnpqrsvwxyz-hello"
+	pm.m.apply(t, &scheduler.Submit{Time: t0, Submitter: "test", Node: "c", Derivations: []scheduler.Derivation{
+		{Path: fakeDrv, System: "x86_64-linux", Outputs: []scheduler.Output{{Name: "out", Path: out}}}}})
+	pm.m.apply(t, &scheduler.Allocate{Time: t0, Allocations: []scheduler.Allocation{{Build: 1, Node: "a"}}})
+	pm.m.apply(t, &scheduler.Failed{Time: t0, Build: 1, Node: "a", Reason: scheduler.ReasonBuildError, Message: "exit 1"})
+	writeLog(t, pm.logs, store.Path(fakeDrv).Base(), "it broke\n")
+	removedAt := time.Now().Add(48 * time.Hour)
+	if n, err := pm.logs.Prune(removedAt, buildlog.Retention{MaxAge: time.Nanosecond, FailedMaxAge: time.Nanosecond,
+		MaxSize: 1 << 30}); err != nil || n != 1 {
+		t.Fatalf("Prune: %d, %v; want the log removed", n, err)
+	}
+	_, _, err = src.BuildLog(context.Background(), 1, 0, false)
+	if !errors.Is(err, publish.ErrNotFound) || !strings.Contains(err.Error(), "removed by retention on "+removedAt.UTC().Format(time.DateOnly)) {
+		t.Fatalf("log removed on a: %v; want ErrNotFound saying when retention removed it", err)
+	}
+}
+
 // writeLog writes the finished log of drvBase into logs.
 func writeLog(t *testing.T, logs *buildlog.Dir, drvBase, text string) {
 	t.Helper()

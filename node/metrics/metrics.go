@@ -47,6 +47,8 @@ type Metrics struct {
 	subBytes      prometheus.Counter
 	cacheHits     prometheus.Counter
 	cacheMisses   prometheus.Counter
+	gcItems       *prometheus.CounterVec
+	gcBytes       *prometheus.CounterVec
 }
 
 // buildBuckets span builds from a second to a day.
@@ -77,8 +79,16 @@ func New(src Sources) *Metrics {
 			Name: "tbfg_nar_cache_misses_total",
 			Help: "NARs not in this node's NAR cache, fetched from a holder.",
 		}),
+		gcItems: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tbfg_gc_removed_items_total",
+			Help: "Store items the collector removed, by class (fetched, replica, built).",
+		}, []string{"class"}),
+		gcBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tbfg_gc_removed_bytes_total",
+			Help: "NAR bytes of the store items the collector removed, by class (fetched, replica, built).",
+		}, []string{"class"}),
 	}
-	m.reg.MustRegister(m.buildDuration, m.subRequests, m.subBytes, m.cacheHits, m.cacheMisses,
+	m.reg.MustRegister(m.buildDuration, m.subRequests, m.subBytes, m.cacheHits, m.cacheMisses, m.gcItems, m.gcBytes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if src.Queue != nil {
 		m.reg.MustRegister(&queueCollector{queue: src.Queue})
@@ -158,3 +168,10 @@ func (m *Metrics) NARCacheHit() { m.cacheHits.Inc() }
 
 // NARCacheMiss records a NAR the cache did not have.
 func (m *Metrics) NARCacheMiss() { m.cacheMisses.Inc() }
+
+// StoreItemRemoved records an item the store collector removed, of class
+// (fetched, replica or built) and size bytes.
+func (m *Metrics) StoreItemRemoved(class string, size int64) {
+	m.gcItems.WithLabelValues(class).Inc()
+	m.gcBytes.WithLabelValues(class).Add(float64(size))
+}

@@ -41,6 +41,8 @@ func newMetrics(t *testing.T) (*metrics.Metrics, *webtest.Backend) {
 	m.NARCacheHit()
 	m.NARCacheMiss()
 	m.NARCacheMiss()
+	m.StoreItemRemoved("replica", 100)
+	m.StoreItemRemoved("replica", 50)
 	return m, b
 }
 
@@ -84,6 +86,7 @@ func TestValues(t *testing.T) {
 		`tbfg_substitute_requests_total{code="other",kind="other"} 1`,
 		"tbfg_substitute_bytes_total 522",
 		"tbfg_nar_cache_hits_total 1", "tbfg_nar_cache_misses_total 2",
+		`tbfg_gc_removed_items_total{class="replica"} 2`, `tbfg_gc_removed_bytes_total{class="replica"} 150`,
 	} {
 		if !strings.Contains(text, line+"\n") {
 			t.Errorf("missing %q", line)

@@ -71,7 +71,7 @@ func (s *Server) apiBuilds(_ context.Context, req *request) (any, error) {
 	s.cfg.Replica.Read(func(st *scheduler.State) { page = q.page(st) })
 	out := make([]adminapi.BuildView, len(page.Builds))
 	for i, b := range page.Builds {
-		out[i] = adminapi.NewBuildView(b)
+		out[i] = s.buildView(b)
 	}
 	if page.Next != 0 {
 		v := url.Values{}
@@ -100,7 +100,17 @@ func (s *Server) apiBuild(_ context.Context, req *request) (any, error) {
 	if !ok {
 		return nil, s.missingBuild(req.id)
 	}
-	return adminapi.NewBuildView(b), nil
+	return s.buildView(b), nil
+}
+
+// buildView is adminapi.NewBuildView with this node's timeline of the
+// latest attempt when it ran it, as the admin API answers.
+func (s *Server) buildView(b scheduler.BuildInfo) adminapi.BuildView {
+	v := adminapi.NewBuildView(b)
+	if tl, ok := s.cfg.Backend.Timeline(uint64(b.ID), b.Attempt); ok {
+		v.Timeline = &tl
+	}
+	return v
 }
 
 // missingBuild is the not-found error for a build id the replica has no

@@ -27,6 +27,10 @@ type Backend interface {
 	// An unknown build, or one without a log yet, is ErrNotFound. The
 	// reader's Read returns once ctx ends, even while it follows.
 	OpenLog(ctx context.Context, id uint64, opts LogOptions) (rc io.ReadCloser, start int64, err error)
+	// Timeline is the timeline of attempt attempt of build id as this
+	// node's own clock stamped it, when this node ran that attempt; ok is
+	// false otherwise (another node ran it, or it is too old to be kept).
+	Timeline(id uint64, attempt int) (tl adminapi.Timeline, ok bool)
 }
 
 // RaftInfo is what /readyz needs to know about Raft.

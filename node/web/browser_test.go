@@ -184,6 +184,31 @@ func TestBrowser(t *testing.T) {
 	if title := br.Eval(t, `document.title`); strings.Contains(title, "pwned") {
 		t.Fatal("a log line ran as script")
 	}
+	// This node runs that build: its page shows the timeline so far, and
+	// the builder's last steps appear without a reload when it succeeds.
+	id = f.running[1]
+	step := func(d time.Duration) *time.Time { v := f.now.Add(-time.Minute + d); return &v }
+	tl := adminapi.Timeline{Attempt: 1, Seen: step(0), Fetched: step(3 * time.Millisecond), Exec: step(5 * time.Millisecond)}
+	f.SetTimeline(id, tl)
+	br.Open(t, fmt.Sprintf("%s/builds/%d", url, id))
+	br.Eval(t, `window.notReloaded = "yes"`)
+	steps := `[...document.querySelectorAll("#timeline tr[data-step]")].map(e => e.dataset.step).join(" ")`
+	if got := br.Eval(t, steps); got != "submitted allocated seen fetched exec" {
+		t.Fatalf("timeline of the running build: %q", got)
+	}
+	tl.Exited, tl.Published, tl.Committed = step(40*time.Second), step(41*time.Second), step(41*time.Second+12*time.Millisecond)
+	f.SetTimeline(id, tl)
+	must(t, f.Succeed(id, f.on[id]))
+	br.WaitFor(t, "the timeline to show the build's end",
+		steps+` === "submitted allocated seen fetched exec exited published committed"`, 20*time.Second)
+	if got := br.Eval(t, `document.querySelector('#timeline tr[data-step="committed"] .delta').textContent`); got != "+12.0 ms" {
+		t.Fatalf("committed step shows %q, want +12.0 ms", got)
+	}
+	if br.Eval(t, `window.notReloaded`) != "yes" {
+		t.Fatal("the page was reloaded")
+	}
+	br.Screenshot(t, "build-timeline")
+
 	if errs := br.Errors(); len(errs) > 0 {
 		t.Fatalf("console errors:\n%s", strings.Join(errs, "\n"))
 	}

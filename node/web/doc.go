@@ -5,8 +5,14 @@
 //   - Pages: / (the mesh, the queue by state and system, running builds
 //     with a live tail of their logs, builds finished per hour), /builds
 //     (filters, paging, newest first), /builds/{id} (derivation, inputs and
-//     outputs linked to their narinfos, attempts, timings, the log) and
-//     /failures. They are rendered by html/template from embedded templates
+//     outputs linked to their narinfos, attempts, timings, the timeline of
+//     the latest attempt as durations between its steps, the log) and
+//     /failures. The timeline's leader steps come from the replica; the
+//     builder's detailed steps (allocation seen, inputs fetched, builder
+//     started and exited, outputs published, outcome committed) only from
+//     the node that ran the attempt, through the Backend, as in the admin
+//     API's builds --json, so another node's page shows the builder's
+//     committed start and finish and says where the rest is. They are rendered by html/template from embedded templates
 //     and styles, complete without JavaScript; the one script, live.js,
 //     keeps them current through /events.
 //   - /events: Server-Sent Events of build state changes, membership

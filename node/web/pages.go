@@ -211,6 +211,7 @@ type buildPage struct {
 	LogErr   string
 	Running  bool
 	Narinfos bool // a substitute server is known
+	Timeline timelineView
 }
 
 func (s *Server) buildPage(ctx context.Context, req *request) (string, any, error) {
@@ -225,8 +226,12 @@ func (s *Server) buildPage(ctx context.Context, req *request) (string, any, erro
 	if !ok {
 		return "", nil, s.missingBuild(req.id)
 	}
+	if tl, ok := s.cfg.Backend.Timeline(req.id, d.Build.Attempt); ok {
+		d.Build.Timeline = &tl
+	}
 	p := &buildPage{pageBase: pageBase{Title: fmt.Sprintf("Build %d: %s", req.id, d.Row.Name), Nav: "builds",
 		Index: req.index, Self: st.ID, Shown: req.id}, buildDetail: d, Narinfos: subURL != ""}
+	p.Timeline = newTimeline(d.Build)
 	state, _ := parseState(d.Row.State)
 	p.Running = !state.Done()
 	if d.Build.Allocated != nil {

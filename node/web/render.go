@@ -7,6 +7,7 @@ import (
 	"embed"
 	"encoding/hex"
 	"fmt"
+	"github.com/tbfg/tbfg-node/internal/bytesize"
 	"html/template"
 	"io/fs"
 	"mime"
@@ -59,13 +60,17 @@ func (s *Server) funcs() template.FuncMap {
 		"iso": func(t time.Time) string {
 			return t.UTC().Format(time.RFC3339)
 		},
+		"isoNano": func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
+		"whenMs": func(t time.Time) string {
+			return t.UTC().Format("2006-01-02 15:04:05.000Z")
+		},
 		"agoPtr": func(t *time.Time) string {
 			if t == nil {
 				return "never"
 			}
 			return ago(*t, s.cfg.Now())
 		},
-		"bytes": humanBytes,
+		"bytes": bytesize.IEC,
 		"short": shortID,
 		"load":  func(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) },
 		"join":  strings.Join,
@@ -123,19 +128,6 @@ func when(t time.Time) string {
 		return ""
 	}
 	return t.UTC().Format("2006-01-02 15:04:05Z")
-}
-
-func humanBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
 }
 
 // shortID shortens a peer ID for tables: its last 8 characters (the full

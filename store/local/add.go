@@ -224,11 +224,13 @@ func (s *Store) RemoveInvalid(p store.Path) error {
 	return removeTree(real)
 }
 
-// Dump writes the NAR of the valid item p to w.
+// Dump writes the NAR of the valid item p to w, and counts as a use of p
+// (Touch).
 func (s *Store) Dump(p store.Path, w io.Writer) error {
 	if _, err := s.Query(p); err != nil {
 		return err
 	}
+	s.Touch(p)
 	real, _ := s.RealPath(p) // Query checked p
 	return nar.Dump(w, real)
 }

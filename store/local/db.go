@@ -43,6 +43,9 @@ func openDB(path string) (*bolt.DB, error) {
 		return nil, fmt.Errorf("open store database %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
+		if _, err := tx.CreateBucketIfNotExists(bucketRemoving); err != nil {
+			return err
+		}
 		_, err := tx.CreateBucketIfNotExists(bucketPaths)
 		return err
 	})

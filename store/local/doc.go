@@ -12,6 +12,13 @@
 // An item is valid only once it is in the database; a directory without a
 // record is a leftover and is removed before the path is written again.
 //
+// Remove takes valid items out again (the node's store collector uses it):
+// the record goes first, noted as a removal in the same transaction, then
+// the directory is renamed to a trash name and deleted; Open finishes a
+// removal a crash interrupted. An item a staying item refers to is never
+// removed. Usage lists the items with their sizes and last use (registered,
+// served by Dump, or Touch), kept in memory.
+//
 // Scanner finds references the way Nix does: it looks for the hash parts of
 // candidate store paths in an item's NAR serialisation, as a stream.
 //

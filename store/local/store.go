@@ -30,6 +30,9 @@ var (
 	ErrClosed = errors.New("store is closed")
 	// ErrBadNarHash is returned by ParseSum for a NarHash it cannot read.
 	ErrBadNarHash = errors.New("invalid NarHash")
+	// ErrReferenced is returned by Remove for an item that a valid item
+	// which stays refers to.
+	ErrReferenced = errors.New("item is referenced")
 )
 
 // Info is what the store records about a valid item.
@@ -64,6 +67,7 @@ type Store struct {
 
 	mu     sync.Mutex
 	locked map[store.Path]chan struct{} // paths being written; closed on release
+	used   map[store.Path]time.Time     // last uses since Open (Touch, Dump)
 }
 
 // Option changes how Open sets a Store up.
@@ -110,7 +114,13 @@ func Open(realDir string, dir store.Dir, opts ...Option) (*Store, error) {
 	if err := removeStaging(real); err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
-	s := &Store{dir: dir, real: real, db: db, now: o.now, locked: make(map[store.Path]chan struct{})}
+	// Likewise removals a crash interrupted: their records are gone, so
+	// their files are garbage too.
+	if err := finishRemovals(db, real); err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	s := &Store{dir: dir, real: real, db: db, now: o.now, locked: make(map[store.Path]chan struct{}),
+		used: make(map[store.Path]time.Time)}
 	return s, nil
 }
 

@@ -57,9 +57,14 @@
 // narcache.Key, whose keys cannot leave the cache directory, and DirSource,
 // which joins only validated base names.
 //
-// A fast path in front of net/http answers /nix-cache-info and memoised
-// narinfos itself, and hands each connection to net/http at its first other
-// request (DESIGN.md).
+// A fast path in front of net/http answers /nix-cache-info, memoised
+// narinfos and the NARs the cache holds itself, the NARs with sendfile from
+// the cache's files, which were verified before they were committed; it
+// hands each connection to net/http at its first other request (DESIGN.md).
+// A NAR not in the cache always goes through net/http and the verifier.
+//
+// Byte ranges are not served: a Range header is ignored and the whole NAR
+// sent with 200, on both paths (neither Guix nor Nix asks for ranges).
 //
 // Answers carry Cache-Control max-age (Config.TTL for hits, Config.NegativeTTL
 // for unknown items, like guix publish's --ttl and --negative-ttl) and

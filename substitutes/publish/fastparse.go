@@ -10,6 +10,7 @@ import (
 type fastRequest struct {
 	head      bool
 	cacheInfo bool   // /nix-cache-info
+	nar       route  // else /nar/[<compression>/]<base>, when its kind is routeNAR
 	hash      string // else /<hash>.narinfo
 	size      int    // bytes of the request in the buffer
 }
@@ -31,7 +32,8 @@ func headerLen(b []byte) int {
 
 // parseFastRequest parses a whole request header (ending with an empty
 // line) and returns it when the fast path may answer it: HTTP/1.1, GET or
-// HEAD of /<hash>.narinfo in plain form, well-formed header fields, exactly
+// HEAD of /nix-cache-info, /<hash>.narinfo or a NAR in plain form (no
+// escapes, no query), well-formed header fields, exactly
 // one Host, no body, no Expect, Upgrade or Connection other than
 // keep-alive. Anything else is nil, for net/http to answer (or refuse) as it
 // always does.
@@ -58,6 +60,12 @@ func parseFastRequest(h []byte) *fastRequest {
 		req.cacheInfo = true
 	case fastNarinfoTarget(target):
 		req.hash = string(target[1:33])
+	case bytes.HasPrefix(target, []byte("/nar/")) && fastPlainTarget(target):
+		rt, err := parseNARRoute(string(target[len("/nar/"):]))
+		if err != nil {
+			return nil
+		}
+		req.nar = rt
 	default:
 		return nil
 	}
@@ -73,7 +81,12 @@ func (req *fastRequest) asHTTP() *http.Request {
 	if req.head {
 		r.Method = http.MethodHead
 	}
-	if !req.cacheInfo {
+	switch {
+	case req.nar.kind == routeNAR && req.nar.comp == CompressionNone:
+		r.URL.Path = "/nar/" + req.nar.base
+	case req.nar.kind == routeNAR:
+		r.URL.Path = "/nar/" + req.nar.comp + "/" + req.nar.base
+	case !req.cacheInfo:
 		r.URL.Path = "/" + req.hash + ".narinfo"
 	}
 	r.RequestURI = r.URL.Path
@@ -87,6 +100,19 @@ func fastNarinfoTarget(t []byte) bool {
 	}
 	for _, c := range t[1:33] {
 		if !base32Digits[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// fastPlainTarget reports whether the request target t is made only of
+// characters that a URL path holds as they are: letters, digits and
+// "+-._=/", so that net/http's URL.Path is t itself. (Store names may also
+// hold "?", which would start a query.)
+func fastPlainTarget(t []byte) bool {
+	for _, c := range t {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || bytes.IndexByte([]byte("+-._=/"), c) >= 0) {
 			return false
 		}
 	}

@@ -7,9 +7,15 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tbfg/tbfg-node/store"
+	"github.com/tbfg/tbfg-node/substitutes/narcache"
 )
 
 // The fast path answers the requests that dominate a substitute server's
@@ -266,9 +272,12 @@ func (fc *fastConn) setIdle(idle bool) bool {
 
 func (fc *fastConn) closing() bool { return fc.l.closing.Load() }
 
-// answer writes the memoised answer to req, or returns false without
-// writing anything when there is none.
+// answer writes the memoised answer to req, or a NAR the cache holds, or
+// returns false without writing anything when it has neither.
 func (fc *fastConn) answer(ctx context.Context, req *fastRequest) bool {
+	if req.nar.kind == routeNAR {
+		return fc.answerNAR(ctx, req)
+	}
 	s := fc.l.s
 	contentType, length, body := typeCacheInfo, s.cacheInfoLength, s.cacheInfo
 	if !req.cacheInfo {
@@ -279,34 +288,20 @@ func (fc *fastConn) answer(ctx context.Context, req *fastRequest) bool {
 		contentType, length, body = typeNarinfo, r.length[0], r.body
 	}
 	fc.start += req.size
-	out := append(fc.out[:0], "HTTP/1.1 200 OK\r\nCache-Control: "...)
-	out = append(out, s.hitCacheControl...)
-	out = append(out, "\r\nContent-Length: "...)
-	out = append(out, length...)
-	out = append(out, "\r\nContent-Type: "...)
-	out = append(out, contentType...)
-	out = append(out, "\r\nDate: "...)
 	now := time.Now()
-	out = now.UTC().AppendFormat(out, http.TimeFormat)
-	out = append(out, "\r\n\r\n"...)
+	out := fc.header(now, contentType, length)
 	if !req.head {
 		out = append(out, body...)
 	}
 	fc.out = out
-	s.fastAnswers.Add(1)
-	if s.observe != nil {
-		s.observe(req.asHTTP())
+	kind, sent := KindNarinfo, int64(0)
+	if req.cacheInfo {
+		kind = KindCacheInfo
 	}
-	if s.cfg.Observer != nil {
-		kind, sent := KindNarinfo, int64(0)
-		if req.cacheInfo {
-			kind = KindCacheInfo
-		}
-		if !req.head {
-			sent = int64(len(body))
-		}
-		s.cfg.Observer.SubstituteRequest(kind, http.StatusOK, sent)
+	if !req.head {
+		sent = int64(len(body))
 	}
+	fc.observe(req, kind, sent)
 	// As with reads, a deadline set less than a second ago is as good.
 	if fc.wdeadline.Sub(now) < fastWriteTimeout-time.Second {
 		fc.wdeadline = now.Add(fastWriteTimeout)
@@ -317,6 +312,123 @@ func (fc *fastConn) answer(ctx context.Context, req *fastRequest) bool {
 		_ = fc.c.Close()
 	}
 	return true
+}
+
+// answerNAR sends the variant of a NAR that req names when the item is
+// published and the NAR cache holds that variant, exactly as serveNAR
+// would: the cache's files were checked against the narinfo before they
+// were committed, so they go out with sendfile, unchecked again. It returns
+// false without writing anything otherwise: net/http then streams the NAR
+// from the Source through the verifier, or answers 404.
+func (fc *fastConn) answerNAR(ctx context.Context, req *fastRequest) bool {
+	s, rt := fc.l.s, req.nar
+	if rt.comp != CompressionNone && !s.offers(rt.comp) {
+		return false
+	}
+	ni, err := s.lookup(ctx, rt.base[:store.HashLen])
+	if err != nil || ni.StorePath != s.storePath(rt.base) {
+		return false
+	}
+	key := narcache.Key(rt.comp, rt.base)
+	f, size, err := s.cfg.Cache.Get(key)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	s.setSize(key, size)
+	fc.start += req.size
+	fc.out = fc.header(time.Now(), typeNAR, strconv.FormatInt(size, 10))
+	// Like net/http, no write deadline while a NAR goes out: a large one
+	// takes long on a slow link. Shutdown still closes the connection.
+	fc.wdeadline = time.Time{}
+	_ = fc.c.SetWriteDeadline(fc.wdeadline)
+	var sent int64
+	if req.head || size == 0 {
+		_, err = fc.c.Write(fc.out)
+	} else {
+		err = writeMore(fc.c, fc.out)
+	}
+	if err == nil && !req.head {
+		s.countNARHit()
+		// A file under a LimitedReader is what TCPConn.ReadFrom sends
+		// with sendfile; io.Copy finds that ReadFrom.
+		sent, err = io.Copy(fc.c, io.LimitReader(f, size))
+		if err == nil && sent != size {
+			err = io.ErrUnexpectedEOF
+		}
+	}
+	fc.observe(req, KindNAR, sent)
+	if err != nil {
+		// The client is gone, or the file was cut: a short body, and the
+		// next read ends the connection.
+		_ = fc.c.Close()
+	}
+	return true
+}
+
+// writeMore writes p to c, telling a TCP connection's kernel that more
+// follows at once (MSG_MORE), so that an answer's header leaves in the same
+// segment as the start of the file sendfile sends after it, as nginx's
+// tcp_nopush does. Without it the header is a small segment of its own,
+// and the client wakes up twice per answer. Other connections get a Write.
+func writeMore(c net.Conn, p []byte) error {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		_, err := c.Write(p)
+		return err
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var werr error
+	err = rc.Write(func(fd uintptr) bool {
+		for len(p) > 0 {
+			n, err := unix.SendmsgN(int(fd), p, nil, nil, unix.MSG_MORE|unix.MSG_NOSIGNAL)
+			switch {
+			case errors.Is(err, unix.EAGAIN):
+				return false // wait until the socket is writable
+			case errors.Is(err, unix.EINTR):
+				continue
+			case err != nil:
+				werr = err
+				return true
+			}
+			p = p[n:]
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	return werr
+}
+
+// header is the start of a 200 answer with the header fields ServeHTTP
+// sends for a hit, in net/http's order, through the empty line.
+func (fc *fastConn) header(now time.Time, contentType, length string) []byte {
+	out := append(fc.out[:0], "HTTP/1.1 200 OK\r\nCache-Control: "...)
+	out = append(out, fc.l.s.hitCacheControl...)
+	out = append(out, "\r\nContent-Length: "...)
+	out = append(out, length...)
+	out = append(out, "\r\nContent-Type: "...)
+	out = append(out, contentType...)
+	out = append(out, "\r\nDate: "...)
+	out = now.UTC().AppendFormat(out, http.TimeFormat)
+	return append(out, "\r\n\r\n"...)
+}
+
+// observe counts an answer of the fast path and tells the test hook and
+// the Observer of it.
+func (fc *fastConn) observe(req *fastRequest, kind string, sent int64) {
+	s := fc.l.s
+	s.fastAnswers.Add(1)
+	if s.observe != nil {
+		s.observe(req.asHTTP())
+	}
+	if s.cfg.Observer != nil {
+		s.cfg.Observer.SubstituteRequest(kind, http.StatusOK, sent)
+	}
 }
 
 // handOff gives the connection and its unconsumed bytes to net/http.

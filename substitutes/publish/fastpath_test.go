@@ -129,23 +129,31 @@ func TestFastPathSameAnswer(t *testing.T) {
 }
 
 // TestFastPathHandOff pipelines requests on one connection: the fast path
-// answers the narinfos until a NAR request, and net/http answers that one
-// and everything after it, in order.
+// answers the narinfos and the cached NAR until a request it leaves to
+// net/http (a log), and net/http answers that one and everything after it,
+// in order.
 func TestFastPathHandOff(t *testing.T) {
 	fx := newFastFixture(t)
 	narinfoReq := "GET " + fx.path + " HTTP/1.1\r\nHost: x\r\n\r\n"
 	narReq := "GET /nar/" + fx.it.ni.StorePath.Base() + " HTTP/1.1\r\nHost: x\r\n\r\n"
+	logReq := "GET /log/" + fx.it.ni.StorePath.Base() + " HTTP/1.1\r\nHost: x\r\n\r\n"
 	before := fx.s.fastAnswers.Load()
-	resps := exchange(t, fx.addr, narinfoReq+narinfoReq+narReq+narinfoReq)
-	if len(resps) != 4 {
-		t.Fatalf("%d answers, want 4", len(resps))
+	resps := exchange(t, fx.addr, narinfoReq+narReq+narinfoReq+logReq+narReq+narinfoReq)
+	if len(resps) != 6 {
+		t.Fatalf("%d answers, want 6", len(resps))
 	}
-	if n := fx.s.fastAnswers.Load() - before; n != 2 {
-		t.Errorf("the fast path answered %d requests, want the first 2", n)
+	if n := fx.s.fastAnswers.Load() - before; n != 3 {
+		t.Errorf("the fast path answered %d requests, want the first 3", n)
 	}
-	want := []string{"narinfo", "narinfo", "nar", "narinfo"}
+	want := []string{"narinfo", "nar", "narinfo", "log", "nar", "narinfo"}
 	for i, resp := range resps {
 		body := readBody(t, resp)
+		if want[i] == "log" {
+			if resp.StatusCode != 404 {
+				t.Errorf("answer %d (log): %s", i, resp.Status)
+			}
+			continue
+		}
 		if resp.StatusCode != 200 {
 			t.Fatalf("answer %d: %s", i, resp.Status)
 		}
@@ -179,6 +187,11 @@ func TestFastPathDeclines(t *testing.T) {
 		{"unknown item", "GET " + missing + " HTTP/1.1\r\nHost: x\r\n\r\n", 404},
 		{"bare LF", "GET " + fx.path + " HTTP/1.1\nHost: x\n\n", 200},
 		{"cut short", "GET " + fx.path + " HTTP/1.1\r\nHost: x\r\n", 400},
+		{"NAR with a query", "GET /nar/" + fx.it.ni.StorePath.Base() + "?x HTTP/1.1\r\nHost: x\r\n\r\n", 200},
+		{"escaped NAR", "GET /nar/%7a" + fx.it.ni.StorePath.Base()[1:] + " HTTP/1.1\r\nHost: x\r\n\r\n", 0},
+		{"NAR of an unknown item", "GET /nar/" + strings.Repeat("0", 32) + "-x HTTP/1.1\r\nHost: x\r\n\r\n", 404},
+		{"NAR of a wrong name", "GET /nar/" + fx.it.ni.StorePath.HashPart() + "-other HTTP/1.1\r\nHost: x\r\n\r\n", 404},
+		{"NAR in an unknown compression", "GET /nar/lzip/" + fx.it.ni.StorePath.Base() + " HTTP/1.1\r\nHost: x\r\n\r\n", 404},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -62,7 +62,8 @@ func checkBase(t *testing.T, path, base string) {
 
 // FuzzParseFastRequest feeds request headers to the fast path's parser: it
 // must not panic, and every request it accepts must be one net/http's own
-// parser reads as the same GET or HEAD of the same narinfo, on a connection
+// parser reads as the same GET or HEAD of the same narinfo or NAR (whose
+// route parseRoute reads the same), on a connection
 // kept alive, with a Host and no body.
 func FuzzParseFastRequest(f *testing.F) {
 	hash := "4ciba82yf27mwk6bvsy7ndxqg9jllgdy"
@@ -76,6 +77,12 @@ func FuzzParseFastRequest(f *testing.F) {
 		"GET /" + hash + ".narinfo?x HTTP/1.1\r\nHost: x\r\n\r\n",
 		"GET /" + hash + ".narinfo HTTP/1.0\r\n\r\n",
 		"GET /" + hash + ".narinfo HTTP/1.1\r\nHost: x\r\nX: \x01\r\n\r\n",
+		"GET /nar/" + hash + "-hello-2.12 HTTP/1.1\r\nHost: x\r\n\r\n",
+		"HEAD /nar/zstd/" + hash + "-gcc-toolchain+x=1 HTTP/1.1\r\nHost: x\r\nRange: bytes=0-1\r\n\r\n",
+		"GET /nar/gzip/" + hash + "-a?b HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /nar/" + hash + "-a%3fb HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /nar/lzip/" + hash + "-a HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /nar/" + hash + "-a/../b HTTP/1.1\r\nHost: x\r\n\r\n",
 	} {
 		f.Add(s)
 	}
@@ -107,8 +114,15 @@ func FuzzParseFastRequest(f *testing.F) {
 		case len(r.Header.Values("Host")) != 0 || r.Host == "" || r.Header.Get("Expect") != "" || r.Header.Get("Upgrade") != "":
 			t.Errorf("%q: net/http reads host %q, header %v", raw, r.Host, r.Header)
 		}
-		if err := validHashPart(req.hash); !req.cacheInfo && err != nil {
-			t.Errorf("%q: %v", raw, err)
+		switch {
+		case req.nar.kind == routeNAR:
+			if rt, err := parseRoute(r.URL.Path); err != nil || rt != req.nar {
+				t.Errorf("%q: fast path reads route %+v, the server %+v, %v", raw, req.nar, rt, err)
+			}
+		case !req.cacheInfo:
+			if err := validHashPart(req.hash); err != nil {
+				t.Errorf("%q: %v", raw, err)
+			}
 		}
 	})
 }

@@ -37,9 +37,7 @@ func (s *Server) serveNAR(w http.ResponseWriter, r *http.Request, rt route) {
 		s.setSize(key, size)
 		h.Set("Content-Length", strconv.FormatInt(size, 10))
 		if r.Method != http.MethodHead {
-			if s.cfg.Observer != nil {
-				s.cfg.Observer.NARCacheHit()
-			}
+			s.countNARHit()
 			// rc is a file: io.Copy sends it with sendfile.
 			_, _ = io.Copy(w, rc)
 		}
@@ -55,6 +53,13 @@ func (s *Server) serveNAR(w http.ResponseWriter, r *http.Request, rt route) {
 		s.cfg.Observer.NARCacheMiss()
 	}
 	s.streamNAR(w, r, ni, rt.comp)
+}
+
+// countNARHit tells the Observer of a NAR sent from the cache.
+func (s *Server) countNARHit() {
+	if s.cfg.Observer != nil {
+		s.cfg.Observer.NARCacheHit()
+	}
 }
 
 func (s *Server) offers(comp string) bool {

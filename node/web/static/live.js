@@ -99,7 +99,7 @@
     });
     if (page === "build") {
       if (id === logBuild || id === body.dataset.shown) {
-        refresh(["summary", "attempts"]);
+        refresh(["summary", "attempts", "timeline"]);
       }
       return;
     }
@@ -130,6 +130,6 @@
     if (state) {
       state.textContent = "The build ended: " + JSON.parse(e.data).state + ".";
     }
-    refresh(["summary", "attempts"]);
+    refresh(["summary", "attempts", "timeline"]);
   });
 }());

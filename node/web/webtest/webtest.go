@@ -30,6 +30,7 @@ type Backend struct {
 	nodes  []adminapi.NodeView
 	raft   web.RaftInfo
 	logs   map[uint64][]byte
+	tls    map[timelineKey]adminapi.Timeline
 	wake   chan struct{} // closed and replaced when a log grows or a command applies
 }
 
@@ -63,6 +64,31 @@ func (b *Backend) Raft() web.RaftInfo {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.raft
+}
+
+// timelineKey names one attempt of a build.
+type timelineKey struct {
+	id      uint64
+	attempt int
+}
+
+// Timeline implements web.Backend: what SetTimeline set for that attempt.
+func (b *Backend) Timeline(id uint64, attempt int) (adminapi.Timeline, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	tl, ok := b.tls[timelineKey{id, attempt}]
+	return tl, ok
+}
+
+// SetTimeline records tl as this node's timeline of attempt tl.Attempt of
+// build id, as if this node had run it.
+func (b *Backend) SetTimeline(id uint64, tl adminapi.Timeline) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.tls == nil {
+		b.tls = map[timelineKey]adminapi.Timeline{}
+	}
+	b.tls[timelineKey{id, tl.Attempt}] = tl
 }
 
 // SetStatus sets what Status returns.
