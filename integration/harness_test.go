@@ -126,7 +126,13 @@ func newCluster(t *testing.T, flags ...string) *cluster {
 // addHost creates the next namespace host with an empty data dir.
 func (c *cluster) addHost() *host {
 	c.t.Helper()
-	nh, err := c.net.AddHost()
+	return c.addHostOn(c.net)
+}
+
+// addHostOn creates the next host on network n (a LAN of a netns.NAT).
+func (c *cluster) addHostOn(n *netns.Network) *host {
+	c.t.Helper()
+	nh, err := n.AddHost()
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -310,6 +310,7 @@ func (m *Mesh) connect(p peer.ID) error {
 	if sw, ok := m.host.Network().(*swarm.Swarm); ok {
 		sw.Backoff().Clear(p)
 	}
+	addRelayAddrs(m.host, p, m.relays())
 	if err := m.host.Connect(ctx, peer.AddrInfo{ID: p}); err != nil {
 		return m.explainDialError(p, err)
 	}

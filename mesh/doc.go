@@ -1,5 +1,6 @@
 // Package mesh connects the nodes of a farm: the libp2p host (identity, private
-// network secret, TCP), discovery (mDNS and explicit peers), gossip of node
+// network secret, TCP; AutoNAT, circuit relay v2 between members and hole
+// punching, for members behind NAT), discovery (mDNS and explicit peers), gossip of node
 // status, Raft over libp2p streams, membership (bootstrap, join, voters and
 // non-voters, removal of silent members, leave), forwarding of commands to
 // the leader, leadership notifications, and byte streams between members for

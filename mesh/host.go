@@ -56,26 +56,25 @@ func loadIdentity(dir string) (crypto.PrivKey, error) {
 	return k, nil
 }
 
-// newHost builds the libp2p host: TCP only, private network, no relay, NAT
-// traversal or hole punching, announcing only addresses on cfg.Interfaces.
-func newHost(cfg Config, key crypto.PrivKey, g *gater) (host.Host, error) {
+// newHost builds the libp2p host: TCP only, private network, announcing
+// only addresses on cfg.Interfaces (and relayed ones), with AutoNAT, the
+// relay client and service, and hole punching (wanOptions).
+func newHost(cfg Config, key crypto.PrivKey, g *gater, w *wan) (host.Host, error) {
 	announce, err := announceFilter(cfg.Interfaces)
 	if err != nil {
 		return nil, err
 	}
-	h, err := libp2p.New(
+	opts := append([]libp2p.Option{
 		libp2p.Identity(key),
 		libp2p.PrivateNetwork(pnet.PSK(cfg.Secret)),
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
 		libp2p.AddrsFactory(announce),
 		libp2p.ConnectionGater(g),
-		libp2p.DisableRelay(),
-		libp2p.ForceReachabilityPrivate(),
-		libp2p.DisableIdentifyAddressDiscovery(),
 		libp2p.DisableMetrics(),
 		libp2p.UserAgent("tbfg-node"),
-	)
+	}, wanOptions(cfg.Relay, w)...)
+	h, err := libp2p.New(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("start libp2p host on %v: %w", cfg.ListenAddrs, err)
 	}
@@ -94,6 +93,10 @@ func announceFilter(ifaces []string) (func([]ma.Multiaddr) []ma.Multiaddr, error
 	return func(addrs []ma.Multiaddr) []ma.Multiaddr {
 		var keep, loop []ma.Multiaddr
 		for _, a := range addrs {
+			if isRelayed(a) {
+				keep = append(keep, a)
+				continue
+			}
 			ip, err := manet.ToIP(a)
 			if err != nil {
 				continue
@@ -142,13 +145,33 @@ func interfaceIPs(names []string) (map[string]bool, error) {
 }
 
 // gater is the host's connection gater. It admits everyone except the peers
-// blocked by tests to simulate a network partition.
+// blocked by tests to simulate a network partition, and reaches the peers
+// tests put behind a NAT only through relays.
 type gater struct {
-	mu      sync.Mutex
-	blocked map[peer.ID]bool
+	mu       sync.Mutex
+	blocked  map[peer.ID]bool
+	indirect map[peer.ID]bool
 }
 
-func newGater() *gater { return &gater{blocked: map[peer.ID]bool{}} }
+func newGater() *gater { return &gater{blocked: map[peer.ID]bool{}, indirect: map[peer.ID]bool{}} }
+
+// setIndirect replaces the set of peers this host talks to only through
+// relays, as if a NAT stood between them.
+func (g *gater) setIndirect(ids []peer.ID) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.indirect = map[peer.ID]bool{}
+	for _, id := range ids {
+		g.indirect[id] = true
+	}
+}
+
+// allowedAt reports whether p may be talked to at address a.
+func (g *gater) allowedAt(p peer.ID, a ma.Multiaddr) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return !g.blocked[p] && (!g.indirect[p] || isRelayed(a))
+}
 
 // setBlocked replaces the set of peers this host refuses to talk to.
 func (g *gater) setBlocked(ids []peer.ID) {
@@ -170,14 +193,14 @@ func (g *gater) allowed(p peer.ID) bool {
 func (g *gater) InterceptPeerDial(p peer.ID) bool { return g.allowed(p) }
 
 // InterceptAddrDial implements connmgr.ConnectionGater.
-func (g *gater) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool { return g.allowed(p) }
+func (g *gater) InterceptAddrDial(p peer.ID, a ma.Multiaddr) bool { return g.allowedAt(p, a) }
 
 // InterceptAccept implements connmgr.ConnectionGater.
 func (g *gater) InterceptAccept(network.ConnMultiaddrs) bool { return true }
 
 // InterceptSecured implements connmgr.ConnectionGater.
-func (g *gater) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
-	return g.allowed(p)
+func (g *gater) InterceptSecured(_ network.Direction, p peer.ID, c network.ConnMultiaddrs) bool {
+	return g.allowedAt(p, c.RemoteMultiaddr())
 }
 
 // InterceptUpgraded implements connmgr.ConnectionGater.

@@ -45,6 +45,9 @@ type Config struct {
 	// BootstrapExpect, when > 0, bootstraps once that many fresh nodes see
 	// each other (all started with the same value).
 	BootstrapExpect int
+	// Relay says whether this node relays for other members; empty means
+	// RelayAuto.
+	Relay RelayMode
 	// Timing is the Raft timing profile: DefaultTiming, LANTiming or TestTiming.
 	Timing Timing
 	// RemoveAfter is how long a member may be silent before the leader removes
@@ -113,6 +116,12 @@ type Member struct {
 	Leader    bool        `json:"leader"`
 	LastSeen  time.Time   `json:"last_seen"` // zero if never heard by gossip
 	Status    *NodeStatus `json:"status,omitempty"`
+	// Conn is how this node is connected to the member: ConnDirect,
+	// ConnRelayed, or empty when not connected (and for this node itself).
+	Conn string `json:"conn,omitempty"`
+	// Reachability is, for this node itself only, what AutoNAT found:
+	// public, private or unknown.
+	Reachability string `json:"reachability,omitempty"`
 }
 
 // Errors returned by Mesh methods.
@@ -172,6 +181,7 @@ type Mesh struct {
 	book    *addrBook
 	gsp     *gossip
 	disc    *discovery
+	wan     *wan
 
 	wipeMu     sync.Mutex // one wipe at a time: Start's join and the rejoin of the membership loop
 	rmu        sync.RWMutex
@@ -208,6 +218,7 @@ func New(cfg Config) (*Mesh, error) {
 	m.lead = newLeadership()
 	m.memberFeed = newChangeFeed()
 	m.streams = newStreamRegistry()
+	m.wan = &wan{rsvp: map[peer.ID]reservation{}}
 	return m, nil
 }
 
@@ -244,6 +255,11 @@ func (c *Config) normalize() error {
 	if _, err := interfaceIPs(c.Interfaces); err != nil {
 		return fmt.Errorf("mesh config: %w", err)
 	}
+	relay, err := ParseRelayMode(string(c.Relay))
+	if err != nil {
+		return fmt.Errorf("mesh config: %w", err)
+	}
+	c.Relay = relay
 	if c.Timing == (Timing{}) {
 		c.Timing = DefaultTiming
 	}
@@ -312,7 +328,7 @@ func (m *Mesh) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if m.host, err = newHost(m.cfg, key, m.gater); err != nil {
+	if m.host, err = newHost(m.cfg, key, m.gater, m.wan); err != nil {
 		return err
 	}
 	m.started.Store(true)
@@ -328,6 +344,9 @@ func (m *Mesh) start(ctx context.Context) error {
 	m.host.SetStreamHandler(rpcProtocol, m.handleRPC)
 	m.host.SetStreamHandler(raftProtocol, m.handleRaft)
 	m.streams.attach(m)
+	if err := m.startWAN(); err != nil {
+		return err
+	}
 	m.disc = m.startDiscovery()
 	return m.startMembership(ctx)
 }
@@ -489,6 +508,10 @@ func (m *Mesh) shutdown() error {
 			errs = append(errs, err)
 		}
 	}
+	m.stage.Store("relay")
+	if err := m.closeWAN(); err != nil {
+		errs = append(errs, fmt.Errorf("stop relay service: %w", err))
+	}
 	m.stage.Store("host")
 	if m.host != nil {
 		if err := m.host.Close(); err != nil {
@@ -544,6 +567,11 @@ func (m *Mesh) Members() []Member {
 			mb.Suffrage = "voter"
 		}
 		mb.Addresses = m.addrsOf(id)
+		if id == m.ID() {
+			mb.Reachability = m.Reachability()
+		} else {
+			mb.Conn = m.ConnKind(id)
+		}
 		if e, ok := m.gsp.view.get(id); ok {
 			mb.LastSeen = e.seen
 			st := e.status

@@ -98,6 +98,7 @@ func (m *Mesh) OpenStream(ctx context.Context, peerID string, name string) (io.R
 	connected := m.host.Network().Connectedness(p) == network.Connected
 	if !connected {
 		addToPeerstore(m.host.Peerstore(), peerID, m.book.get(peerID))
+		addRelayAddrs(m.host, p, m.relays())
 		if sw, ok := m.host.Network().(*swarm.Swarm); ok {
 			sw.Backoff().Clear(p)
 		}

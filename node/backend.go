@@ -26,6 +26,7 @@ func (n *Node) Status() adminapi.Status {
 		return st
 	}
 	st.ID, st.Leader = n.mesh.ID(), n.mesh.Leader()
+	st.RelayedBytes = n.mesh.RelayedBytes()
 	if a := n.mesh.Addrs(); a != nil {
 		st.Addresses = a
 	}

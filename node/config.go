@@ -108,6 +108,10 @@ type Config struct {
 	Peers []string
 	// MDNS enables discovery on the LAN (--no-mdns turns it off).
 	MDNS bool
+	// Relay says whether the node relays connections between members behind
+	// NAT: auto (while AutoNAT finds it publicly reachable), on or off
+	// (--relay).
+	Relay string
 	// Voter is false for machines that come and go (--voter=false).
 	Voter bool
 	// BootstrapExpect bootstraps a new mesh once that many fresh nodes started
@@ -229,6 +233,7 @@ func DefaultConfig() Config {
 		DataDir:          DefaultDataDir(),
 		Listen:           []string{fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", DefaultPort)},
 		MDNS:             true,
+		Relay:            string(mesh.RelayAuto),
 		Voter:            true,
 		RaftProfile:      ProfileDefault,
 		RemoveAfter:      time.Minute,
@@ -269,7 +274,7 @@ func DefaultDataDir() string {
 // with an error naming the flags involved.
 func (c *Config) Validate() error {
 	checks := []func() error{c.validateDataDir, c.validateSecret, c.validateMembership,
-		c.validateTiming, c.validateListen, c.validatePeers, c.validateInterfaces, c.validateBuilds,
+		c.validateTiming, c.validateListen, c.validatePeers, c.validateRelay, c.validateInterfaces, c.validateBuilds,
 		c.validateStoreDir, c.validateExecutor, c.validateSubstitutes, c.validateReplicas, c.validateHTTP,
 		c.validateSandbox}
 	for _, check := range checks {
@@ -384,6 +389,15 @@ func (c *Config) validatePeers() error {
 			return fmt.Errorf("--peer %s: want a multiaddr ending in /p2p/PEER-ID: %w", p, err)
 		}
 	}
+	return nil
+}
+
+func (c *Config) validateRelay() error {
+	mode, err := mesh.ParseRelayMode(c.Relay)
+	if err != nil {
+		return fmt.Errorf("--relay: %w", err)
+	}
+	c.Relay = string(mode)
 	return nil
 }
 

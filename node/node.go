@@ -114,6 +114,7 @@ func (n *Node) meshConfig() mesh.Config {
 		ListenAddrs:     c.Listen,
 		Interfaces:      c.Interfaces,
 		MDNS:            c.MDNS,
+		Relay:           mesh.RelayMode(c.Relay),
 		Peers:           c.Peers,
 		Voter:           c.Voter,
 		Bootstrap:       c.Mode == ModeInit,

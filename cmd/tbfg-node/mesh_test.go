@@ -40,6 +40,7 @@ func TestMeshCommandsRejectBadFlags(t *testing.T) {
 		{[]string{"init", "--data-dir", dir, "--bootstrap-expect", "3"}, "--bootstrap-expect does not apply to init"},
 		{[]string{"run", "--data-dir", dir, "--raft-profile", "fast"}, `--raft-profile "fast"`},
 		{[]string{"run", "--data-dir", dir, "--remove-after", "1s"}, "--remove-after 1s"},
+		{[]string{"run", "--data-dir", dir, "--relay", "always"}, `--relay: relay mode "always": want auto, on or off`},
 		{[]string{"run", "--data-dir", dir, "--log-level", "loud"}, "log-level"},
 		{[]string{"run", "--data-dir", dir, "extra"}, `unexpected argument "extra"`},
 		{[]string{"run", "--data-dir", dir, "--no-mdns"}, "not initialised"},
@@ -94,10 +95,10 @@ func testNodes() []adminapi.NodeView {
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	seen := now.Add(-3 * time.Second)
 	return []adminapi.NodeView{
-		{ID: "12D3KooWLeader", Suffrage: "voter", Leader: true, LastSeen: &seen, NodeStatus: &mesh.NodeStatus{
+		{ID: "12D3KooWLeader", Suffrage: "voter", Leader: true, Conn: "relayed", LastSeen: &seen, NodeStatus: &mesh.NodeStatus{
 			Systems: []string{"x86_64-linux", "i686-linux"}, MaxBuilds: 4, RunningBuilds: 1, Load1: 0.75, Cores: 4, StoreFreeBytes: 50 << 30,
 			Version: "v0.4.0", Format: 2, MinFormat: 1}},
-		{ID: "12D3KooWSelf", Suffrage: "voter", Self: true, LastSeen: &now, NodeStatus: &mesh.NodeStatus{
+		{ID: "12D3KooWSelf", Suffrage: "voter", Self: true, Reachability: "private", LastSeen: &now, NodeStatus: &mesh.NodeStatus{
 			Systems: []string{"aarch64-linux"}, MaxBuilds: 2, Load1: 1.5, Cores: 2, StoreFreeBytes: 900 << 20,
 			MinFree: 5 << 30, SubstituteURL: "http://198.18.0.1:8761", Version: "v0.3.0"}},
 		{ID: "12D3KooWQuiet", Suffrage: "nonvoter"},

@@ -31,6 +31,9 @@ func formatStatus(w io.Writer, st adminapi.Status) {
 	fmt.Fprintf(tw, "Load:\t%.2f on %d cores\n", st.Load1, st.Cores)
 	fmt.Fprintf(tw, "Free disk:\tstore %s, data %s\n", bytesize.IEC(st.StoreFreeBytes), bytesize.IEC(st.DataFreeBytes))
 	fmt.Fprintf(tw, "Substitutes:\t%s\n", orDash(st.SubstituteURL))
+	if st.RelayedBytes > 0 {
+		fmt.Fprintf(tw, "Relayed:\t%s between other members\n", bytesize.IEC(st.RelayedBytes))
+	}
 	fmt.Fprintf(tw, "Version:\t%s\n", st.Version)
 	fmt.Fprintf(tw, "Data dir:\t%s\n", st.DataDir)
 	for i, a := range st.Addresses {
@@ -68,7 +71,7 @@ func formatNodes(w io.Writer, nodes []adminapi.NodeView, now time.Time) error {
 // formatNodeTable prints the table of formatNodes.
 func formatNodeTable(w io.Writer, nodes []adminapi.NodeView, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSUFFRAGE\tLEADER\tSYSTEMS\tBUILDS\tLOAD\tSTORE FREE\tVERSION\tFORMATS\tLAST SEEN")
+	fmt.Fprintln(tw, "ID\tSUFFRAGE\tLEADER\tCONNECTION\tSYSTEMS\tBUILDS\tLOAD\tSTORE FREE\tVERSION\tFORMATS\tLAST SEEN")
 	for _, n := range nodes {
 		id := n.ID
 		if n.Self {
@@ -86,10 +89,19 @@ func formatNodeTable(w io.Writer, nodes []adminapi.NodeView, now time.Time) erro
 			free = bytesize.IEC(st.StoreFreeBytes)
 			version, formats = orDash(st.Version), formatRange(st)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, n.Suffrage, leader, systems, builds, load, free,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, n.Suffrage, leader, connection(n), systems, builds, load, free,
 			version, formats, ago(n.LastSeen, now))
 	}
 	return tw.Flush()
+}
+
+// connection says how this node reaches n: direct or relayed, "-" when not
+// connected; for this node itself, its reachability as AutoNAT found it.
+func connection(n adminapi.NodeView) string {
+	if n.Self {
+		return "self (" + orDash(n.Reachability) + ")"
+	}
+	return orDash(n.Conn)
 }
 
 // formatRange is "1" or "1-2": the formats a member writes.

@@ -7,6 +7,12 @@
 // PID, so parallel runs never clash and RemoveStale can delete what an aborted
 // run left behind. It drives the ip(8) command from iproute2 and needs root.
 //
+// NewNAT builds a small internet instead: a public segment (198.18.0.0/24)
+// and LANs (198.18.L.0/24) each behind a router namespace that masquerades
+// with nftables and forwards nothing inbound, as a home router without port
+// forwards does. Routers route neither between LANs nor multicast, so mDNS
+// stays inside each LAN. It needs nft(8) besides ip(8).
+//
 // It does not start the programs under test; Host.Command prepares them,
 // Host.DialContext connects to them from inside their host, as a client
 // there would (a server on the host's own loopback included), and

@@ -38,6 +38,11 @@ var networkSeq atomic.Uint32
 type Network struct {
 	id     string // Prefix + 5 base-36 PID digits + 1 sequence digit
 	bridge string
+	// subnet is the third byte of the hosts' addresses, 198.18.subnet.0/24.
+	subnet byte
+	// gateway, when valid, is the NAT router hosts route everything through;
+	// it holds the first address, so hosts start at .2.
+	gateway netip.Addr
 
 	mu    sync.Mutex
 	hosts []*Host
@@ -103,7 +108,8 @@ func (n *Network) Bridge() string { return n.bridge }
 
 // AddHost creates the next host: a namespace with lo up and an eth0 on the
 // bridge at 198.18.0.N/24, with a route for multicast so mDNS works without a
-// default route.
+// default route. On a LAN of a NAT (NewNAT) the address is 198.18.L.N+1/24
+// and the default route goes through the LAN's router.
 func (n *Network) AddHost() (*Host, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -111,10 +117,14 @@ func (n *Network) AddHost() (*Host, error) {
 	if i > MaxHosts {
 		return nil, ErrTooManyHosts
 	}
+	last := byte(i)
+	if n.gateway.IsValid() {
+		last++
+	}
 	h := &Host{
 		Name: fmt.Sprintf("%sh%d", n.id, i),
 		Link: fmt.Sprintf("%sv%d", n.id, i),
-		Addr: netip.AddrFrom4([4]byte{198, 18, 0, byte(i)}),
+		Addr: netip.AddrFrom4([4]byte{198, 18, n.subnet, last}),
 	}
 	if err := n.createHost(h, fmt.Sprintf("%sp%d", n.id, i)); err != nil {
 		removeHost(h)
@@ -139,6 +149,9 @@ func (n *Network) createHost(h *Host, peer string) error {
 		append(ns, "link", "set", "lo", "up"),
 		append(ns, "link", "set", "eth0", "up"),
 		append(ns, "route", "add", "224.0.0.0/4", "dev", "eth0"),
+	}
+	if n.gateway.IsValid() {
+		steps = append(steps, append(ns, "route", "add", "default", "via", n.gateway.String()))
 	}
 	for _, args := range steps {
 		if err := ip(args...); err != nil {

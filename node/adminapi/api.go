@@ -33,6 +33,9 @@ type Status struct {
 	// replica of the build queue applied: a read that names it as
 	// ReadAt.Index on any node sees at least this state.
 	AppliedIndex uint64 `json:"applied_index"`
+	// RelayedBytes counts the bytes this node's relay service forwarded
+	// between other members since it started; absent when none.
+	RelayedBytes uint64 `json:"relayed_bytes,omitempty"`
 	// The local status this node gossips, flattened into the object.
 	mesh.NodeStatus
 }
@@ -47,6 +50,12 @@ type NodeView struct {
 	Leader    bool       `json:"leader"`
 	Self      bool       `json:"self"`
 	LastSeen  *time.Time `json:"last_seen"` // null if never heard by gossip
+	// Conn is how the answering node is connected to this one: "direct",
+	// "relayed" (through a relaying member) or "" (not connected, or self).
+	Conn string `json:"conn"`
+	// Reachability is set on the answering node's own entry: "public",
+	// "private" or "unknown", as AutoNAT found.
+	Reachability string `json:"reachability,omitempty"`
 	*mesh.NodeStatus
 }
 
@@ -66,12 +75,14 @@ type apiError struct {
 // ID.
 func NewNodeView(m mesh.Member, self string) NodeView {
 	v := NodeView{
-		ID:         m.ID,
-		Addresses:  m.Addresses,
-		Suffrage:   m.Suffrage,
-		Leader:     m.Leader,
-		Self:       m.ID == self,
-		NodeStatus: m.Status,
+		ID:           m.ID,
+		Addresses:    m.Addresses,
+		Suffrage:     m.Suffrage,
+		Leader:       m.Leader,
+		Self:         m.ID == self,
+		Conn:         m.Conn,
+		Reachability: m.Reachability,
+		NodeStatus:   m.Status,
 	}
 	if v.Addresses == nil {
 		v.Addresses = []string{}

@@ -194,10 +194,10 @@ func serveAdmin(t *testing.T, b Backend) *Client {
 func sampleMembers() []mesh.Member {
 	seen := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	return []mesh.Member{
-		{ID: "12D3KooWA", Addresses: []string{"/ip4/198.18.0.1/tcp/8760/p2p/12D3KooWA"}, Suffrage: "voter", Leader: true, LastSeen: seen,
+		{ID: "12D3KooWA", Addresses: []string{"/ip4/198.18.0.1/tcp/8760/p2p/12D3KooWA"}, Suffrage: "voter", Leader: true, LastSeen: seen, Conn: "direct",
 			Status: &mesh.NodeStatus{Systems: []string{"x86_64-linux", "i686-linux"}, Features: []string{}, MaxBuilds: 2, Load1: 0.5, Cores: 2,
 				StoreFreeBytes: 1 << 30, DataFreeBytes: 2 << 30, Version: "v0.1.0"}},
-		{ID: "12D3KooWB", Suffrage: "nonvoter"},
+		{ID: "12D3KooWB", Suffrage: "nonvoter", Reachability: "private"},
 	}
 }
 

@@ -21,7 +21,8 @@ func TestPages(t *testing.T) {
 		{"/", []string{"Overview", "…AAAAAAA1", "leader", "5s ago", "x86_64-linux, aarch64-linux", "compiler-9",
 			"compiling stage 2", // the running build's log tail
 			"hello-2.12", `class="state st-succeeded"`, "100.0 GiB", "v0.9.0", `href="/builds?state=failed&amp;system=x86_64-linux"`,
-			"no new builds: disk: 1.2 GiB free &lt; min-free 5.0 GiB"}},
+			"no new builds: disk: 1.2 GiB free &lt; min-free 5.0 GiB",
+			`title="reachability, as AutoNAT found it">private</span>`, `title="this node's connection to it">relayed</span>`}},
 		{"/builds", []string{"5 builds, newest first", "arm-tool-1", "broken-1.0"}},
 		{"/builds?state=failed", []string{"1 build, newest first", "broken-1.0"}},
 		{"/builds?system=aarch64-linux", []string{"arm-tool-1"}},

@@ -55,10 +55,10 @@ func newFixture(t testing.TB) *fixture {
 	b.AppendLog(f.compiler, "compiling stage 1\ncompiling stage 2\n")
 	last := webtest.Start.Add(time.Hour - 5*time.Second)
 	b.SetNodes([]adminapi.NodeView{
-		{ID: node1, Suffrage: "voter", Leader: true, Self: true, LastSeen: &last,
+		{ID: node1, Suffrage: "voter", Leader: true, Self: true, Reachability: "private", LastSeen: &last,
 			NodeStatus: &mesh.NodeStatus{Systems: []string{x86, arm}, MaxBuilds: 4, RunningBuilds: 1, Load1: 0.5,
 				Cores: 8, StoreFreeBytes: 100 << 30, Version: "v0.9.0", SubstituteURL: "http://192.0.2.1:8761"}},
-		{ID: node2, Suffrage: "voter", LastSeen: &last,
+		{ID: node2, Suffrage: "voter", Conn: "relayed", LastSeen: &last,
 			NodeStatus: &mesh.NodeStatus{Systems: []string{x86}, MaxBuilds: 2, Version: "v0.9.0",
 				StoreFreeBytes: 1288490188, MinFree: 5 << 30}},
 	})

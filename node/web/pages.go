@@ -54,7 +54,9 @@ type nodeRow struct {
 	NoBuilds string // why it takes no new builds (low disk, load), "" if it takes them
 	Version  string
 	LastSeen *time.Time
-	Gossiped bool // a status was heard
+	Gossiped bool   // a status was heard
+	Conn     string // direct or relayed, "" if not connected or self
+	Reach    string // self only: public, private or unknown (AutoNAT)
 }
 
 // meshRows merges the mesh's view of the members with the build queue's.
@@ -62,7 +64,8 @@ func meshRows(nodes []adminapi.NodeView, members []scheduler.MemberInfo) []nodeR
 	var out []nodeRow
 	seen := map[string]bool{}
 	for _, n := range nodes {
-		r := nodeRow{ID: n.ID, Self: n.Self, Leader: n.Leader, Suffrage: n.Suffrage, LastSeen: n.LastSeen}
+		r := nodeRow{ID: n.ID, Self: n.Self, Leader: n.Leader, Suffrage: n.Suffrage, LastSeen: n.LastSeen,
+			Conn: n.Conn, Reach: n.Reachability}
 		if st := n.NodeStatus; st != nil {
 			r.Gossiped = true
 			r.Systems, r.Running, r.Max, r.Load1, r.Cores = st.Systems, st.RunningBuilds, st.MaxBuilds, st.Load1, st.Cores
