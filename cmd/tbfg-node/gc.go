@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/tbfg/tbfg-node/internal/bytesize"
 	"io"
 	"text/tabwriter"
 
@@ -48,26 +49,12 @@ func formatGC(w io.Writer, res adminapi.GCResult) error {
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, it := range res.Removed {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", byteSize(it.Size), it.Class, it.Path)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", bytesize.IEC(uint64(max(it.Size, 0))), it.Class, it.Path)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	_, err := fmt.Fprintf(w, "%s %d items, %s (store %s, asked to free %s)\n", verb, len(res.Removed),
-		byteSize(res.Freed), byteSize(res.StoreSize), byteSize(max(res.Want, 0)))
+		bytesize.IEC(uint64(max(res.Freed, 0))), bytesize.IEC(uint64(max(res.StoreSize, 0))), bytesize.IEC(uint64(max(res.Want, 0))))
 	return err
-}
-
-// byteSize prints n bytes with a binary unit, as --store-max reads them.
-func byteSize(n int64) string {
-	const units = "KMGT"
-	if n < 1024 {
-		return fmt.Sprintf("%dB", n)
-	}
-	v, u := float64(n), -1
-	for v >= 1024 && u < len(units)-1 {
-		v /= 1024
-		u++
-	}
-	return fmt.Sprintf("%.1f%ciB", v, units[u])
 }

@@ -16,9 +16,9 @@ func TestGC(t *testing.T) {
 	}}
 	dir := f.serve(t)
 	code, out, stderr := runCLI(t, "gc", "--data-dir", dir, "--dry-run", "--free", "1M")
-	want := "1.5KiB  fetched  /gnu/store/aaaa-input\n" +
-		"2.0MiB  replica  /gnu/store/bbbb-copy\n" +
-		"would remove 2 items, 2.0MiB (store 3.0MiB, asked to free 1.0MiB)\n"
+	want := "1.5 KiB  fetched  /gnu/store/aaaa-input\n" +
+		"2.0 MiB  replica  /gnu/store/bbbb-copy\n" +
+		"would remove 2 items, 2.0 MiB (store 3.0 MiB, asked to free 1.0 MiB)\n"
 	if code != 0 || out != want || stderr != "" {
 		t.Errorf("exit %d, stdout:\n%s\nstderr:\n%s\nwant stdout:\n%s", code, out, stderr, want)
 	}
