@@ -169,6 +169,44 @@ func TestSuccessPublishes(t *testing.T) {
 	}
 }
 
+// TestBuildTouchesInputs checks that a build counts as a use of its inputs
+// (here its .drv), so that the store collector, which removes the least
+// recently used items first, keeps what builds read.
+func TestBuildTouchesInputs(t *testing.T) {
+	c := newCluster(t)
+	n := c.join(t, "A", 1)
+	id, _ := c.fakeDrv(t, n, "x")
+	drv := store.Path(c.Build(t, id).Drv)
+	before := lastUsed(t, n.store, drv)
+	start(t, c.config(t, n, executor.Func(func(_ context.Context, req executor.Request) (*executor.Result, error) {
+		return builtOutputs(n.store, req)
+	}), 1))
+	c.allocate(t, id, "A")
+	c.WaitFor(t, "success", func(s *scheduler.State) bool {
+		b, _ := s.Build(id)
+		return b.State == scheduler.BuildSucceeded
+	})
+	if after := lastUsed(t, n.store, drv); !after.After(before) {
+		t.Errorf("last use of the build's .drv %v, not after %v: the build did not count as a use", after, before)
+	}
+}
+
+// lastUsed is p's last use as the store's Usage reports it.
+func lastUsed(t *testing.T, s *local.Store, p store.Path) time.Time {
+	t.Helper()
+	usage, err := s.Usage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range usage {
+		if u.Path == p {
+			return u.LastUsed
+		}
+	}
+	t.Fatalf("%s not in the store", p)
+	return time.Time{}
+}
+
 // TestMaxBuildsAndTakeAway runs three allocations with room for two: never
 // more than two run at once; a build canceled while running is stopped and
 // nothing is committed for it; the others finish.

@@ -125,6 +125,9 @@ func (a *Agent) build(ctx context.Context, b scheduler.BuildInfo, started func()
 	if err := a.cfg.Fetcher.Fetch(ctx, inputs...); err != nil {
 		return nil, &failure{scheduler.ReasonMissingInput, fmt.Errorf("fetch inputs: %w", err)}
 	}
+	for _, p := range inputs {
+		a.cfg.Store.Touch(p) // a use: the store collector keeps recently used items longest
+	}
 	a.mark(b, fetched)
 	drv, err := derivation.DirLoader{Root: a.cfg.Store.RealDir(), Dir: a.cfg.Store.Dir()}.Load(drvPath)
 	if err != nil {
