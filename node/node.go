@@ -401,6 +401,18 @@ func (n *Node) meshFormat() int {
 	return f
 }
 
+// takesNext says whether the agent may take a dependent of a build it has
+// just built into that build's slot: once every member reads the format of
+// such a success, and while the node's own view gives no reason to refuse
+// new builds (disk below --min-free, load at --max-load), as the leader
+// judges a node.
+func (n *Node) takesNext() bool {
+	if n.meshFormat() < scheduler.TypeFormat(scheduler.TypeSucceededTakeNext) {
+		return false
+	}
+	return membership.View(n.mesh.ID(), n.localStatus()).NoBuildsReason(scheduler.PlanOptions{}) == ""
+}
+
 func (n *Node) running() bool { return n.state.Load() == adminapi.StateRunning }
 
 func (n *Node) notReady() error {

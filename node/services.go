@@ -228,7 +228,7 @@ func (n *Node) startAgent(ctx context.Context) error {
 	a, err := agent.New(agent.Config{
 		Node: n.mesh.ID(), FSM: n.fsm, Applier: n.applier(), Executor: n.exec, Store: n.store,
 		Fetcher: n.source, Signer: n.signer, OutputNAR: n.outputNAR, MaxBuilds: n.cfg.MaxBuilds,
-		Load: n.load1, LoadLimit: n.agentLoadLimit(), Tick: tick.C,
+		Load: n.load1, LoadLimit: n.agentLoadLimit(), TakeNext: n.takesNext, Tick: tick.C,
 		Timeout: n.cfg.BuildTimeout, MaxSilent: n.cfg.MaxSilent, Logs: n.logs, Finished: n.metrics.BuildFinished,
 		Logger: n.log.With("component", "agent"),
 	})

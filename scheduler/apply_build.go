@@ -147,6 +147,9 @@ func (s *State) applySucceeded(c *Succeeded) error {
 	}
 	s.addHolder(n, c.Outputs)
 	s.recover(bi)
+	if c.TakeNext {
+		s.takeNext(bi, n, t)
+	}
 	return nil
 }
 

@@ -29,6 +29,11 @@ const (
 	// the others dropped), so it is not ignorable, and the leader proposes
 	// it only once every member understands it.
 	TypeCompact
+	// TypeSucceededTakeNext is a Succeeded whose node takes a dependent the
+	// success makes ready into the slot it frees (Succeeded.TakeNext). Like
+	// TypeCompact it needs its format, and is never ignorable: a member that
+	// skipped it would not start the dependent.
+	TypeSucceededTakeNext
 )
 
 // IgnoreUnknown is or-ed into the type byte of a command that older nodes may
@@ -124,11 +129,21 @@ type Started struct {
 }
 
 // Succeeded says a node built a build; Outputs are its outputs' narinfos.
+//
+// With TakeNext, the node also takes, into the slot the build frees, the
+// first of the build's dependents that the success makes ready and that the
+// node may build, unless a ready build of higher priority waits: Apply
+// marks it running on the node at once, so a chain of dependent builds
+// continues where its inputs are without a round of the leader's
+// allocation loop, an Allocate commit or a Started commit in between. The
+// node asks for it only when it takes new builds (see DESIGN.md, "Taking
+// the next build"). A TakeNext Succeeded is of type TypeSucceededTakeNext.
 type Succeeded struct {
-	Time    time.Time
-	Build   BuildID
-	Node    string
-	Outputs []Item
+	Time     time.Time
+	Build    BuildID
+	Node     string
+	Outputs  []Item
+	TakeNext bool
 }
 
 // Failed says a build failed on a node, and why.
@@ -217,7 +232,12 @@ func (*Allocate) Type() CommandType { return TypeAllocate }
 func (*Started) Type() CommandType { return TypeStarted }
 
 // Type implements Command.
-func (*Succeeded) Type() CommandType { return TypeSucceeded }
+func (c *Succeeded) Type() CommandType {
+	if c.TakeNext {
+		return TypeSucceededTakeNext
+	}
+	return TypeSucceeded
+}
 
 // Type implements Command.
 func (*Failed) Type() CommandType { return TypeFailed }
@@ -275,6 +295,8 @@ func newCommand(t CommandType) Command {
 		return &NodeLeft{}
 	case TypeCompact:
 		return &Compact{}
+	case TypeSucceededTakeNext:
+		return &Succeeded{TakeNext: true}
 	}
 	return nil
 }

@@ -15,17 +15,20 @@ import (
 // Format 1: the command layouts of the releases up to v0.3, and snapshots
 // of layout 1 and 2. Format 2: the Compact command, and snapshots of layout 3
 // (the applied index, compacted builds), written once a Compact was applied.
+// Format 3: the TakeNext Succeeded (TypeSucceededTakeNext).
 const (
 	// FormatVersion is the highest format this binary reads and writes.
-	FormatVersion = 2
+	FormatVersion = 3
 	// MinFormat is the lowest format this binary still writes: it can join
-	// a mesh only if every member reads at least this format. It stays one
-	// below FormatVersion, so that two consecutive versions always mesh.
+	// a mesh only if every member reads at least this format. It stays at
+	// most one below FormatVersion, so that two consecutive versions always
+	// mesh; it stays lower while writing the older formats costs nothing
+	// (every writer of a newer type checks the mesh's format anyway).
 	MinFormat = 1
 )
 
 // commandFormat is the format that introduced command type t: the version
-// byte its commands are written with. Every type known today is of format 1.
+// byte its commands are written with: format 1 but for the types listed.
 // A type added later returns its format here, and its writers propose it
 // only when the mesh reads that format; a later format that changes the body
 // of an existing type must give decodeBody the version byte instead.
@@ -33,6 +36,8 @@ func commandFormat(t CommandType) byte {
 	switch t {
 	case TypeCompact:
 		return 2
+	case TypeSucceededTakeNext:
+		return 3
 	default:
 		return 1
 	}

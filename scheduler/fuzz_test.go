@@ -27,6 +27,7 @@ func FuzzApply(f *testing.F) {
 		f.Add(Encode(c))
 	}
 	f.Add(Encode(&Succeeded{Build: 1, Node: "n1", Outputs: []Item{item(outPath("a"))}}))
+	f.Add(Encode(&Succeeded{Build: 1, Node: "n1", Outputs: []Item{item(outPath("a"))}, TakeNext: true}))
 	f.Add(Encode(&Failed{Build: 1, Node: "n1", Reason: ReasonBuildError}))
 	f.Fuzz(func(t *testing.T, cmd []byte) {
 		s := fuzzState(t)

@@ -127,7 +127,8 @@ func (u *universe) drawAny(t *rapid.T, s *State, now time.Time) Command {
 		for _, o := range b.Outputs {
 			outs = append(outs, item(o.Path))
 		}
-		return &Succeeded{Time: now, Build: build, Node: b.Node, Outputs: outs}
+		return &Succeeded{Time: now, Build: build, Node: b.Node, Outputs: outs,
+			TakeNext: rapid.Bool().Draw(t, "take-next")}
 	case 7:
 		b, _ := s.Build(build)
 		return &Failed{Time: now, Build: build, Node: b.Node, Reason: Reason(rapid.IntRange(1, 5).Draw(t, "reason"))}
@@ -239,6 +240,8 @@ func checkTransition(t *rapid.T, pre, s *State, c Command) {
 		}
 	case *Compact:
 		checkCompact(t, pre, s, c)
+	case *Succeeded:
+		checkTakeNext(t, pre, s, c)
 	case *NodeLost, *NodeLeft:
 		if len(s.builds) != len(pre.builds) {
 			t.Fatalf("node loss changed the number of builds")
@@ -255,6 +258,37 @@ func checkTransition(t *rapid.T, pre, s *State, c Command) {
 				t.Fatalf("build %d of lost node is %s on node %d", i+1, after.state, after.node)
 			}
 		}
+	}
+}
+
+// checkTakeNext: a Succeeded starts at most one build, only with TakeNext,
+// only a dependent of the build that its success made ready, on the node
+// that built it, which can build it.
+func checkTakeNext(t *rapid.T, pre, s *State, c *Succeeded) {
+	taken := 0
+	for i, b := range pre.builds {
+		if b == nil || b.state != BuildQueued || s.builds[i].state == BuildQueued {
+			continue
+		}
+		after := s.builds[i]
+		if after.state != BuildRunning {
+			continue // e.g. a success that recovered a failed dependency
+		}
+		taken++
+		m := s.nodes[after.node-1]
+		switch {
+		case !c.TakeNext:
+			t.Fatalf("a plain Succeeded started build %d", i+1)
+		case m.id != c.Node:
+			t.Fatalf("build %d taken by %s after a success on %s", i+1, m.id, c.Node)
+		case !containsSorted(pre.builds[c.Build-1].dependents, uint32(i)):
+			t.Fatalf("build %d taken, but it is no dependent of build %d", i+1, c.Build)
+		case !s.inputsAvailable(after) || !containsSorted(m.systems, after.system):
+			t.Fatalf("build %d taken by %s, which cannot run it yet", i+1, m.id)
+		}
+	}
+	if taken > 1 {
+		t.Fatalf("one success started %d builds", taken)
 	}
 }
 

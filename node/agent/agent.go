@@ -62,6 +62,12 @@ type Config struct {
 	// while Load() < LoadLimit. Nil means no limit.
 	Load      func() float64
 	LoadLimit float64
+	// TakeNext, when set, says whether the node takes new builds now; if
+	// so, the agent commits a success with Succeeded.TakeNext, and the
+	// node goes on with a dependent of the build in the same slot (the
+	// state marks it running here). Nil never asks for it, which is right
+	// while some member cannot read the command's format.
+	TakeNext func() bool
 	// Tick wakes the agent periodically to re-check the load and retry
 	// commits that failed (e.g. a time.Ticker's C); nil means only state
 	// changes and finished builds do.

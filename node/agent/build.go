@@ -31,6 +31,9 @@ type failure struct {
 func (a *Agent) run(ctx context.Context, j *job, b scheduler.BuildInfo) bool {
 	log := a.cfg.Logger.With("build", b.ID, "drv", b.Drv)
 	if c, ok := a.takeUnreported(b); ok {
+		if s, ok := c.(*scheduler.Succeeded); ok {
+			s.TakeNext = a.takesNext(ctx) // the mesh's format may have changed since
+		}
 		log.Info("committing the outcome of a build again")
 		return a.commit(ctx, b, c)
 	}
@@ -61,11 +64,18 @@ func (a *Agent) run(ctx context.Context, j *job, b scheduler.BuildInfo) bool {
 	}
 	log.Info("build succeeded", "outputs", len(outs))
 	a.report(b, "succeeded", began)
-	ok := a.commit(ctx, b, &scheduler.Succeeded{Time: a.cfg.Now(), Build: b.ID, Node: a.cfg.Node, Outputs: outs})
+	ok := a.commit(ctx, b, &scheduler.Succeeded{Time: a.cfg.Now(), Build: b.ID, Node: a.cfg.Node, Outputs: outs,
+		TakeNext: a.takesNext(ctx)})
 	if ok {
 		a.mark(b, committed)
 	}
 	return ok
+}
+
+// takesNext says whether a success committed now asks to take the next
+// build: only while the agent runs and the node takes new builds.
+func (a *Agent) takesNext(ctx context.Context) bool {
+	return ctx.Err() == nil && a.cfg.TakeNext != nil && a.cfg.TakeNext()
 }
 
 // commitStarted commits Started for an allocated build in the background

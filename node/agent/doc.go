@@ -4,7 +4,8 @@
 // node (FSM.WatchNode) and runs each one, up to MaxBuilds at once and, beyond
 // the first, only while the machine's load is below LoadLimit:
 //
-//  1. commit Started;
+//  1. commit Started (a build the node took with its last success is
+//     running already; see Config.TakeNext);
 //  2. make the .drv closure and every input valid in the local store, fetching
 //     what is missing from the mesh through the Fetcher (failure: Failed with
 //     reason missing-input, which re-queues the build);
