@@ -221,3 +221,29 @@ func BenchmarkReader(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHashSmallItem hashes the NAR of a one-line file, what a node does
+// for every output of a trivial build, and restores it: with -benchmem, B/op
+// shows what each archive allocates (a megabyte per buffer before they were
+// pooled).
+func BenchmarkHashSmallItem(b *testing.B) {
+	dir := b.TempDir()
+	src := filepath.Join(dir, "out")
+	if err := os.WriteFile(src, []byte("hello\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	var archive bytes.Buffer
+	if err := Dump(&archive, src); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if _, err := HashPath(src); err != nil {
+			b.Fatal(err)
+		}
+		dst := filepath.Join(dir, fmt.Sprint("restored-", i))
+		if err := Restore(bytes.NewReader(archive.Bytes()), dst); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

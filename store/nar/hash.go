@@ -109,9 +109,9 @@ func newPipelinedWriter(w io.Writer) *pipelinedWriter {
 	const n = 4
 	p := &pipelinedWriter{w: w, full: make(chan []byte, n), free: make(chan []byte, n), done: make(chan error, 1)}
 	for range n - 1 {
-		p.free <- make([]byte, 0, bufSize)
+		p.free <- getBuf()
 	}
-	p.cur = make([]byte, 0, bufSize)
+	p.cur = getBuf()
 	go p.consume()
 	return p
 }
@@ -168,5 +168,12 @@ func (p *pipelinedWriter) Close() error {
 	}
 	close(p.full)
 	p.err = <-p.done
+	if len(p.cur) == 0 {
+		putBuf(p.cur) // never handed over
+	}
+	for len(p.free) > 0 { // the consumer has ended: every other buffer is back
+		putBuf(<-p.free)
+	}
+	p.cur = nil
 	return p.err
 }

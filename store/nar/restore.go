@@ -42,7 +42,9 @@ func (nr *Reader) Restore(dir string) error {
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	rs := &restorer{nr: nr, buf: make([]byte, 256<<10)}
+	buf := getBuf()
+	defer putBuf(buf)
+	rs := &restorer{nr: nr, buf: buf[:cap(buf)]}
 	err = rs.run(tmp)
 	rs.closeAll()
 	if err == nil {

@@ -39,7 +39,7 @@ type openDir struct {
 // NewWriter returns a Writer that writes an archive to w. Nothing reaches w
 // before the buffer fills or Close is called.
 func NewWriter(w io.Writer) *Writer {
-	return &Writer{w: w, buf: make([]byte, 0, bufSize)}
+	return &Writer{w: w, buf: getBuf()}
 }
 
 // WriteHeader starts the next entry. For a regular file, the next Size bytes
@@ -284,6 +284,8 @@ func (w *Writer) Close() error {
 		return err
 	}
 	w.err = fmt.Errorf("%w: archive already closed", ErrWriteOrder)
+	putBuf(w.buf)
+	w.buf = nil
 	return nil
 }
 
