@@ -270,3 +270,47 @@ type buildTimeline struct {
 	Exited    *time.Time `json:"exited"`
 	Published *time.Time `json:"published"`
 }
+
+// TestChainContinuesWhereItsInputIs submits a chain of dependent builds on a
+// follower of a three-host mesh and checks, from `builds --json` on another
+// host, that each build after the first ran once, on the host that built its
+// input, and was taken with that input's success: allocated and started at
+// the same instant, the success's, with no allocation round or Started
+// commit in between (scheduler/DESIGN.md, "Taking the next build").
+func TestChainContinuesWhereItsInputIs(t *testing.T) {
+	c := newCluster(t,
+		"--raft-profile", raftProfile(),
+		"--gossip-interval", "1s",
+		"--max-builds", "2",
+		"--system", nativeSystem(),
+		"--log-level", "info")
+	hosts, ids, ok := formThree(t, c)
+	if !ok {
+		return
+	}
+	submitter := nonLeader(t, hosts, ids)
+	const n = 8
+	_, bs := meshBuild(t, submitter, hosts, drvgraph.Options{Chain: n})
+	slices.SortFunc(bs, func(a, b buildJSON) int { return int(a.ID) - int(b.ID) })
+	if len(bs) != n {
+		t.Fatalf("%d builds listed, want %d", len(bs), n)
+	}
+	for i, b := range bs {
+		if b.State != "succeeded" || b.Attempt != 1 {
+			t.Errorf("build %d: %s after %d attempts", b.ID, b.State, b.Attempt)
+		}
+		if i == 0 {
+			continue
+		}
+		prev := bs[i-1]
+		switch {
+		case b.LastNode != prev.LastNode:
+			t.Errorf("build %d ran on %s, its input on %s", b.ID, b.LastNode, prev.LastNode)
+		case b.Allocated == nil || b.Started == nil || prev.Finished == nil:
+			t.Errorf("build %d lacks its times: %+v", b.ID, b)
+		case !b.Allocated.Equal(*b.Started) || b.Allocated.Before(*prev.Finished):
+			t.Errorf("build %d allocated %v, started %v, its input finished %v: not taken with the input's success",
+				b.ID, b.Allocated, b.Started, prev.Finished)
+		}
+	}
+}
