@@ -39,7 +39,7 @@ type build struct {
 }
 
 // newBuild lays out a build below dir, owned by uid and gid.
-func newBuild(t *testing.T, dir string, uid, gid int, script string) *build {
+func newBuild(t testing.TB, dir string, uid, gid int, script string) *build {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
