@@ -317,3 +317,47 @@ func runChild(t *testing.T, name, dir string, attr *syscall.SysProcAttr, env ...
 	}
 	return string(out)
 }
+
+// TestErrorsNameTheStep checks that what fails is told apart and named: a
+// builder that cannot be executed is the build's fault (ErrExec), a
+// sandbox that cannot be made is the node's (ErrSetup), each with the step
+// and the path.
+func TestErrorsNameTheStep(t *testing.T) {
+	requireRoot(t)
+	s, err := New(Config{IDs: testIDs, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		change func(*Spec)
+		want   error
+		text   string
+	}{
+		{"missing builder", func(sp *Spec) { sp.Builder = "/no/such/builder" }, ErrExec,
+			"cannot execute builder: execute builder /no/such/builder: no such file or directory"},
+		{"missing sandbox path", func(sp *Spec) { sp.Paths = append(sp.Paths, Mount{Inside: "/opt/x", Host: "/no/such/path"}) }, ErrSetup,
+			"sandbox: sandbox path /opt/x=/no/such/path: stat /no/such/path: no such file or directory"},
+		{"sandbox path above the root", func(sp *Spec) { sp.Paths = append(sp.Paths, Mount{Inside: "../x", Host: busybox}) }, ErrSetup,
+			"not below the root"},
+		{"sandbox path through a symlink", func(sp *Spec) {
+			sp.Paths = append(sp.Paths, Mount{Inside: "/dev/fd/x", Host: busybox})
+		}, ErrSetup, "sandbox path /dev/fd/x=/bin/busybox: /dev/fd is a symlink"},
+		{"missing input", func(sp *Spec) { sp.Inputs = append(sp.Inputs, "22222222222222222222222222222222-gone") }, ErrSetup,
+			"store item 22222222222222222222222222222222-gone: lstat "},
+		{"NUL in an argument", func(sp *Spec) { sp.Args = append(sp.Args, "a\x00b") }, ErrSetup, "holds a NUL byte"},
+		{"builder fails", func(sp *Spec) { sp.Args = []string{"-c", "exit 3"} }, nil, "exit status 3"},
+		{"builder killed", func(sp *Spec) { sp.Args = []string{"-c", "kill -9 $$"} }, nil, "killed by signal killed"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := newBuild(t, t.TempDir(), 0, 0, ": > $out")
+			c.change(b.spec)
+			err := s.Run(context.Background(), b.spec, Limits{}, nil)
+			if err == nil || (c.want != nil && !errors.Is(err, c.want)) || !strings.Contains(err.Error(), c.text) {
+				t.Fatalf("Run = %v, want %v containing %q", err, c.want, c.text)
+			}
+			t.Log(err)
+		})
+	}
+}
