@@ -72,8 +72,10 @@ func newBuild(t testing.TB, dir string, uid, gid int, script string) *build {
 	}}
 }
 
-// whoScript writes what the builder is and may do to $out.
+// whoScript writes what the builder is and may do to $out. Its signals to
+// the helper, PID 1, are ignored: were they not, the build would end there.
 const whoScript = `set -e
+for sig in TERM HUP INT QUIT USR1 PIPE; do kill -$sig 1 2>/dev/null || :; done
 mkdir $out
 id -u > $out/uid
 cat /proc/self/uid_map > $out/uid_map
