@@ -20,8 +20,10 @@
 // builder and exits, so any program linking the package, the node or a
 // test binary, is its own helper, and a helper costs an exec and a few
 // hundred system calls rather than the start of a Go program. The package
-// therefore needs cgo: with CGO_ENABLED=0 it does not compile (nocgo.go
-// says why), rather than giving a node that cannot isolate builds. There is
+// therefore needs cgo: with CGO_ENABLED=0 (also Go's default when
+// cross-compiling without a C cross-compiler as CC) it does not compile
+// (nocgo.go says why), rather than giving a node that cannot isolate
+// builds. There is
 // no second implementation of the helper in Go. DESIGN.md in the parent
 // directory explains the layers, the threat model and what a build costs.
 //
