@@ -1,8 +1,8 @@
 package sandbox
 
-// The helper, PID 1 of a build's namespaces, is C code (helper.c) run by a
-// constructor before the Go runtime starts; helper.h holds what both sides
-// agree on.
+// The helper, PID 1 of a build's namespaces, is C code (helper.c, and
+// mount.c for its file system steps) run by a constructor before the Go
+// runtime starts; helper.h holds what Go and C agree on.
 
 // #include "helper.h"
 import "C"
