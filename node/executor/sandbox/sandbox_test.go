@@ -363,3 +363,60 @@ func TestErrorsNameTheStep(t *testing.T) {
 		})
 	}
 }
+
+// TestHelperRefusesBadSpec gives the helper specs it must refuse before it
+// touches anything, and checks that it says so as a setup failure.
+func TestHelperRefusesBadSpec(t *testing.T) {
+	requireRoot(t)
+	s, err := New(Config{IDs: testIDs, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := (&helperSpec{Root: "/r", View: "/v", Staging: "/s", Tmp: "/t", RealStore: "/rs", StoreTarget: "/r/gnu/store",
+		BuildDir: "/b", BuildDirInside: "/build", BuildDirTarget: "/r/build", Builder: "/bin/sh", Argv: []string{"sh"}}).encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, spec, want string
+	}{
+		{"empty", "", "not NUL-terminated key and value pairs"},
+		{"no final NUL", "root\x00/r", "not NUL-terminated key and value pairs"},
+		{"key without value", "root\x00", "key root without a value"},
+		{"unknown key", "colour\x00blue\x00", "bad field colour=blue"},
+		{"number that is not", "uid\x00ten\x00", "bad field uid=ten"},
+		{"field missing", "root\x00/r\x00", "a field is missing"},
+		{"mount without place", string(good) + "mount-host\x00/bin\x00", "mount-host /bin without mount-rel"},
+		{"place without mount", string(good) + "mount-rel\x00bin\x00", "bad field mount-rel=bin"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := s.runRawSpec([]byte(c.spec))
+			if !errors.Is(err, ErrSetup) || !strings.Contains(err.Error(), "read sandbox spec: "+c.want) {
+				t.Fatalf("helper said %v, want a setup error: read sandbox spec: %s", err, c.want)
+			}
+		})
+	}
+}
+
+// runRawSpec runs the helper with spec as it is on its descriptor.
+func (s *Sandbox) runRawSpec(spec []byte) error {
+	fd, err := unix.MemfdCreate("spec", unix.MFD_CLOEXEC)
+	if err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(fd), "spec")
+	defer f.Close()
+	if _, err := f.Write(spec); err != nil {
+		return err
+	}
+	if _, err := f.Seek(0, 0); err != nil {
+		return err
+	}
+	cmd := s.command(nil, false)
+	status, _, err := supervise(context.Background(), cmd, f, nil, Limits{}, nil)
+	if err != nil {
+		return err
+	}
+	return parseStatus(status, cmd.ProcessState)
+}
