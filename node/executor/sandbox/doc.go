@@ -14,11 +14,18 @@
 // than building with less isolation. Run runs one build.
 //
 // The namespaces are set up by the node's own binary, executed again with
-// the build's specification on a descriptor: the init function of this
-// package recognises that (and that it is PID 1 of a new PID namespace) and
-// never returns, so any program linking the package, the node or a test
-// binary, is its own helper. DESIGN.md in the parent directory explains the
-// layers and the threat model.
+// the build's specification on a descriptor: a C constructor of this
+// package (helper.c) recognises that (and that it is PID 1 of a new PID
+// namespace) before the Go runtime starts, sets up the sandbox, runs the
+// builder and exits, so any program linking the package, the node or a
+// test binary, is its own helper, and a helper costs an exec and a few
+// hundred system calls rather than the start of a Go program. The package
+// therefore needs cgo: with CGO_ENABLED=0 (also Go's default when
+// cross-compiling without a C cross-compiler as CC) it does not compile
+// (nocgo.go says why), rather than giving a node that cannot isolate
+// builds. There is
+// no second implementation of the helper in Go. DESIGN.md in the parent
+// directory explains the layers, the threat model and what a build costs.
 //
 // It does not know about derivations, the store's database or the mesh.
 package sandbox

@@ -186,7 +186,10 @@ func (s *Sandbox) Run(ctx context.Context, spec *Spec, lim Limits, log io.Writer
 	if s.ids == nil { // the helper's namespace maps only the node's ids, as 0
 		inside, setGroups = lease{}, false
 	}
-	h := helperSpecFor(spec, inside, uint64(s.cfg.MaxProcesses), setGroups)
+	h, err := helperSpecFor(spec, inside, uint64(s.cfg.MaxProcesses), setGroups)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrSetup, err)
+	}
 	if err := prepareScratch(h, host); err != nil {
 		return fmt.Errorf("%w: prepare build directory: %v", ErrSetup, err)
 	}

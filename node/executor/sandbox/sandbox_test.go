@@ -39,7 +39,7 @@ type build struct {
 }
 
 // newBuild lays out a build below dir, owned by uid and gid.
-func newBuild(t *testing.T, dir string, uid, gid int, script string) *build {
+func newBuild(t testing.TB, dir string, uid, gid int, script string) *build {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -72,8 +72,10 @@ func newBuild(t *testing.T, dir string, uid, gid int, script string) *build {
 	}}
 }
 
-// whoScript writes what the builder is and may do to $out.
+// whoScript writes what the builder is and may do to $out. Its signals to
+// the helper, PID 1, are ignored: were they not, the build would end there.
 const whoScript = `set -e
+for sig in TERM HUP INT QUIT USR1 PIPE; do kill -$sig 1 2>/dev/null || :; done
 mkdir $out
 id -u > $out/uid
 cat /proc/self/uid_map > $out/uid_map
@@ -316,4 +318,105 @@ func runChild(t *testing.T, name, dir string, attr *syscall.SysProcAttr, env ...
 		t.Fatalf("%s: %v\n%s", name, err, out)
 	}
 	return string(out)
+}
+
+// TestErrorsNameTheStep checks that what fails is told apart and named: a
+// builder that cannot be executed is the build's fault (ErrExec), a
+// sandbox that cannot be made is the node's (ErrSetup), each with the step
+// and the path.
+func TestErrorsNameTheStep(t *testing.T) {
+	requireRoot(t)
+	s, err := New(Config{IDs: testIDs, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		change func(*Spec)
+		want   error
+		text   string
+	}{
+		{"missing builder", func(sp *Spec) { sp.Builder = "/no/such/builder" }, ErrExec,
+			"cannot execute builder: execute builder /no/such/builder: no such file or directory"},
+		{"missing sandbox path", func(sp *Spec) { sp.Paths = append(sp.Paths, Mount{Inside: "/opt/x", Host: "/no/such/path"}) }, ErrSetup,
+			"sandbox: sandbox path /opt/x=/no/such/path: stat /no/such/path: no such file or directory"},
+		{"sandbox path above the root", func(sp *Spec) { sp.Paths = append(sp.Paths, Mount{Inside: "../x", Host: busybox}) }, ErrSetup,
+			"not below the root"},
+		{"sandbox path through a symlink", func(sp *Spec) {
+			sp.Paths = append(sp.Paths, Mount{Inside: "/dev/fd/x", Host: busybox})
+		}, ErrSetup, "sandbox path /dev/fd/x=/bin/busybox: /dev/fd is a symlink"},
+		{"missing input", func(sp *Spec) { sp.Inputs = append(sp.Inputs, "22222222222222222222222222222222-gone") }, ErrSetup,
+			"store item 22222222222222222222222222222222-gone: lstat "},
+		{"NUL in an argument", func(sp *Spec) { sp.Args = append(sp.Args, "a\x00b") }, ErrSetup, "holds a NUL byte"},
+		{"builder fails", func(sp *Spec) { sp.Args = []string{"-c", "exit 3"} }, nil, "exit status 3"},
+		{"builder killed", func(sp *Spec) { sp.Args = []string{"-c", "kill -9 $$"} }, nil, "killed by signal killed"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := newBuild(t, t.TempDir(), 0, 0, ": > $out")
+			c.change(b.spec)
+			err := s.Run(context.Background(), b.spec, Limits{}, nil)
+			if err == nil || (c.want != nil && !errors.Is(err, c.want)) || !strings.Contains(err.Error(), c.text) {
+				t.Fatalf("Run = %v, want %v containing %q", err, c.want, c.text)
+			}
+			t.Log(err)
+		})
+	}
+}
+
+// TestHelperRefusesBadSpec gives the helper specs it must refuse before it
+// touches anything, and checks that it says so as a setup failure.
+func TestHelperRefusesBadSpec(t *testing.T) {
+	requireRoot(t)
+	s, err := New(Config{IDs: testIDs, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := (&helperSpec{Root: "/r", View: "/v", Staging: "/s", Tmp: "/t", RealStore: "/rs", StoreTarget: "/r/gnu/store",
+		BuildDir: "/b", BuildDirInside: "/build", BuildDirTarget: "/r/build", Builder: "/bin/sh", Argv: []string{"sh"}}).encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, spec, want string
+	}{
+		{"empty", "", "not NUL-terminated key and value pairs"},
+		{"no final NUL", "root\x00/r", "not NUL-terminated key and value pairs"},
+		{"key without value", "root\x00", "key root without a value"},
+		{"unknown key", "colour\x00blue\x00", "bad field colour=blue"},
+		{"number that is not", "uid\x00ten\x00", "bad field uid=ten"},
+		{"field missing", "root\x00/r\x00", "a field is missing"},
+		{"mount without place", string(good) + "mount-host\x00/bin\x00", "mount-host /bin without mount-rel"},
+		{"place without mount", string(good) + "mount-rel\x00bin\x00", "bad field mount-rel=bin"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := s.runRawSpec([]byte(c.spec))
+			if !errors.Is(err, ErrSetup) || !strings.Contains(err.Error(), "read sandbox spec: "+c.want) {
+				t.Fatalf("helper said %v, want a setup error: read sandbox spec: %s", err, c.want)
+			}
+		})
+	}
+}
+
+// runRawSpec runs the helper with spec as it is on its descriptor.
+func (s *Sandbox) runRawSpec(spec []byte) error {
+	fd, err := unix.MemfdCreate("spec", unix.MFD_CLOEXEC)
+	if err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(fd), "spec")
+	defer f.Close()
+	if _, err := f.Write(spec); err != nil {
+		return err
+	}
+	if _, err := f.Seek(0, 0); err != nil {
+		return err
+	}
+	cmd := s.command(nil, false)
+	status, _, err := supervise(context.Background(), cmd, f, nil, Limits{}, nil)
+	if err != nil {
+		return err
+	}
+	return parseStatus(status, cmd.ProcessState)
 }

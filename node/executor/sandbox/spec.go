@@ -1,10 +1,12 @@
 package sandbox
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -57,48 +59,116 @@ func (s *Spec) OutputPath(base string) string {
 }
 
 // helperSpec is what the node tells the helper: the Spec with the build's
-// ids and the layout of the scratch directory. It travels as JSON on the
-// helper's descriptor specFD.
+// ids and the layout of the scratch directory, with every path the helper
+// mounts on already joined to the root. It travels on the helper's
+// descriptor specFD, encoded by encode.
 type helperSpec struct {
-	Root    string `json:"root"`    // mount point of the root tmpfs
-	View    string `json:"view"`    // the builder's store directory
-	Staging string `json:"staging"` // mount point of the read-only store
-	Tmp     string `json:"tmp"`     // the builder's /tmp
+	Root    string // mount point of the root tmpfs
+	View    string // the builder's store directory
+	Staging string // mount point of the read-only store
+	Tmp     string // the builder's /tmp
 
-	StoreDir       string   `json:"storeDir"`
-	RealStore      string   `json:"realStore"`
-	Inputs         []string `json:"inputs"`
-	BuildDir       string   `json:"buildDir"`
-	BuildDirInside string   `json:"buildDirInside"`
-	Paths          []Mount  `json:"paths"`
-	Network        bool     `json:"network"`
+	RealStore   string
+	StoreTarget string // where the view is mounted: the store directory below Root
+	Inputs      []string
+	BuildDir    string
+	// BuildDirInside is the build directory as the builder sees it;
+	// BuildDirTarget is where it is mounted, below Root.
+	BuildDirInside string
+	BuildDirTarget string
+	Paths          []helperMount
+	Network        bool
 
 	// UID and GID are the builder's ids as the helper's user namespace
 	// numbers them; SetGroups says whether the builder's supplementary
 	// groups can be dropped (not when the node is unprivileged).
-	UID       uint32 `json:"uid"`
-	GID       uint32 `json:"gid"`
-	SetGroups bool   `json:"setGroups"`
+	UID       uint32
+	GID       uint32
+	SetGroups bool
 	// MaxProcesses is the builder's RLIMIT_NPROC.
-	MaxProcesses uint64 `json:"maxProcesses"`
+	MaxProcesses uint64
 
-	Builder string   `json:"builder"`
-	Args    []string `json:"args"`
-	Env     []string `json:"env"`
+	Builder string
+	Argv    []string // with argv[0]
+	Env     []string
+}
+
+// helperMount is one sandbox path: the host path, and its place relative
+// to the root, clean and never above it.
+type helperMount struct {
+	Host string
+	Rel  string
 }
 
 // helperSpecFor returns what the helper needs to run s: the layout of the
 // scratch directory, and the builder's ids as the helper's namespace
 // numbers them.
-func helperSpecFor(s *Spec, inside lease, maxProcs uint64, setGroups bool) *helperSpec {
-	return &helperSpec{
-		Root: filepath.Join(s.Scratch, "root"), View: filepath.Join(s.Scratch, "store"),
+func helperSpecFor(s *Spec, inside lease, maxProcs uint64, setGroups bool) (*helperSpec, error) {
+	root := filepath.Join(s.Scratch, "root")
+	h := &helperSpec{
+		Root: root, View: filepath.Join(s.Scratch, "store"),
 		Staging: filepath.Join(s.Scratch, "ro"), Tmp: filepath.Join(s.Scratch, "tmp"),
-		StoreDir: s.StoreDir, RealStore: s.RealStore, Inputs: s.Inputs,
-		BuildDir: s.BuildDir, BuildDirInside: s.BuildDirInside, Paths: s.Paths, Network: s.Network,
+		RealStore: s.RealStore, StoreTarget: filepath.Join(root, s.StoreDir), Inputs: s.Inputs,
+		BuildDir: s.BuildDir, BuildDirInside: s.BuildDirInside,
+		BuildDirTarget: filepath.Join(root, s.BuildDirInside), Network: s.Network,
 		UID: inside.uid, GID: inside.gid, SetGroups: setGroups, MaxProcesses: maxProcs,
-		Builder: s.Builder, Args: s.Args, Env: s.Env,
+		Builder: s.Builder, Argv: append([]string{filepath.Base(s.Builder)}, s.Args...), Env: s.Env,
 	}
+	for _, m := range s.Paths {
+		rel, err := filepath.Rel(root, filepath.Join(root, m.Inside))
+		if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
+			return nil, fmt.Errorf("sandbox path %s=%s: %s: not below the root", m.Inside, m.Host, filepath.Join(root, m.Inside))
+		}
+		h.Paths = append(h.Paths, helperMount{Host: m.Host, Rel: rel})
+	}
+	return h, nil
+}
+
+// encode returns h as the helper reads it: NUL-terminated key and value
+// strings, one after the other, a list being its key repeated. A string
+// holding a NUL cannot be passed to the kernel anyway, and is refused.
+func (h *helperSpec) encode() ([]byte, error) {
+	var b []byte
+	var bad string
+	add := func(k, v string) {
+		if strings.IndexByte(v, 0) >= 0 && bad == "" {
+			bad = fmt.Sprintf("%s %q holds a NUL byte", k, v)
+		}
+		b = append(append(append(append(b, k...), 0), v...), 0)
+	}
+	flag := func(v bool) string {
+		if v {
+			return "1"
+		}
+		return "0"
+	}
+	for _, kv := range [][2]string{
+		{"root", h.Root}, {"view", h.View}, {"staging", h.Staging}, {"tmp", h.Tmp},
+		{"real-store", h.RealStore}, {"store-target", h.StoreTarget},
+		{"build-dir", h.BuildDir}, {"build-dir-inside", h.BuildDirInside}, {"build-dir-target", h.BuildDirTarget},
+		{"network", flag(h.Network)}, {"uid", strconv.FormatUint(uint64(h.UID), 10)},
+		{"gid", strconv.FormatUint(uint64(h.GID), 10)}, {"set-groups", flag(h.SetGroups)},
+		{"max-processes", strconv.FormatUint(h.MaxProcesses, 10)}, {"builder", h.Builder},
+	} {
+		add(kv[0], kv[1])
+	}
+	for _, in := range h.Inputs {
+		add("input", in)
+	}
+	for _, m := range h.Paths {
+		add("mount-host", m.Host)
+		add("mount-rel", m.Rel)
+	}
+	for _, a := range h.Argv {
+		add("arg", a)
+	}
+	for _, e := range h.Env {
+		add("env", e)
+	}
+	if bad != "" {
+		return nil, errors.New(bad)
+	}
+	return b, nil
 }
 
 // prepareScratch makes the directories of h, giving the build's host ids
@@ -136,11 +206,11 @@ func chownTree(root string, uid, gid int) error {
 	})
 }
 
-// writeSpecFile returns a descriptor holding h as JSON, for the helper to
+// writeSpecFile returns a descriptor holding h, encoded, for the helper to
 // read: a memory file, so the spec needs no path the helper could not
 // reach.
 func writeSpecFile(h *helperSpec) (*os.File, error) {
-	data, err := json.Marshal(h)
+	data, err := h.encode()
 	if err != nil {
 		return nil, err
 	}
