@@ -62,6 +62,7 @@ func TestMeshAcrossNAT(t *testing.T) {
 		"--max-builds", "2",
 		"--system", nativeSystem(),
 		"--no-advertise",
+		"--public-range", "198.18.0.0/24",
 		"--log-level", "info")
 	pub := c.addHost()
 	a := c.addHostOn(w.LANs[0].Network)

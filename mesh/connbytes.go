@@ -65,15 +65,15 @@ func (c *connCounter) LogRecvMessageStream(n int64, _ protocol.ID, p peer.ID) { 
 // The rest of metrics.Reporter: totals come with the stream calls, and
 // nothing reads per-peer or per-protocol figures.
 
-func (*connCounter) LogSentMessage(int64)                                 {}
-func (*connCounter) LogRecvMessage(int64)                                 {}
-func (*connCounter) GetBandwidthForPeer(peer.ID) metrics.Stats            { return metrics.Stats{} }
-func (*connCounter) GetBandwidthForProtocol(protocol.ID) metrics.Stats    { return metrics.Stats{} }
-func (*connCounter) GetBandwidthTotals() metrics.Stats                    { return metrics.Stats{} }
-func (*connCounter) GetBandwidthByPeer() map[peer.ID]metrics.Stats        { return nil }
+func (*connCounter) LogSentMessage(int64)                                  {}
+func (*connCounter) LogRecvMessage(int64)                                  {}
+func (*connCounter) GetBandwidthForPeer(peer.ID) metrics.Stats             { return metrics.Stats{} }
+func (*connCounter) GetBandwidthForProtocol(protocol.ID) metrics.Stats     { return metrics.Stats{} }
+func (*connCounter) GetBandwidthTotals() metrics.Stats                     { return metrics.Stats{} }
+func (*connCounter) GetBandwidthByPeer() map[peer.ID]metrics.Stats         { return nil }
 func (*connCounter) GetBandwidthByProtocol() map[protocol.ID]metrics.Stats { return nil }
-func (*connCounter) Reset()                                               {}
-func (*connCounter) TrimIdle(time.Time)                                   {}
+func (*connCounter) Reset()                                                {}
+func (*connCounter) TrimIdle(time.Time)                                    {}
 
 // watchConns closes relayed connections that a direct one made needless:
 // hole punching opens a direct connection next to the relayed one and
