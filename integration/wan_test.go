@@ -57,6 +57,9 @@ func wanFlags(extra ...string) []string {
 		"--max-builds", "2",
 		"--system", nativeSystem(),
 		"--no-advertise",
+		// One copy of each output, on its builder: a NAR built on one LAN
+		// and needed on the other crosses between them.
+		"--replicas", "1",
 		"--log-level", "info"}, extra...)
 }
 
