@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/sec"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
@@ -19,21 +20,39 @@ import (
 // secret. A TCP connection that was established (the failure is not in the
 // TCP dial itself, nor a timeout, nor a wrong peer ID) but could not be
 // upgraded is what a peer with a different secret produces: each side
-// decrypts the other's handshake into noise.
+// decrypts the other's handshake into noise. Relayed paths are no evidence
+// either way (a relay that refuses a circuit is not a peer refusing the
+// secret), and a limited relayed connection says so.
 func (m *Mesh) explainDialError(p peer.ID, err error) error {
+	if errors.Is(err, network.ErrLimitedConn) {
+		return fmt.Errorf("connect to %s: %w, on which no stream opens (the relay limits its circuits; members relaying with --relay on or auto do not): %w", p, ErrLimitedRelay, err)
+	}
 	var de *swarm.DialError
 	if !errors.As(err, &de) || len(de.DialErrors) == 0 {
-		if m.ctx.Err() == nil && timedOut(err) && slices.ContainsFunc(m.host.Peerstore().Addrs(p), tcpReachable) {
+		if m.ctx.Err() == nil && timedOut(err) && slices.ContainsFunc(m.host.Peerstore().Addrs(p), directTCPReachable) {
 			return fmt.Errorf("%w by peer %s: wrong secret? (handshake stalled: %w)", ErrSecretRejected, p, err)
 		}
 		return fmt.Errorf("connect to %s: %w", p, err)
 	}
+	direct := 0
 	for _, te := range de.DialErrors {
+		if isRelayed(te.Address) {
+			continue
+		}
+		direct++
 		if !handshakeFailure(te.Cause) && !(timedOut(te.Cause) && tcpReachable(te.Address)) {
 			return fmt.Errorf("connect to %s: %w", p, err)
 		}
 	}
+	if direct == 0 {
+		return fmt.Errorf("connect to %s: %w: %w", p, ErrNoRelayPath, err)
+	}
 	return fmt.Errorf("%w by peer %s: wrong secret? (%w)", ErrSecretRejected, p, err)
+}
+
+// directTCPReachable is tcpReachable for an address that is not relayed.
+func directTCPReachable(addr ma.Multiaddr) bool {
+	return !isRelayed(addr) && tcpReachable(addr)
 }
 
 // handshakeFailure reports whether a per-address dial error happened after

@@ -64,6 +64,7 @@ func newHost(cfg Config, key crypto.PrivKey, g *gater, w *wan) (host.Host, error
 	if err != nil {
 		return nil, err
 	}
+	TreatAsPublic(cfg.PublicRanges)
 	opts := append([]libp2p.Option{
 		libp2p.Identity(key),
 		libp2p.PrivateNetwork(pnet.PSK(cfg.Secret)),

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -48,6 +49,10 @@ type Config struct {
 	// Relay says whether this node relays for other members; empty means
 	// RelayAuto.
 	Relay RelayMode
+	// PublicRanges are address ranges libp2p should treat as public
+	// although they are private or reserved (TreatAsPublic). They apply
+	// to the whole process.
+	PublicRanges []netip.Prefix
 	// Timing is the Raft timing profile: DefaultTiming, LANTiming or TestTiming.
 	Timing Timing
 	// RemoveAfter is how long a member may be silent before the leader removes
@@ -144,6 +149,15 @@ var (
 	// ErrNotMember is returned (wrapped, naming the peer) by OpenStream for
 	// a peer that is not in this node's Raft configuration.
 	ErrNotMember = errors.New("peer is not a mesh member")
+	// ErrLimitedRelay is returned (wrapped, naming the peer) when the only
+	// connection to a peer is a relayed one whose relay limits its
+	// circuits (a relay outside the mesh, or an old member): libp2p opens
+	// no stream on it.
+	ErrLimitedRelay = errors.New("only a limited relayed connection")
+	// ErrNoRelayPath is returned (wrapped, naming the peer) when a peer
+	// could not be reached directly and no relay could connect to it
+	// either, e.g. because it holds no reservation there yet.
+	ErrNoRelayPath = errors.New("not reachable directly or through a relay")
 )
 
 // FSMError is the error the state machine returned for a command, on

@@ -72,6 +72,7 @@ func wanOptions(mode RelayMode, w *wan) []libp2p.Option {
 		libp2p.EnableNATService(),
 		libp2p.EnableRelay(),
 		libp2p.EnableHolePunching(),
+		libp2p.BandwidthReporter(&w.bytes),
 	}
 	if mode == RelayAuto {
 		opts = append(opts, libp2p.EnableRelayService(relayv2.WithResources(relayResources()),
@@ -87,6 +88,7 @@ type wan struct {
 	relay *relayv2.Relay // --relay on only
 
 	relayed atomic.Uint64 // bytes the relay service forwarded
+	bytes   connCounter   // bytes of this node's streams, by connection kind
 
 	mu    sync.Mutex
 	reach network.Reachability
@@ -119,6 +121,9 @@ func (m *Mesh) startWAN() error {
 	if err != nil {
 		return fmt.Errorf("watch reachability: %w", err)
 	}
+	nw := m.host.Network()
+	m.wan.bytes.net.Store(&nw)
+	m.watchConns()
 	m.goLoop(func() { m.watchReachability(sub) })
 	m.goLoop(m.reserveLoop)
 	return nil

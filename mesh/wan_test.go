@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 )
@@ -79,12 +80,43 @@ func TestMembersBehindNATTalkThroughRelay(t *testing.T) {
 	if n := relay.RelayedBytes(); n < size {
 		t.Errorf("the relay forwarded %d bytes, want at least the %d of the blob", n, size)
 	}
+	if got := a.ConnBytes(); got.Relayed < 2*size {
+		t.Errorf("a's streams carried %+v, want at least the %d bytes of two blobs relayed", got, 2*size)
+	}
 	if r := a.Reachability(); r == "" {
 		t.Error("no reachability")
 	}
 	// The relay's restart may have cost the leader; the three agree again
 	// with a and b talking through it.
 	waitFor(t, 15*time.Second, "3 voters after the relay's restart", func() error { return c.agreed(3, 3) })
+	checkDirectReplacesRelayed(t, a, b)
+}
+
+// checkDirectReplacesRelayed lets a and b dial each other again and
+// checks that a direct connection closes the relayed one, as after hole
+// punching, and that what follows goes direct.
+func checkDirectReplacesRelayed(t *testing.T, a, b *testNode) {
+	t.Helper()
+	a.gater.setIndirect(nil)
+	b.gater.setIndirect(nil)
+	ctx, cancel := context.WithTimeout(network.WithForceDirectDial(context.Background(), "test"), 10*time.Second)
+	defer cancel()
+	if err := a.host.Connect(ctx, peer.AddrInfo{ID: b.host.ID(), Addrs: b.host.Addrs()}); err != nil {
+		t.Fatalf("direct dial: %v", err)
+	}
+	waitFor(t, 10*time.Second, "the relayed connection closed", func() error {
+		for _, c := range a.host.Network().ConnsToPeer(b.host.ID()) {
+			if isRelayed(c.RemoteMultiaddr()) {
+				return fmt.Errorf("still relayed through %s", c.RemoteMultiaddr())
+			}
+		}
+		return nil
+	})
+	before := a.ConnBytes()
+	fetch(t, a, b, 1<<20)
+	if after := a.ConnBytes(); after.Relayed != before.Relayed || after.Direct < before.Direct+1<<20 {
+		t.Errorf("a's streams carried %+v before and %+v after a direct fetch of 1 MiB", before, after)
+	}
 }
 
 // TestRelayServesMembersOnly checks that a host without the mesh secret

@@ -27,6 +27,7 @@ func (n *Node) Status() adminapi.Status {
 	}
 	st.ID, st.Leader = n.mesh.ID(), n.mesh.Leader()
 	st.RelayedBytes = n.mesh.RelayedBytes()
+	st.ConnBytes = n.mesh.ConnBytes()
 	if a := n.mesh.Addrs(); a != nil {
 		st.Addresses = a
 	}

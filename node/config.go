@@ -112,6 +112,10 @@ type Config struct {
 	// NAT: auto (while AutoNAT finds it publicly reachable), on or off
 	// (--relay).
 	Relay string
+	// PublicRanges are CIDR prefixes the node treats as public addresses,
+	// for networks whose public side uses private or reserved ranges
+	// (--public-range, repeatable).
+	PublicRanges []string
 	// Voter is false for machines that come and go (--voter=false).
 	Voter bool
 	// BootstrapExpect bootstraps a new mesh once that many fresh nodes started
@@ -274,7 +278,7 @@ func DefaultDataDir() string {
 // with an error naming the flags involved.
 func (c *Config) Validate() error {
 	checks := []func() error{c.validateDataDir, c.validateSecret, c.validateMembership,
-		c.validateTiming, c.validateListen, c.validatePeers, c.validateRelay, c.validateInterfaces, c.validateBuilds,
+		c.validateTiming, c.validateListen, c.validatePeers, c.validateRelay, c.validatePublicRanges, c.validateInterfaces, c.validateBuilds,
 		c.validateStoreDir, c.validateExecutor, c.validateSubstitutes, c.validateReplicas, c.validateHTTP,
 		c.validateSandbox}
 	for _, check := range checks {
@@ -398,6 +402,15 @@ func (c *Config) validateRelay() error {
 		return fmt.Errorf("--relay: %w", err)
 	}
 	c.Relay = string(mode)
+	return nil
+}
+
+func (c *Config) validatePublicRanges() error {
+	for _, r := range c.PublicRanges {
+		if _, err := mesh.ParsePublicRange(r); err != nil {
+			return fmt.Errorf("--public-range: %w", err)
+		}
+	}
 	return nil
 }
 

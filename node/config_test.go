@@ -38,6 +38,7 @@ func TestValidateRejectsBadFlags(t *testing.T) {
 		{"udp listen", func(c *Config) { c.Listen = []string{"/ip4/0.0.0.0/udp/8760"} }, "not a TCP address"},
 		{"peer without id", func(c *Config) { c.Peers = []string{"/ip4/198.18.0.1/tcp/8760"} }, "--peer /ip4/198.18.0.1/tcp/8760"},
 		{"relay", func(c *Config) { c.Relay = "yes" }, `--relay: relay mode "yes": want auto, on or off`},
+		{"public-range", func(c *Config) { c.PublicRanges = []string{"198.18.0.0"} }, `--public-range: public range "198.18.0.0": want a CIDR prefix such as 100.64.0.0/10`},
 		{"interface", func(c *Config) { c.Interfaces = []string{"nosuchif0"} }, "--interface nosuchif0"},
 		{"max builds", func(c *Config) { c.MaxBuilds = -2 }, "--max-builds -2"},
 		{"max load", func(c *Config) { c.MaxLoad = -1 }, "--max-load -1"},

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -115,6 +116,7 @@ func (n *Node) meshConfig() mesh.Config {
 		Interfaces:      c.Interfaces,
 		MDNS:            c.MDNS,
 		Relay:           mesh.RelayMode(c.Relay),
+		PublicRanges:    publicRanges(c.PublicRanges),
 		Peers:           c.Peers,
 		Voter:           c.Voter,
 		Bootstrap:       c.Mode == ModeInit,
@@ -436,4 +438,15 @@ func (m Mode) String() string {
 	default:
 		return "run"
 	}
+}
+
+// publicRanges parses --public-range values, which validate has checked.
+func publicRanges(rs []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, r := range rs {
+		if p, err := mesh.ParsePublicRange(r); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -36,6 +36,10 @@ func (n *Node) newMetrics() *metrics.Metrics {
 			}
 			return 0
 		},
+		Traffic: func() metrics.Traffic {
+			b := n.mesh.ConnBytes()
+			return metrics.Traffic{Direct: b.Direct, Relayed: b.Relayed, Forwarded: n.mesh.RelayedBytes()}
+		},
 	})
 }
 

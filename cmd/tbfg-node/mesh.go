@@ -77,6 +77,7 @@ func newDaemonFlags(fs *flag.FlagSet) *daemonFlags {
 	fs.DurationVar(&c.GossipInterval, "gossip-interval", c.GossipInterval, "publish this node's status every `INTERVAL`")
 	fs.BoolVar(&d.noMDNS, "no-mdns", false, "do not discover nodes by mDNS")
 	fs.StringVar(&c.Relay, "relay", c.Relay, "relay connections between members behind NAT: auto (when publicly reachable), on or off")
+	fs.Var((*stringList)(&c.PublicRanges), "public-range", "treat addresses in `CIDR` as public, for networks whose public side uses reserved ranges (carrier-grade NAT, a lab), repeatable")
 	fs.IntVar(&c.MaxBuilds, "max-builds", 0, "builds run at once (default the number of cores)")
 	fs.Float64Var(&c.MaxLoad, "max-load", 0, "take no new builds while the 1-minute load average is at least `LOAD` (default no limit)")
 	fs.Var((*stringList)(&c.Systems), "system", "system type built for, repeatable (default from the machine)")

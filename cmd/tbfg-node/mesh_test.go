@@ -115,7 +115,7 @@ func TestMeshFormatGolden(t *testing.T) {
 	var status bytes.Buffer
 	formatStatus(&status, adminapi.Status{ID: "12D3KooWSelf", Leader: "12D3KooWSelf", State: adminapi.StateRunning,
 		Addresses: []string{"/ip4/198.18.0.1/tcp/8760/p2p/12D3KooWSelf", "/ip4/10.0.0.2/tcp/8760/p2p/12D3KooWSelf"},
-		Members:   3, Voters: 2, DataDir: "/var/lib/tbfg", AppliedIndex: 1234, NodeStatus: *testNodes()[1].NodeStatus})
+		Members:   3, Voters: 2, DataDir: "/var/lib/tbfg", AppliedIndex: 1234, ConnBytes: mesh.ConnBytes{Direct: 3 << 20, Relayed: 12 << 10}, RelayedBytes: 5 << 20, NodeStatus: *testNodes()[1].NodeStatus})
 	meshGolden(t, "mesh-status.golden", status.Bytes())
 }
 

@@ -31,6 +31,9 @@ func formatStatus(w io.Writer, st adminapi.Status) {
 	fmt.Fprintf(tw, "Load:\t%.2f on %d cores\n", st.Load1, st.Cores)
 	fmt.Fprintf(tw, "Free disk:\tstore %s, data %s\n", bytesize.IEC(st.StoreFreeBytes), bytesize.IEC(st.DataFreeBytes))
 	fmt.Fprintf(tw, "Substitutes:\t%s\n", orDash(st.SubstituteURL))
+	if st.ConnBytes != (mesh.ConnBytes{}) {
+		fmt.Fprintf(tw, "Traffic:\t%s direct, %s relayed (this node's streams, both ways)\n", bytesize.IEC(st.ConnBytes.Direct), bytesize.IEC(st.ConnBytes.Relayed))
+	}
 	if st.RelayedBytes > 0 {
 		fmt.Fprintf(tw, "Relayed:\t%s between other members\n", bytesize.IEC(st.RelayedBytes))
 	}

@@ -11,7 +11,10 @@
 // and LANs (198.18.L.0/24) each behind a router namespace that masquerades
 // with nftables and forwards nothing inbound, as a home router without port
 // forwards does. Routers route neither between LANs nor multicast, so mDNS
-// stays inside each LAN. It needs nft(8) besides ip(8).
+// stays inside each LAN. Like most home routers they keep a connection's
+// source port and drop unsolicited packets, so two LAN hosts dialling each
+// other's router at once (TCP simultaneous open, as hole punching does)
+// connect. It needs nft(8) besides ip(8).
 //
 // It does not start the programs under test; Host.Command prepares them,
 // Host.DialContext connects to them from inside their host, as a client

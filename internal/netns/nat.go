@@ -42,11 +42,20 @@ type LAN struct {
 }
 
 // natRules masquerades what leaves by eth0 (the public side) and forwards
-// only what the LAN opened, and the replies to it.
+// only what the LAN opened, and the replies to it. Like a home router, it
+// drops (not refuses) what the public side opens towards the router
+// itself: a refusal would answer a hole-punching SYN with a reset.
+// Masquerade keeps a connection's source port where it is free, as Linux
+// does, so a node's outgoing connections come from its listening port.
 const natRules = `table ip tbfgnat {
 	chain postrouting {
 		type nat hook postrouting priority srcnat; policy accept;
 		oifname "eth0" masquerade
+	}
+	chain input {
+		type filter hook input priority filter; policy accept;
+		ct state established,related accept
+		iifname "eth0" drop
 	}
 	chain forward {
 		type filter hook forward priority filter; policy drop;

@@ -113,6 +113,34 @@ func TestNATLetsLANsOutButNothingIn(t *testing.T) {
 	}
 }
 
+// TestNATAllowsTCPHolePunching opens one TCP connection between hosts on
+// two LANs by simultaneous open, each dialling the other's router from its
+// own fixed port, as libp2p's hole punching does: the routers keep the
+// source port and let in what matches a connection their LAN opened.
+func TestNATAllowsTCPHolePunching(t *testing.T) {
+	w := newTestNAT(t)
+	a, b := addHost(t, w.LANs[0].Network), addHost(t, w.LANs[1].Network)
+	const port = 8760
+	errs := make(chan error, 2)
+	punch := func(from *Host, to netip.Addr) {
+		errs <- from.do(func() error {
+			d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{Port: port}}
+			c, err := d.Dial("tcp4", netip.AddrPortFrom(to, port).String())
+			if err != nil {
+				return err
+			}
+			return c.Close()
+		})
+	}
+	go punch(a, w.LANs[1].Router.Addr)
+	go punch(b, w.LANs[0].Router.Addr)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Errorf("simultaneous open through both routers: %v", err)
+		}
+	}
+}
+
 func TestNATKeepsMulticastInLAN(t *testing.T) {
 	w := newTestNAT(t)
 	pub := addHost(t, w.Public)

@@ -36,6 +36,9 @@ type Status struct {
 	// RelayedBytes counts the bytes this node's relay service forwarded
 	// between other members since it started; absent when none.
 	RelayedBytes uint64 `json:"relayed_bytes,omitempty"`
+	// ConnBytes counts what this node's own streams carried, over direct
+	// and over relayed connections, since it started.
+	ConnBytes mesh.ConnBytes `json:"conn_bytes"`
 	// The local status this node gossips, flattened into the object.
 	mesh.NodeStatus
 }

@@ -5,7 +5,9 @@
 //   - read at each scrape from the node's state through Sources: the
 //     replicated queue (tbfg_builds, the same on every node), Raft
 //     (tbfg_raft_leader, tbfg_raft_commit_index, tbfg_raft_applied_index),
-//     the mesh (tbfg_mesh_members) and the replicator
+//     the mesh (tbfg_mesh_members; tbfg_mesh_stream_bytes_total{kind},
+//     what its streams carried over direct and relayed connections;
+//     tbfg_relay_forwarded_bytes_total) and the replicator
 //     (tbfg_replication_backlog);
 //   - counted as they happen, by the node's components through the methods
 //     of Metrics: this node's builds (tbfg_build_duration_seconds), its

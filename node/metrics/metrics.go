@@ -37,6 +37,16 @@ type Sources struct {
 	// ReplicationBacklog is how many store items wait for their copy on
 	// a second holder, for tbfg_replication_backlog.
 	ReplicationBacklog func() int
+	// Traffic gives tbfg_mesh_stream_bytes_total{kind} and
+	// tbfg_relay_forwarded_bytes_total.
+	Traffic func() Traffic
+}
+
+// Traffic is what went over the mesh since the node started: its streams'
+// bytes (both ways) over direct and over relayed connections, and what its
+// relay service forwarded between other members.
+type Traffic struct {
+	Direct, Relayed, Forwarded uint64
 }
 
 // Metrics is a node's registry. Its methods are safe for concurrent use.
@@ -105,7 +115,27 @@ func New(src Sources) *Metrics {
 			Help: "Store items waiting for a copy on a second holder.",
 		}, func() float64 { return float64(src.ReplicationBacklog()) }))
 	}
+	if src.Traffic != nil {
+		m.registerTraffic(src.Traffic)
+	}
 	return m
+}
+
+func (m *Metrics) registerTraffic(traffic func() Traffic) {
+	for kind, get := range map[string]func(Traffic) uint64{
+		"direct":  func(t Traffic) uint64 { return t.Direct },
+		"relayed": func(t Traffic) uint64 { return t.Relayed },
+	} {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "tbfg_mesh_stream_bytes_total",
+			Help:        "Bytes this node's mesh streams carried, both ways, by kind of connection (direct, relayed).",
+			ConstLabels: prometheus.Labels{"kind": kind},
+		}, func() float64 { return float64(get(traffic())) }))
+	}
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "tbfg_relay_forwarded_bytes_total",
+		Help: "Bytes this node's relay service forwarded between other members.",
+	}, func() float64 { return float64(traffic().Forwarded) }))
 }
 
 // Registry is the registry, for registering more collectors.

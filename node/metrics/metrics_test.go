@@ -32,6 +32,7 @@ func newMetrics(t *testing.T) (*metrics.Metrics, *webtest.Backend) {
 		Raft:               func() metrics.Raft { return metrics.Raft{Leader: true, CommitIndex: 42, AppliedIndex: 41} },
 		Members:            func() map[string]int { return map[string]int{"voter": 3, "nonvoter": 1} },
 		ReplicationBacklog: func() int { return 7 },
+		Traffic:            func() metrics.Traffic { return metrics.Traffic{Direct: 1000, Relayed: 20, Forwarded: 300} },
 	})
 	m.BuildFinished("x86_64-linux", metrics.ResultSucceeded, 90*time.Second)
 	m.BuildFinished("x86_64-linux", "exploded", time.Second)
@@ -77,6 +78,8 @@ func TestValues(t *testing.T) {
 		"tbfg_raft_leader 1", "tbfg_raft_commit_index 42", "tbfg_raft_applied_index 41",
 		`tbfg_mesh_members{suffrage="voter"} 3`, `tbfg_mesh_members{suffrage="nonvoter"} 1`,
 		"tbfg_replication_backlog 7",
+		`tbfg_mesh_stream_bytes_total{kind="direct"} 1000`, `tbfg_mesh_stream_bytes_total{kind="relayed"} 20`,
+		"tbfg_relay_forwarded_bytes_total 300",
 		`tbfg_build_duration_seconds_count{result="succeeded",system="x86_64-linux"} 1`,
 		`tbfg_build_duration_seconds_bucket{result="succeeded",system="x86_64-linux",le="120"} 1`,
 		`tbfg_build_duration_seconds_bucket{result="succeeded",system="x86_64-linux",le="60"} 0`,
