@@ -35,6 +35,16 @@ var (
 		LeaderLeaseTimeout: 250 * time.Millisecond,
 		CommitTimeout:      20 * time.Millisecond,
 	}
+	// WANTiming is for members across the internet, 50–100 ms apart and
+	// perhaps reached through a relay (two such links): twice the default's
+	// timeouts, so that a late heartbeat over a slow path does not start an
+	// election, and a leader lease of 1 s, several round trips long.
+	WANTiming = Timing{
+		HeartbeatTimeout:   2 * time.Second,
+		ElectionTimeout:    2 * time.Second,
+		LeaderLeaseTimeout: time.Second,
+		CommitTimeout:      50 * time.Millisecond,
+	}
 	// TestTiming is for in-process tests on loopback.
 	TestTiming = Timing{
 		HeartbeatTimeout:   500 * time.Millisecond,

@@ -13,6 +13,10 @@
 // forwards does. Routers route neither between LANs nor multicast, so mDNS
 // stays inside each LAN. It needs nft(8) besides ip(8).
 //
+// Host.Delay adds latency to the TCP connections a host opens, for WAN-like
+// links: a proxy in the test process behind an nftables redirect, since the
+// kernel may lack netem.
+//
 // It does not start the programs under test; Host.Command prepares them,
 // Host.DialContext connects to them from inside their host, as a client
 // there would (a server on the host's own loopback included), and
