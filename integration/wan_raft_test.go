@@ -180,7 +180,9 @@ func TestRaftAcrossWAN(t *testing.T) {
 		{"wan", 50 * time.Millisecond, true},
 		{"wan", 100 * time.Millisecond, true},
 		{"default", 50 * time.Millisecond, false},
+		{"default", 100 * time.Millisecond, false},
 		{"lan", 50 * time.Millisecond, false},
+		{"lan", 100 * time.Millisecond, false},
 	}
 	var results []wanResult
 	for _, r := range runs {
@@ -227,7 +229,6 @@ func raftAtRTT(t *testing.T, r wanRun) wanResult {
 	if !t.Run("form", func(t *testing.T) { formMesh(t, hosts, ids, nil) }) {
 		t.FailNow()
 	}
-	res.submit = submitLatency(t, nonLeader(t, hosts, ids), 7)
 	before := leadershipEvents(hosts)
 	g, dir := newGraph(t, drvgraph.Options{Leaves: 8, Tops: 2, PerTop: 4, SlowEvery: 2, SlowSleep: 1})
 	start := time.Now()
@@ -236,6 +237,7 @@ func raftAtRTT(t *testing.T, r wanRun) wanResult {
 	changes := watchLeader(t, hosts, wanWindow-time.Since(start))
 	after := leadershipEvents(hosts)
 	res.window = time.Since(start)
+	res.submit = submitLatency(t, nonLeader(t, hosts, ids), 7)
 	res.changes = max(changes, after.leader-before.leader)
 	res.elections = after.candidate - before.candidate
 	t.Logf("%s at %s round trips: submit median %s, graph built in %s, %d leadership changes and %d elections in %s",
