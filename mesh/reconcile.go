@@ -246,7 +246,7 @@ func (m *Mesh) seats(cfg raft.Configuration) []seat {
 			healthy:    m.healthy(id),
 			eligible:   m.eligible(id),
 			ineligible: m.knownIneligible(id),
-			relayed:    id != m.ID() && m.ConnKind(id) == ConnRelayed,
+			relayed:    id != m.ID() && m.ConnKind(id) != ConnDirect,
 		})
 	}
 	return out

@@ -20,7 +20,8 @@ type seat struct {
 	eligible bool
 	// ineligible: it said it must not vote; unknown counts as false.
 	ineligible bool
-	// relayed: every connection the leader has to it goes through a relay.
+	// relayed: the leader has no direct connection to it; every one goes
+	// through a relay, or there is none (it is heard of by gossip only).
 	relayed bool
 }
 
@@ -31,16 +32,17 @@ type voterChange struct {
 	demote  raft.ServerID
 }
 
-// planVoters is the voter rule: it brings the voter count to effectiveTarget
-// and prefers members the leader reaches directly. A healthy, eligible
-// non-voter is promoted when a seat is free or a voter is unhealthy (the
-// extra voter is demoted on a later tick), and, when it is reached
-// directly, also to replace a voter reached only through a relay. Spares
-// reached directly come first; one reached only through a relay is
-// promoted only when no direct spare exists, so a shortage of directly
-// reachable members never leaves the mesh with fewer voters than its size
-// calls for. A demotion picks an unhealthy or ineligible voter first, then
-// one reached only through a relay, never the leader.
+// planVoters is the voter rule: it brings the voter count to
+// effectiveTarget and prefers members the leader reaches directly (see
+// seat.relayed). A healthy, eligible non-voter is promoted when a seat is
+// free or a voter is unhealthy (the extra voter is demoted on a later
+// tick), and, when it is reached directly, also to replace a voter reached
+// only through a relay. Spares reached directly come first; one reached
+// only through a relay is promoted only when no direct spare exists, so a
+// shortage of directly reachable members never leaves the mesh with fewer
+// voters than its size calls for. A demotion picks an unhealthy or
+// ineligible voter first, then one reached only through a relay, never the
+// leader.
 func planVoters(seats []seat) voterChange {
 	var voters []seat
 	var direct, relayed []raft.ServerID
