@@ -2,7 +2,8 @@
 // network secret, TCP; AutoNAT, circuit relay v2 between members and hole
 // punching, for members behind NAT), discovery (mDNS and explicit peers), gossip of node
 // status, Raft over libp2p streams, membership (bootstrap, join, voters and
-// non-voters, removal of silent members, leave), forwarding of commands to
+// non-voters, voters chosen by health and by reachability from the leader,
+// direct before relayed; removal of silent members, leave), forwarding of commands to
 // the leader, leadership notifications, and byte streams between members for
 // the node's data (NARs, logs, derivations), whose content it does not know.
 //

@@ -18,10 +18,11 @@ import (
 	"github.com/tbfg/tbfg-node/internal/raftlog"
 )
 
-// Raft timing profiles for Config.Timing.
+// Raft timing profiles for Config.Timing; DESIGN.md ("Timing profiles")
+// has the round trips each tolerates, as measured.
 var (
-	// DefaultTiming is hashicorp/raft's default, for meshes that span
-	// networks (VPN, WAN).
+	// DefaultTiming is hashicorp/raft's default, for a LAN under load or
+	// members up to about 100 ms apart (a VPN).
 	DefaultTiming = Timing{
 		HeartbeatTimeout:   time.Second,
 		ElectionTimeout:    time.Second,
@@ -34,6 +35,17 @@ var (
 		ElectionTimeout:    400 * time.Millisecond,
 		LeaderLeaseTimeout: 250 * time.Millisecond,
 		CommitTimeout:      20 * time.Millisecond,
+	}
+	// WANTiming is for members across the internet, 50–100 ms apart and
+	// perhaps reached through a relay (two such links): twice the default's
+	// timeouts, so that a late heartbeat over a slow path does not start an
+	// election, and a leader lease of 1 s, which holds up to round trips
+	// of about 800 ms; failover takes about twice the default's.
+	WANTiming = Timing{
+		HeartbeatTimeout:   2 * time.Second,
+		ElectionTimeout:    2 * time.Second,
+		LeaderLeaseTimeout: time.Second,
+		CommitTimeout:      50 * time.Millisecond,
 	}
 	// TestTiming is for in-process tests on loopback.
 	TestTiming = Timing{

@@ -214,42 +214,42 @@ func (m *Mesh) removeSilent(rn *raftNode, cfg raft.Configuration, silent []strin
 	return nil
 }
 
-// balanceVoters promotes or demotes one server towards voterTarget, and
-// replaces an unhealthy voter by a healthy eligible non-voter.
+// balanceVoters makes the change planVoters asks for, if any.
 func (m *Mesh) balanceVoters(rn *raftNode, cfg raft.Configuration) error {
-	var voters, spare []raft.ServerID
-	unhealthyVoter, eligible := false, 0
+	ch := planVoters(m.seats(cfg))
+	voters := 0
 	for _, s := range cfg.Servers {
-		id := string(s.ID)
-		switch {
-		case s.Suffrage == raft.Voter:
-			voters = append(voters, s.ID)
-			unhealthyVoter = unhealthyVoter || !m.healthy(id)
-			if !m.knownIneligible(id) {
-				eligible++
-			}
-		case s.Suffrage == raft.Nonvoter && m.eligible(id):
-			eligible++
-			if m.healthy(id) {
-				spare = append(spare, s.ID)
-			}
+		if s.Suffrage == raft.Voter {
+			voters++
 		}
 	}
-	slices.Sort(spare)
-	target := effectiveTarget(len(cfg.Servers), eligible)
 	switch {
-	case len(spare) > 0 && (len(voters) < target || unhealthyVoter && len(voters) == target):
-		m.log.Info("promoting to voter", "peer", spare[0], "voters", len(voters)+1)
-		return rn.await(rn.r.AddVoter(spare[0], raft.ServerAddress(spare[0]), 0, rpcTimeout))
-	case len(voters) > target:
-		victim := m.demotionCandidate(voters)
-		if victim == "" {
-			return nil
-		}
-		m.log.Info("demoting voter", "peer", victim, "voters", len(voters)-1)
-		return rn.await(rn.r.DemoteVoter(victim, 0, rpcTimeout))
+	case ch.promote != "":
+		m.log.Info("promoting to voter", "peer", ch.promote, "voters", voters+1, "conn", m.ConnKind(string(ch.promote)))
+		return rn.await(rn.r.AddVoter(ch.promote, raft.ServerAddress(ch.promote), 0, rpcTimeout))
+	case ch.demote != "":
+		m.log.Info("demoting voter", "peer", ch.demote, "voters", voters-1, "conn", m.ConnKind(string(ch.demote)))
+		return rn.await(rn.r.DemoteVoter(ch.demote, 0, rpcTimeout))
 	}
 	return nil
+}
+
+// seats describes every server of cfg as this node (the leader) sees it.
+func (m *Mesh) seats(cfg raft.Configuration) []seat {
+	var out []seat
+	for _, s := range cfg.Servers {
+		id := string(s.ID)
+		out = append(out, seat{
+			id:         s.ID,
+			voter:      s.Suffrage == raft.Voter,
+			self:       id == m.ID(),
+			healthy:    m.healthy(id),
+			eligible:   m.eligible(id),
+			ineligible: m.knownIneligible(id),
+			relayed:    id != m.ID() && m.ConnKind(id) != ConnDirect,
+		})
+	}
+	return out
 }
 
 // effectiveTarget is voterTarget for n servers of which eligible may vote,
@@ -276,24 +276,6 @@ func (m *Mesh) knownIneligible(id string) bool {
 	defer m.mem.mu.Unlock()
 	v, ok := m.mem.eligible[id]
 	return ok && !v
-}
-
-// demotionCandidate picks the voter to demote: never the leader itself,
-// an unhealthy or ineligible one first.
-func (m *Mesh) demotionCandidate(voters []raft.ServerID) raft.ServerID {
-	var fallback raft.ServerID
-	for _, v := range voters {
-		if string(v) == m.ID() {
-			continue
-		}
-		if !m.healthy(string(v)) || !m.eligible(string(v)) {
-			return v
-		}
-		if fallback == "" {
-			fallback = v
-		}
-	}
-	return fallback
 }
 
 // Leave removes this node from the configuration, transferring leadership

@@ -79,6 +79,7 @@ const (
 const (
 	ProfileDefault = "default"
 	ProfileLAN     = "lan"
+	ProfileWAN     = "wan"
 	ProfileTest    = "test"
 )
 
@@ -121,7 +122,7 @@ type Config struct {
 	// BootstrapExpect bootstraps a new mesh once that many fresh nodes started
 	// with the same value see each other (--bootstrap-expect).
 	BootstrapExpect int
-	// RaftProfile is default, lan or test (--raft-profile).
+	// RaftProfile is default, lan, wan or test (--raft-profile).
 	RaftProfile string
 	// RemoveAfter is how long a member may be silent before the leader
 	// removes it (--remove-after).
@@ -334,7 +335,7 @@ func (c *Config) validateMembership() error {
 
 func (c *Config) validateTiming() error {
 	if _, ok := timings()[c.RaftProfile]; !ok {
-		return fmt.Errorf("--raft-profile %q: want %s, %s or %s", c.RaftProfile, ProfileDefault, ProfileLAN, ProfileTest)
+		return fmt.Errorf("--raft-profile %q: want %s, %s, %s or %s", c.RaftProfile, ProfileDefault, ProfileLAN, ProfileWAN, ProfileTest)
 	}
 	if c.GossipInterval <= 0 {
 		return fmt.Errorf("--gossip-interval %s: must be positive", c.GossipInterval)
@@ -593,6 +594,7 @@ func timings() map[string]mesh.Timing {
 	return map[string]mesh.Timing{
 		ProfileDefault: mesh.DefaultTiming,
 		ProfileLAN:     mesh.LANTiming,
+		ProfileWAN:     mesh.WANTiming,
 		ProfileTest:    mesh.TestTiming,
 	}
 }

@@ -72,7 +72,7 @@ func newDaemonFlags(fs *flag.FlagSet) *daemonFlags {
 	fs.Var((*stringList)(&c.Peers), "peer", "dial member `MULTIADDR` (…/p2p/ID) at start, repeatable")
 	fs.BoolVar(&c.Voter, "voter", c.Voter, "may become a Raft voter (false for machines that come and go)")
 	fs.IntVar(&c.BootstrapExpect, "bootstrap-expect", 0, "bootstrap a new mesh once `N` fresh nodes started with it see each other")
-	fs.StringVar(&c.RaftProfile, "raft-profile", c.RaftProfile, "Raft timing: default, lan or test")
+	fs.StringVar(&c.RaftProfile, "raft-profile", c.RaftProfile, "Raft timing: default, lan, wan or test")
 	fs.DurationVar(&c.RemoveAfter, "remove-after", c.RemoveAfter, "remove members silent for `DURATION`")
 	fs.DurationVar(&c.GossipInterval, "gossip-interval", c.GossipInterval, "publish this node's status every `INTERVAL`")
 	fs.BoolVar(&d.noMDNS, "no-mdns", false, "do not discover nodes by mDNS")

@@ -16,6 +16,10 @@
 // other's router at once (TCP simultaneous open, as hole punching does)
 // connect. It needs nft(8) besides ip(8).
 //
+// Host.Delay adds latency to the TCP connections a host opens, for WAN-like
+// links: a proxy in the test process behind an nftables redirect, since the
+// kernel may lack netem.
+//
 // It does not start the programs under test; Host.Command prepares them,
 // Host.DialContext connects to them from inside their host, as a client
 // there would (a server on the host's own loopback included), and
