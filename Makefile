@@ -63,10 +63,10 @@ uninstall: ## remove what install put under DESTDIR/PREFIX (not /etc/tbfg or the
 	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
 
 test: ## run every test with the race detector (CI runs it as root with CI=true: a missing tool or root fails)
-	$(GO) test -race -count=1 -timeout 25m $(PKGS)
+	$(GO) test -race -count=1 -timeout 40m $(PKGS)
 
 integration: build ## run only the multi-host tests in network namespaces (needs root)
-	$(GO) test -race -count=1 -timeout 20m -v ./integration/...
+	$(GO) test -race -count=1 -timeout 35m -v ./integration/...
 
 lint: ## gofmt, go vet and staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
