@@ -119,3 +119,28 @@ func TestBuilderCannotEscape(t *testing.T) {
 	}
 	runEscapes(t, s, int(testIDs.First), int(testIDs.First))
 }
+
+// TestNodeUmask runs a build from a node whose umask is 077: the builder
+// still reaches /etc and its store, and makes files with umask 022, as
+// under both daemons, whatever the node's umask.
+func TestNodeUmask(t *testing.T) {
+	requireRoot(t)
+	s, err := New(Config{IDs: testIDs, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBuild(t, t.TempDir(), 0, 0, `set -e; mkdir $out; cat /etc/passwd $input/data > /dev/null; umask > $out/umask`)
+	old := unix.Umask(0o077)
+	defer unix.Umask(old)
+	var log bytes.Buffer
+	if err := s.Run(context.Background(), b.spec, Limits{}, &log); err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	data, err := os.ReadFile(filepath.Join(b.spec.OutputPath(b.spec.Outputs[0]), "umask"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(data)); got != "0022" {
+		t.Errorf("builder's umask %s, want 0022", got)
+	}
+}

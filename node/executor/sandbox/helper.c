@@ -395,6 +395,9 @@ static int helper(char *line, size_t size)
 	struct spec s;
 	int exec_err, st;
 	close_inherited();
+	/* Not the node's: the root's directories must be readable by the
+	   builder, which makes its files with 022 as under both daemons. */
+	umask(022);
 	fcntl(STATUS_FD, F_SETFD, FD_CLOEXEC);
 	if (read_spec(&s) < 0 || setup(&s) < 0) {
 		snprintf(line, size, "setup: %s\n", sb_msg);
