@@ -3,6 +3,7 @@ package sandbox
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -142,5 +143,40 @@ func TestNodeUmask(t *testing.T) {
 	}
 	if got := strings.TrimSpace(string(data)); got != "0022" {
 		t.Errorf("builder's umask %s, want 0022", got)
+	}
+}
+
+// TestHelperRefusesUncleanPlace gives the helper, past the node's checks, a
+// sandbox path whose place is not a clean path below the root: it must
+// refuse it rather than mount outside the root.
+func TestHelperRefusesUncleanPlace(t *testing.T) {
+	requireRoot(t)
+	s, err := New(Config{IDs: testIDs, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rel := range []string{"../outside", "bin/../../outside", "", "bin//sh", "./bin"} {
+		t.Run(rel, func(t *testing.T) {
+			b := newBuild(t, t.TempDir(), 0, 0, ": > $out")
+			h, err := helperSpecFor(b.spec, lease{uid: testIDs.First, gid: testIDs.First}, DefaultMaxProcesses, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := prepareScratch(h, lease{uid: testIDs.First, gid: testIDs.First}); err != nil {
+				t.Fatal(err)
+			}
+			h.Paths[0].Rel = rel
+			spec, err := h.encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = s.runRawSpec(spec)
+			if !errors.Is(err, ErrSetup) || !strings.Contains(err.Error(), "not a clean path below the root") {
+				t.Fatalf("helper said %v, want a setup error: not a clean path below the root", err)
+			}
+			if _, err := os.Lstat(filepath.Join(h.Root, "..", "outside")); err == nil {
+				t.Error("the helper made a mount point outside the root")
+			}
+		})
 	}
 }
