@@ -180,3 +180,35 @@ func TestHelperRefusesUncleanPlace(t *testing.T) {
 		})
 	}
 }
+
+// TestHelperRefusesBadInput gives the helper, past the node's checks, an
+// input that is not a store item's base name: it must refuse it rather than
+// show the builder something else of the host.
+func TestHelperRefusesBadInput(t *testing.T) {
+	requireRoot(t)
+	s, err := New(Config{IDs: testIDs, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []string{"..", ".", "", "../../outside", "x/../.."} {
+		t.Run(in, func(t *testing.T) {
+			b := newBuild(t, t.TempDir(), 0, 0, ": > $out")
+			h, err := helperSpecFor(b.spec, lease{uid: testIDs.First, gid: testIDs.First}, DefaultMaxProcesses, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := prepareScratch(h, lease{uid: testIDs.First, gid: testIDs.First}); err != nil {
+				t.Fatal(err)
+			}
+			h.Inputs = append(h.Inputs, in)
+			spec, err := h.encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = s.runRawSpec(spec)
+			if !errors.Is(err, ErrSetup) || !strings.Contains(err.Error(), "not a store item's base name") {
+				t.Fatalf("helper said %v, want a setup error: not a store item's base name", err)
+			}
+		})
+	}
+}

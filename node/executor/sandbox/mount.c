@@ -228,11 +228,20 @@ static int make_etc(const struct spec *s)
 	return 0;
 }
 
+/* clean_element reports whether the len bytes at e are a path element that
+   stays where it is: not empty, "." or "..". */
+static int clean_element(const char *e, size_t len)
+{
+	return len > 0 && !(len == 1 && e[0] == '.') && !(len == 2 && e[0] == '.' && e[1] == '.');
+}
+
 /* show_input makes the input base appear in the view: a read-only bind of
    a directory or file, or a copy of a symlink (a bind would follow it). */
 static int show_input(const struct spec *s, const char *base)
 {
 	char *from, *to;
+	if (strchr(base, '/') != NULL || !clean_element(base, strlen(base)))
+		return sb_fail("not a store item's base name");
 	if (asprintf(&from, "%s/%s", s->staging, base) < 0 || asprintf(&to, "%s/%s", s->view, base) < 0)
 		abort();
 	struct stat st;
@@ -282,13 +291,6 @@ static int mount_store(const struct spec *s)
 	/* Staging goes with the host's root when pivot detaches it: one
 	   unmount (and its RCU grace period) fewer. */
 	return 0;
-}
-
-/* clean_element reports whether the len bytes at e are a path element that
-   stays where it is: not empty, "." or "..". */
-static int clean_element(const char *e, size_t len)
-{
-	return len > 0 && !(len == 1 && e[0] == '.') && !(len == 2 && e[0] == '.' && e[1] == '.');
 }
 
 /* make_mount_point creates rel below root, a directory or an empty file,
