@@ -33,6 +33,10 @@
 #include "helper.h"
 #include "sandbox.h"
 
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
 char sb_msg[8192];
 
 /* sb_errstr is strerror as Go spells errno values: in lower case. */
@@ -369,12 +373,31 @@ static int reap(pid_t builder, int *status)
 	}
 }
 
+/* close_inherited closes every descriptor above SPEC_FD: the node passes
+   none, but Go leaves open in its children whatever the node itself
+   inherited without close-on-exec (from systemd, a shell, a CI runner), and
+   the builder would get it. */
+static void close_inherited(void)
+{
+	if (syscall(SYS_close_range, SPEC_FD + 1, ~0U, 0) == 0)
+		return;
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) < 0 || nofile.rlim_cur == RLIM_INFINITY)
+		nofile.rlim_cur = 1 << 20;
+	for (rlim_t fd = SPEC_FD + 1; fd < nofile.rlim_cur; fd++)
+		close(fd);
+}
+
 /* helper runs the build and returns the helper's exit code, with the
    status line in line. */
 static int helper(char *line, size_t size)
 {
 	struct spec s;
 	int exec_err, st;
+	close_inherited();
+	/* Not the node's: the root's directories must be readable by the
+	   builder, which makes its files with 022 as under both daemons. */
+	umask(022);
 	fcntl(STATUS_FD, F_SETFD, FD_CLOEXEC);
 	if (read_spec(&s) < 0 || setup(&s) < 0) {
 		snprintf(line, size, "setup: %s\n", sb_msg);

@@ -228,11 +228,20 @@ static int make_etc(const struct spec *s)
 	return 0;
 }
 
+/* clean_element reports whether the len bytes at e are a path element that
+   stays where it is: not empty, "." or "..". */
+static int clean_element(const char *e, size_t len)
+{
+	return len > 0 && !(len == 1 && e[0] == '.') && !(len == 2 && e[0] == '.' && e[1] == '.');
+}
+
 /* show_input makes the input base appear in the view: a read-only bind of
    a directory or file, or a copy of a symlink (a bind would follow it). */
 static int show_input(const struct spec *s, const char *base)
 {
 	char *from, *to;
+	if (strchr(base, '/') != NULL || !clean_element(base, strlen(base)))
+		return sb_fail("not a store item's base name");
 	if (asprintf(&from, "%s/%s", s->staging, base) < 0 || asprintf(&to, "%s/%s", s->view, base) < 0)
 		abort();
 	struct stat st;
@@ -286,7 +295,8 @@ static int mount_store(const struct spec *s)
 
 /* make_mount_point creates rel below root, a directory or an empty file,
    and the directories on the way, refusing to pass through a symlink. The
-   node checked that rel is clean and relative. */
+   node made rel clean and relative; the helper refuses it otherwise rather
+   than mount elsewhere. */
 static int make_mount_point(const char *root, const char *rel, int dir)
 {
 	char *cur = malloc(strlen(root) + strlen(rel) + 2);
@@ -294,10 +304,14 @@ static int make_mount_point(const char *root, const char *rel, int dir)
 		abort();
 	strcpy(cur, root);
 	size_t rootlen = strlen(root);
+	if (*rel == 0)
+		return sb_fail("/: not a clean path below the root");
 	for (const char *e = rel; *e;) {
 		const char *next = strchr(e, '/');
 		size_t len = next ? (size_t)(next - e) : strlen(e);
 		int last = next == NULL;
+		if (!clean_element(e, len) || (next != NULL && next[1] == 0))
+			return sb_fail("/%s: not a clean path below the root", rel);
 		size_t at = strlen(cur);
 		cur[at] = '/';
 		memcpy(cur + at + 1, e, len);

@@ -241,6 +241,9 @@ func unprivilegedNode(t *testing.T) {
 		return nil
 	})
 	checkInput(t, b.input)
+	// The builder shares the node's uid, hence the helper's: only the
+	// helper's namespaces keep it from the helper.
+	runEscapes(t, s, os.Getuid(), os.Getgid())
 }
 
 // TestRefusedAtStart checks that a node whose kernel refuses user
