@@ -228,6 +228,9 @@ func TestFastPathNARNotCached(t *testing.T) {
 		if answered := s.fastAnswers.Load() != before; answered != (i == 1) {
 			t.Errorf("request %d: fast path answered %v; want it only once the NAR is cached", i, answered)
 		}
+		// The client has the whole NAR before the handler commits it to the
+		// cache, once its last byte is checked.
+		eventually(t, "the good NAR cached", func() bool { return s.cfg.Cache.Contains("none/" + good.ni.StorePath.Base()) })
 	}
 	for i := range 2 {
 		before := s.fastAnswers.Load()
