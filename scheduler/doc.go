@@ -15,7 +15,9 @@
 //
 // The leader runs a Leader loop: State.Plan turns the state and the nodes'
 // gossiped NodeViews into Allocations, committed as one Allocate command that
-// Apply re-checks. Every node reads the state through FSM.Read and learns of
+// Apply re-checks. A success committed with Succeeded.TakeNext also gives its
+// node, in the same entry, a dependent it made ready (takenext.go): chains go
+// on where their inputs are without a round of that loop. Every node reads the state through FSM.Read and learns of
 // changes through FSM.WatchNode, FSM.WatchPaths and FSM.Changes.
 //
 // Commands and snapshots share one replicated format number (FormatVersion,
