@@ -345,14 +345,23 @@ func leaveToLAN(t *testing.T, pub *host, hosts []*host, a, b *host, ids map[*hos
 	return leader, other
 }
 
-// listNodes returns the sorted IDs h lists in nodes.
-func listNodes(h *host) ([]string, error) {
+// wanNodes is what h lists in nodes --json.
+func wanNodes(h *host) ([]wanNodeJSON, error) {
 	out, err := h.cli("nodes", "--json")
 	if err != nil {
 		return nil, err
 	}
 	var ns []wanNodeJSON
 	if err := json.Unmarshal(out, &ns); err != nil {
+		return nil, fmt.Errorf("%s: nodes --json: %w", h.name, err)
+	}
+	return ns, nil
+}
+
+// listNodes returns the sorted IDs h lists in nodes.
+func listNodes(h *host) ([]string, error) {
+	ns, err := wanNodes(h)
+	if err != nil {
 		return nil, err
 	}
 	var ids []string
@@ -429,12 +438,8 @@ func waitRelayed(t *testing.T, from *host, peer, relay string) {
 // connKinds maps each peer h lists to its connection kind, and "self" to
 // h's reachability.
 func connKinds(h *host) (map[string]string, error) {
-	out, err := h.cli("nodes", "--json")
+	ns, err := wanNodes(h)
 	if err != nil {
-		return nil, err
-	}
-	var ns []wanNodeJSON
-	if err := json.Unmarshal(out, &ns); err != nil {
 		return nil, err
 	}
 	kinds := map[string]string{}

@@ -82,8 +82,12 @@ func (*connCounter) TrimIdle(time.Time)                                    {}
 func (m *Mesh) watchConns() {
 	m.host.Network().Notify(&network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) {
-			if m.ctx.Err() == nil {
-				go m.dropRelayed(c.RemotePeer())
+			// Like a stream handler, Close waits for it; none starts after.
+			if m.track() {
+				go func() {
+					defer m.untrack()
+					m.dropRelayed(c.RemotePeer())
+				}()
 			}
 		},
 	})

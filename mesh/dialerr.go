@@ -45,7 +45,8 @@ func (m *Mesh) explainDialError(p peer.ID, err error) error {
 		}
 	}
 	if direct == 0 {
-		return fmt.Errorf("connect to %s: %w: %w", p, ErrNoRelayPath, err)
+		return fmt.Errorf("connect to %s: %w (it holds no reservation at a relay yet: it makes one within seconds of reaching a relaying member; if none relays, give a publicly reachable member --relay on, or open TCP 8760 to the peer): %w",
+			p, ErrNoRelayPath, err)
 	}
 	return fmt.Errorf("%w by peer %s: wrong secret? (%w)", ErrSecretRejected, p, err)
 }

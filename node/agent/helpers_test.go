@@ -116,6 +116,25 @@ func start(t testing.TB, cfg Config) (stop func()) {
 // record), submits it and returns its build id and output.
 func (c *cluster) fakeDrv(t testing.TB, n *node, name string) (scheduler.BuildID, store.Path) {
 	t.Helper()
+	d := chainDrv(t, n, name, nil)
+	items, err := n.signer.Items(n.store, store.Path(d.Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := c.Apply(t, &scheduler.Submit{Time: c.clock.Now(), Submitter: "test", Node: n.id, Items: items,
+		Derivations: []scheduler.Derivation{d}})
+	ids, err := scheduler.DecodeSubmitResponse(resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids[0], store.Path(d.Outputs[0].Path)
+}
+
+// chainDrv writes into n's store a derivation like fakeDrv's whose input is
+// the output of the derivation prev (none if nil), and returns its
+// scheduler record.
+func chainDrv(t testing.TB, n *node, name string, prev *scheduler.Derivation) scheduler.Derivation {
+	t.Helper()
 	ctx := context.Background()
 	out, err := n.store.AddText(ctx, "out-"+name, []byte("output of "+name+"\n"), nil)
 	if err != nil {
@@ -127,18 +146,12 @@ func (c *cluster) fakeDrv(t testing.TB, n *node, name string) (scheduler.BuildID
 	if err != nil {
 		t.Fatal(err)
 	}
-	items, err := n.signer.Items(n.store, drv)
-	if err != nil {
-		t.Fatal(err)
+	sd := scheduler.Derivation{Path: string(drv), System: "x86_64-linux",
+		Outputs: []scheduler.Output{{Name: "out", Path: string(out)}}}
+	if prev != nil {
+		sd.Inputs = []scheduler.Input{{Drv: prev.Path, Outputs: []string{"out"}}}
 	}
-	resp := c.Apply(t, &scheduler.Submit{Time: c.clock.Now(), Submitter: "test", Node: n.id, Items: items,
-		Derivations: []scheduler.Derivation{{Path: string(drv), System: "x86_64-linux",
-			Outputs: []scheduler.Output{{Name: "out", Path: string(out)}}}}})
-	ids, err := scheduler.DecodeSubmitResponse(resp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ids[0], out
+	return sd
 }
 
 func (c *cluster) allocate(t testing.TB, id scheduler.BuildID, node string) {

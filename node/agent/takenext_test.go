@@ -7,32 +7,7 @@ import (
 	"github.com/tbfg/tbfg-node/node/executor"
 	"github.com/tbfg/tbfg-node/scheduler"
 	"github.com/tbfg/tbfg-node/store"
-	"github.com/tbfg/tbfg-node/store/derivation"
 )
-
-// chainDrv writes into n's store a derivation like fakeDrv's whose input is
-// the output of the derivation prev (none if empty), and returns its path
-// and scheduler record.
-func chainDrv(t *testing.T, n *node, name string, prev *scheduler.Derivation) scheduler.Derivation {
-	t.Helper()
-	ctx := context.Background()
-	out, err := n.store.AddText(ctx, "out-"+name, []byte("output of "+name+"\n"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &derivation.Derivation{Outputs: map[string]derivation.Output{"out": {Path: out}},
-		System: "x86_64-linux", Builder: "/bin/sh", Env: map[string]string{"out": string(out)}}
-	drv, err := n.store.AddText(ctx, name+".drv", d.Bytes(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sd := scheduler.Derivation{Path: string(drv), System: "x86_64-linux",
-		Outputs: []scheduler.Output{{Name: "out", Path: string(out)}}}
-	if prev != nil {
-		sd.Inputs = []scheduler.Input{{Drv: prev.Path, Outputs: []string{"out"}}}
-	}
-	return sd
-}
 
 // TestTakeNextContinuesAChain: an agent that takes the next build runs a
 // chain whose first build alone was allocated, with no allocation loop and

@@ -146,6 +146,27 @@ func TestNodeUmask(t *testing.T) {
 	}
 }
 
+// runTampered runs the helper on a valid build's spec after tamper changed
+// it, past the node's checks, and returns the helper's error and spec.
+func runTampered(t *testing.T, s *Sandbox, tamper func(h *helperSpec)) (*helperSpec, error) {
+	t.Helper()
+	b := newBuild(t, t.TempDir(), 0, 0, ": > $out")
+	l := lease{uid: testIDs.First, gid: testIDs.First}
+	h, err := helperSpecFor(b.spec, l, DefaultMaxProcesses, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := prepareScratch(h, l); err != nil {
+		t.Fatal(err)
+	}
+	tamper(h)
+	spec, err := h.encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, s.runRawSpec(spec)
+}
+
 // TestHelperRefusesUncleanPlace gives the helper, past the node's checks, a
 // sandbox path whose place is not a clean path below the root: it must
 // refuse it rather than mount outside the root.
@@ -157,20 +178,7 @@ func TestHelperRefusesUncleanPlace(t *testing.T) {
 	}
 	for _, rel := range []string{"../outside", "bin/../../outside", "", "bin//sh", "./bin"} {
 		t.Run(rel, func(t *testing.T) {
-			b := newBuild(t, t.TempDir(), 0, 0, ": > $out")
-			h, err := helperSpecFor(b.spec, lease{uid: testIDs.First, gid: testIDs.First}, DefaultMaxProcesses, true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := prepareScratch(h, lease{uid: testIDs.First, gid: testIDs.First}); err != nil {
-				t.Fatal(err)
-			}
-			h.Paths[0].Rel = rel
-			spec, err := h.encode()
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = s.runRawSpec(spec)
+			h, err := runTampered(t, s, func(h *helperSpec) { h.Paths[0].Rel = rel })
 			if !errors.Is(err, ErrSetup) || !strings.Contains(err.Error(), "not a clean path below the root") {
 				t.Fatalf("helper said %v, want a setup error: not a clean path below the root", err)
 			}
@@ -192,20 +200,7 @@ func TestHelperRefusesBadInput(t *testing.T) {
 	}
 	for _, in := range []string{"..", ".", "", "../../outside", "x/../.."} {
 		t.Run(in, func(t *testing.T) {
-			b := newBuild(t, t.TempDir(), 0, 0, ": > $out")
-			h, err := helperSpecFor(b.spec, lease{uid: testIDs.First, gid: testIDs.First}, DefaultMaxProcesses, true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := prepareScratch(h, lease{uid: testIDs.First, gid: testIDs.First}); err != nil {
-				t.Fatal(err)
-			}
-			h.Inputs = append(h.Inputs, in)
-			spec, err := h.encode()
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = s.runRawSpec(spec)
+			_, err := runTampered(t, s, func(h *helperSpec) { h.Inputs = append(h.Inputs, in) })
 			if !errors.Is(err, ErrSetup) || !strings.Contains(err.Error(), "not a store item's base name") {
 				t.Fatalf("helper said %v, want a setup error: not a store item's base name", err)
 			}
