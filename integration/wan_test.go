@@ -155,6 +155,12 @@ func TestMeshAcrossNATRelayed(t *testing.T) {
 	if !t.Run("connections", func(t *testing.T) { waitRelayed(t, other, ids[leader], ids[pub2]) }) {
 		return
 	}
+	t.Run("status-page-says-relayed", func(t *testing.T) {
+		code, page := statusGet(t, other, "GET", "/")
+		if code != 200 || !strings.Contains(page, `title="this node's connection to it">relayed</span>`) {
+			t.Errorf("%s's status page (%d) does not tag the leader relayed", other.name, code)
+		}
+	})
 	g, dir := newGraph(t, drvgraph.Options{Chain: 2, Leaves: 8, Tops: 2, PerTop: 4, SlowEvery: 2, SlowSleep: 1})
 	before := traffic(t, hosts)
 	// Submitted on other, whose only connection to the leader is relayed.
