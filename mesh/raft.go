@@ -121,9 +121,9 @@ func (m *Mesh) startRaft(store *raftboltdb.BoltStore) (*raftNode, error) {
 		return nil, fmt.Errorf("read raft state: %w", err)
 	}
 	layer := newStreamLayer(m.host)
-	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+	trans := noPipeline{raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: layer, MaxPool: 3, Timeout: 10 * time.Second, Logger: hlog,
-	})
+	})}
 	m.setLayer(layer)
 	rn := &raftNode{store: store, layer: layer, hadState: has,
 		notify: make(chan bool, 1), quit: make(chan struct{}), watched: make(chan struct{}),
@@ -170,6 +170,23 @@ func (m *Mesh) raftConfig(hlog hclog.Logger) *raft.Config {
 	c.BatchApplyCh = m.cfg.batchApplyCh
 	c.Logger = hlog
 	return c
+}
+
+// noPipeline is Raft's network transport without AppendEntries
+// pipelining. hashicorp/raft v1.7.2 can deadlock a pipeline at shutdown:
+// once the replication's consumer of finished requests has stopped, the
+// pipeline's decoder blocks handing one over and the sender blocks on the
+// full queue of requests in flight, and only closing the pipeline, which
+// the blocked sender would do on its way out, frees them; Raft's Shutdown
+// then never returns (seen in a mesh test: Close gave up after 30 s).
+// Without pipelining each follower gets one AppendEntries at a time, with
+// up to MaxAppendEntries entries: the same latency for one commit, and
+// batches for many.
+type noPipeline struct{ *raft.NetworkTransport }
+
+// AppendEntriesPipeline implements raft.Transport: never.
+func (noPipeline) AppendEntriesPipeline(raft.ServerID, raft.ServerAddress) (raft.AppendPipeline, error) {
+	return nil, raft.ErrPipelineReplicationNotSupported
 }
 
 // close stops Raft and closes its stores.
